@@ -1,0 +1,90 @@
+"""The Celery application and the rule that jobs are queued only after the commit.
+
+Task modules are found by name (`<package>.tasks`), so `core` imports none of ours.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar
+
+from celery import Celery
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from core.database import session_scope
+from core.settings import get_settings
+
+logger = logging.getLogger(__name__)
+
+TASK_PACKAGES = ["feedback"]
+
+celery_app = Celery("tiepdan")
+
+
+def configure_celery(app: Celery = celery_app) -> Celery:
+    """Point the Celery app at the configured broker; cheap, opens no connection."""
+    settings = get_settings()
+    app.conf.update(
+        broker_url=settings.broker_url,
+        task_ignore_result=True,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_serializer="json",
+        accept_content=["json"],
+        timezone=settings.timezone,
+        enable_utc=True,
+        broker_connection_retry_on_startup=True,
+        beat_schedule_filename=str(settings.var_dir / "celerybeat-schedule"),
+    )
+    if settings.is_embedded_broker:
+        settings.var_dir.mkdir(parents=True, exist_ok=True)
+    # Names only: the worker imports these at start, so `core` imports none of our packages.
+    app.conf.imports = [f"{package}.tasks" for package in TASK_PACKAGES]
+    return app
+
+
+configure_celery()
+
+_PENDING_KEY = "tiepdan_pending_tasks"
+
+
+def enqueue(session: Session, name: str, **kwargs: Any) -> None:
+    """Queue task `name` with ids only; it is sent when `session` commits, dropped on rollback."""
+    session.info.setdefault(_PENDING_KEY, []).append((name, kwargs))
+
+
+@event.listens_for(Session, "after_commit")
+def _send_pending_tasks(session: Session) -> None:
+    pending = session.info.pop(_PENDING_KEY, [])
+    for name, kwargs in pending:
+        try:
+            celery_app.send_task(name, kwargs=kwargs)
+        except Exception:  # the data is committed; beat's sweeps pick up what was not sent
+            logger.exception("could not queue task %s %s", name, kwargs)
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_pending_tasks(session: Session) -> None:
+    session.info.pop(_PENDING_KEY, None)
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def db_task(name: str, **options: Any) -> Callable[[Callable[..., R]], Any]:
+    """Register a Celery task that gets a session as first argument and commits once at the end."""
+
+    def decorator(func: Callable[..., R]) -> Any:
+        def run(**kwargs: Any) -> R:
+            with session_scope() as session:
+                return func(session, **kwargs)
+
+        # Not functools.wraps: Celery would read the wrapped signature and expect `session`.
+        run.__name__, run.__doc__, run.__module__ = func.__name__, func.__doc__, func.__module__
+        return celery_app.task(name=name, **options)(run)
+
+    return decorator

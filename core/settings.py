@@ -1,0 +1,72 @@
+"""The one settings object. Nothing else in the project reads the environment."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+# Values a developer may keep in development; anywhere else they must be replaced.
+_DEV_SECRET_KEY = "dev-only-secret-key-change-me-not-for-production"
+_DEV_SERVICE_TOKEN = "dev-only-service-token"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TIEPDAN_", extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+
+    var_dir: Path = PROJECT_ROOT / "var"
+    database_url: str = ""
+    broker_url: str = ""
+    rasa_url: str = "http://127.0.0.1:5005"
+
+    secret_key: str = _DEV_SECRET_KEY
+    service_token: str = _DEV_SERVICE_TOKEN
+    access_token_minutes: int = 12 * 60
+
+    province_file: Path | None = None
+    holidays_dir: Path | None = None
+    office_open: str = "07:30"
+    office_close: str = "17:00"
+    timezone: str = "Asia/Ho_Chi_Minh"
+
+    # Which classifier routes uncategorised tickets; "none" sends them all to triage.
+    classifier: str = "none"
+    # A routed ticket below this category confidence goes to the dispatchers' triage queue.
+    triage_threshold: float = Field(default=0.6, ge=0, le=1)
+    max_body_bytes: int = 1_000_000
+    port: int = Field(default=8000, validation_alias="PORT")
+
+    @model_validator(mode="after")
+    def _fill_defaults_and_refuse_dev_secrets(self) -> Settings:
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.var_dir / 'tiepdan.sqlite3'}"
+        if not self.broker_url:
+            # kombu's SQLAlchemy transport: a real broker with no server, for the embedded mode.
+            self.broker_url = f"sqla+sqlite:///{self.var_dir / 'broker.sqlite3'}"
+        if self.environment == "production":
+            if self.secret_key == _DEV_SECRET_KEY or len(self.secret_key) < 32:
+                raise ValueError("TIEPDAN_SECRET_KEY must be set to 32+ random characters in production")
+            if self.service_token == _DEV_SERVICE_TOKEN or len(self.service_token) < 24:
+                raise ValueError("TIEPDAN_SERVICE_TOKEN must be set to 24+ characters in production")
+        return self
+
+    @property
+    def is_embedded_broker(self) -> bool:
+        return self.broker_url.startswith("sqla+")
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read from the environment once."""
+    return Settings()

@@ -1,0 +1,218 @@
+"""Pydantic input and output of the feedback API."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from feedback.models import ContactKind, TicketKind, TicketPriority
+
+_PHONE = re.compile(r"^\+?\d{9,12}$")
+_TAX_CODE = re.compile(r"^\d{10}(-?\d{3})?$")
+
+Text = Annotated[str, Field(min_length=1, max_length=5000)]
+
+
+class ContactIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: ContactKind = ContactKind.CITIZEN
+    name: str | None = Field(default=None, max_length=200)
+    phone: str | None = Field(default=None, description="Kept only with phone_consent=true")
+    phone_consent: bool = False
+    company_name: str | None = Field(default=None, max_length=300)
+    tax_code: str | None = Field(default=None, description="Mã số thuế: 10 or 13 digits")
+    channel: str | None = Field(default=None, max_length=20, examples=["webchat"])
+    channel_user_id: str | None = Field(default=None, max_length=200)
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        digits = re.sub(r"[\s.\-()]", "", value)
+        if not _PHONE.match(digits):
+            raise ValueError("a phone number has 9 to 12 digits")
+        return digits
+
+    @field_validator("tax_code")
+    @classmethod
+    def _tax_code(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip().replace(" ", "")
+        if not _TAX_CODE.match(value):
+            raise ValueError("a tax code (MST) has 10 or 13 digits")
+        return value.replace("-", "")
+
+    @model_validator(mode="after")
+    def _consent_and_identity(self) -> ContactIn:
+        if self.phone and not self.phone_consent:
+            raise ValueError("a phone number is stored only with phone_consent=true")
+        if bool(self.channel) != bool(self.channel_user_id):
+            raise ValueError("channel and channel_user_id go together")
+        return self
+
+
+class TicketCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "description": "Đèn đường trước số 12 Yersin tắt cả tuần nay",
+                    "kind": "complaint",
+                    "ward_code": "25747",
+                    "address": "12 Yersin, Phường Thủ Dầu Một",
+                    "category": "ha_tang_do_thi",
+                    "contact": {"name": "Nguyễn Văn A", "phone": "0912345678", "phone_consent": True},
+                }
+            ]
+        },
+    )
+
+    description: Text
+    kind: TicketKind = TicketKind.COMPLAINT
+    ward_code: str | None = Field(default=None, max_length=10)
+    address: str | None = Field(default=None, max_length=500)
+    latitude: float | None = Field(default=None, ge=-90, le=90)
+    longitude: float | None = Field(default=None, ge=-180, le=180)
+    category: str | None = Field(default=None, max_length=40)
+    priority: TicketPriority = TicketPriority.NORMAL
+    channel: str | None = Field(default=None, max_length=20)
+    contact: ContactIn | None = None
+
+    @field_validator("description")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("the description is empty")
+        return value.strip()
+
+
+class EventOut(BaseModel):
+    kind: str
+    from_status: str | None
+    to_status: str | None
+    agency: str | None
+    actor: str
+    message: str | None
+    public: bool
+    created_at: datetime
+
+
+class ContactOut(BaseModel):
+    kind: ContactKind
+    name: str | None
+    phone: str | None
+    company_name: str | None
+    tax_code: str | None
+
+
+class TicketOut(BaseModel):
+    code: str
+    kind: TicketKind
+    status: str
+    priority: TicketPriority
+    category: str | None
+    category_confidence: float | None
+    predicted_category: str | None
+    agency: str | None
+    ward_code: str | None
+    address: str | None
+    latitude: float | None
+    longitude: float | None
+    description: str
+    channel: str | None
+    is_public: bool
+    duplicate_of: str | None
+    overdue: bool
+    created_at: datetime
+    sla_due_at: datetime | None
+    first_response_at: datetime | None
+    resolved_at: datetime | None
+    closed_at: datetime | None
+    contact: ContactOut | None
+    events: list[EventOut]
+
+
+class TicketPage(BaseModel):
+    items: list[TicketOut]
+    next_cursor: str | None = Field(description="Pass as ?cursor= to get the next page")
+
+
+class PublicReply(BaseModel):
+    message: str
+    agency: str | None
+    created_at: datetime
+
+
+class PublicTicketOut(BaseModel):
+    """What anyone holding the code may see: no description, no contact, no location detail."""
+
+    code: str
+    kind: TicketKind
+    status: str
+    category: str | None
+    agency_name: str | None
+    created_at: datetime
+    sla_due_at: datetime | None
+    resolved_at: datetime | None
+    replies: list[PublicReply]
+
+
+class AgencyOut(BaseModel):
+    code: str
+    name: str
+    level: str
+
+
+class TokenOut(BaseModel):
+    access_token: str
+    token_type: str = "bearer"
+
+
+# Bodies of POST /tickets/{code}/{action}.
+class _ActionBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class MessageBody(_ActionBody):
+    message: Text
+    public: bool = True
+
+
+class NoteBody(_ActionBody):
+    message: Text
+
+
+class AgencyBody(_ActionBody):
+    agency: str = Field(min_length=1, max_length=40)
+    category: str | None = Field(default=None, max_length=40)
+    message: str | None = Field(default=None, max_length=5000)
+
+
+class ReasonBody(_ActionBody):
+    reason: Text
+
+
+class OptionalMessageBody(_ActionBody):
+    message: str | None = Field(default=None, max_length=5000)
+
+
+ACTION_BODIES: dict[str, type[_ActionBody]] = {
+    "assign": AgencyBody,
+    "transfer": AgencyBody,
+    "reply": MessageBody,
+    "resolve": MessageBody,
+    "note": NoteBody,
+    "reject": ReasonBody,
+    "start": OptionalMessageBody,
+    "reopen": OptionalMessageBody,
+    "close": OptionalMessageBody,
+}
+
+ActionPayload = dict[str, Any]

@@ -1,0 +1,214 @@
+"""Load a province configuration (and, for demos, users and tickets) into the database.
+
+Loading is idempotent: rows are matched by their codes, so running it twice changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from feedback.auth import SERVICE, create_user
+from feedback.models import (
+    Agency,
+    AgencyLevel,
+    AgencyWard,
+    Category,
+    RoutingRule,
+    StaffRole,
+    StaffUser,
+    Ticket,
+    Ward,
+)
+from feedback.province import ProvinceConfig
+from feedback.schemas import ContactIn, TicketCreate
+from feedback.service import create_ticket
+
+WARD_TARGET = "ward"  # a routing rule's `to: ward`: the People's Committee of the ticket's ward
+
+
+@dataclass
+class SeedReport:
+    created: dict[str, int] = field(default_factory=dict)
+    updated: dict[str, int] = field(default_factory=dict)
+    deleted: dict[str, int] = field(default_factory=dict)
+
+    def count(self, bucket: dict[str, int], what: str) -> None:
+        bucket[what] = bucket.get(what, 0) + 1
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.created or self.updated or self.deleted)
+
+
+def _upsert(session: Session, report: SeedReport, model: type, key: dict, values: dict) -> object:
+    row = session.scalar(select(model).filter_by(**key))
+    if row is None:
+        row = model(**key, **values)
+        session.add(row)
+        report.count(report.created, model.__tablename__)
+        return row
+    if any(getattr(row, name) != value for name, value in values.items()):
+        for name, value in values.items():
+            setattr(row, name, value)
+        report.count(report.updated, model.__tablename__)
+    return row
+
+
+def seed_province(session: Session, *, config: ProvinceConfig) -> SeedReport:
+    """Create or update the province's wards, agencies, categories and routing rules."""
+    report = SeedReport()
+    province_code = config.province.code
+    for ward in config.wards:
+        _upsert(
+            session,
+            report,
+            Ward,
+            {"code": ward.code},
+            {
+                "name": ward.name,
+                "province_code": province_code,
+                "latitude": ward.lat,
+                "longitude": ward.lon,
+            },
+        )
+    session.flush()
+
+    agencies: dict[str, Agency] = {}
+    ward_committee: dict[str, Agency] = {}
+    for item in config.agencies:
+        agency = _upsert(
+            session,
+            report,
+            Agency,
+            {"code": item.code},
+            {
+                "name": item.name,
+                "level": AgencyLevel(item.level),
+                "province_code": province_code,
+                "active": True,
+            },
+        )
+        assert isinstance(agency, Agency)
+        agencies[item.code] = agency
+    session.flush()
+    for item in config.agencies:
+        agency = agencies[item.code]
+        current = set(
+            session.scalars(select(AgencyWard.ward_code).where(AgencyWard.agency_id == agency.id))
+        )
+        for ward_code in set(item.wards) - current:
+            session.add(AgencyWard(agency_id=agency.id, ward_code=ward_code))
+            report.count(report.created, "agency_wards")
+        for ward_code in item.wards:
+            ward_committee[ward_code] = agency
+
+    for category in config.categories:
+        _upsert(
+            session,
+            report,
+            Category,
+            {"code": category.code},
+            {
+                "name": category.name,
+                "sla_working_days": category.sla_working_days,
+                "default_agency_id": agencies[category.default_agency].id,
+            },
+        )
+    session.flush()
+    _seed_routing(session, report, config=config, agencies=agencies, ward_committee=ward_committee)
+    session.flush()
+    return report
+
+
+def _seed_routing(
+    session: Session,
+    report: SeedReport,
+    *,
+    config: ProvinceConfig,
+    agencies: dict[str, Agency],
+    ward_committee: dict[str, Agency],
+) -> None:
+    """Expand the compact rules of the file into one row per (category, ward) → agency."""
+    wanted: dict[tuple[str, str | None, int], int] = {}
+    for rule in config.routing:
+        if rule.to == WARD_TARGET:
+            for ward_code in rule.wards or list(ward_committee):
+                wanted[(rule.category, ward_code, ward_committee[ward_code].id)] = rule.priority
+        else:
+            agency_id = agencies[rule.to].id
+            for ward_code in rule.wards or [None]:
+                wanted[(rule.category, ward_code, agency_id)] = rule.priority
+
+    categories = {rule.category for rule in config.routing}
+    existing = session.scalars(
+        select(RoutingRule).where(RoutingRule.category_code.in_(categories))
+    ).all()
+    for row in existing:
+        key = (row.category_code, row.ward_code, row.agency_id)
+        if key not in wanted:
+            session.delete(row)
+            report.count(report.deleted, "routing_rules")
+        elif row.priority != wanted[key]:
+            row.priority = wanted.pop(key)
+            report.count(report.updated, "routing_rules")
+        else:
+            wanted.pop(key)
+    for (category_code, ward_code, agency_id), priority in wanted.items():
+        session.add(
+            RoutingRule(
+                category_code=category_code,
+                ward_code=ward_code,
+                agency_id=agency_id,
+                priority=priority,
+            )
+        )
+        report.count(report.created, "routing_rules")
+
+
+# Demo accounts for `make run`; `tiepdan seed --demo` refuses to create them in production.
+DEMO_USERS = [
+    ("admin", "admin-demo-123", StaffRole.ADMIN, None),
+    ("dieuphoi", "dieuphoi-demo-123", StaffRole.DISPATCHER, None),
+    ("soxaydung", "soxaydung-demo-123", StaffRole.AGENCY_STAFF, "SXD"),
+    ("phuongtdm", "phuongtdm-demo-123", StaffRole.AGENCY_STAFF, "UBND_25747"),
+    ("ioc", "ioc-demo-123", StaffRole.VIEWER, None),
+]
+
+DEMO_TICKETS = [
+    TicketCreate(
+        description="Đèn đường trước số 12 Yersin tắt cả tuần nay, tối đi lại rất nguy hiểm.",
+        ward_code="25747",
+        address="12 Yersin, Phường Thủ Dầu Một",
+        category="ha_tang_do_thi",
+    ),
+    TicketCreate(
+        description="Quán cà phê lấn chiếm hết vỉa hè đường Bạch Đằng, người đi bộ phải xuống lòng đường.",
+        ward_code="25747",
+        address="Đường Bạch Đằng, Phường Thủ Dầu Một",
+        category="trat_tu_xay_dung",
+    ),
+    TicketCreate(
+        description="Rác thải sinh hoạt không được thu gom 3 ngày nay ở hẻm 45.",
+        kind="complaint",
+        contact=ContactIn(name="Nguyễn Văn An", phone="0912345678", phone_consent=True),
+    ),
+]
+
+
+def seed_demo(session: Session) -> list[tuple[str, str, str]]:
+    """Demo staff accounts and a few tickets; returns (username, password, role) to print."""
+    accounts = []
+    for username, password, role, agency_code in DEMO_USERS:
+        if session.scalar(select(StaffUser).where(StaffUser.username == username)) is None:
+            create_user(
+                session, username=username, password=password, role=role, agency_code=agency_code
+            )
+        accounts.append((username, password, role.value + (f" ({agency_code})" if agency_code else "")))
+    if session.scalar(select(Ticket.id).limit(1)) is None:
+        for data in DEMO_TICKETS:
+            create_ticket(session, data=data, actor=SERVICE)
+    session.flush()
+    return accounts

@@ -1,0 +1,64 @@
+"""The application factory: mounts every package's routes on one FastAPI app."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.responses import HTMLResponse
+
+from core.database import dispose_engine, get_engine
+from core.http import BodySizeLimit, install_error_handlers
+from core.settings import get_settings
+from feedback.api import router as feedback_router
+from tiepdan.health import router as health_router
+
+DESCRIPTION = """
+Tiếp Dân: citizens and businesses file complaints, suggestions and requests through Zalo,
+Telegram or a web chat; the platform classifies and routes them to the responsible agency,
+staff resolve them, and satisfaction and SLA figures feed the province's IOC.
+
+Staff endpoints need `Authorization: Bearer <token>` from `POST /api/v1/auth/token`.
+Every error is JSON: `{"detail": "..."}`.
+"""
+
+_HOME = """<!doctype html>
+<html lang="vi"><head><meta charset="utf-8"><title>Tiếp Dân</title>
+<meta name="viewport" content="width=device-width, initial-scale=1"></head>
+<body style="font-family: system-ui, sans-serif; max-width: 40rem; margin: 2rem auto">
+<h1>Tiếp Dân</h1>
+<p>Nền tảng tiếp nhận và xử lý phản ánh, kiến nghị của người dân và doanh nghiệp.</p>
+<ul>
+<li><a href="/docs">Tài liệu API (OpenAPI)</a></li>
+<li><a href="/readyz">Trạng thái hệ thống</a></li>
+</ul>
+</body></html>"""
+
+
+@asynccontextmanager
+async def _lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    get_engine()
+    yield
+    dispose_engine()
+
+
+def create_app() -> FastAPI:
+    """Build the whole HTTP application."""
+    settings = get_settings()
+    app = FastAPI(
+        title="Tiếp Dân API",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=_lifespan,
+    )
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.include_router(health_router)
+    app.include_router(feedback_router)
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def home() -> str:
+        return _HOME
+
+    return app

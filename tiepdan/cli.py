@@ -1,0 +1,193 @@
+"""The `tiepdan` command line."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from core.errors import AppError
+from core.settings import get_settings
+
+
+@click.group()
+def main() -> None:
+    """Tiếp Dân: citizen feedback platform. Settings come from TIEPDAN_* variables."""
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=None, help="Defaults to $PORT, then 8000.")
+@click.option("--workers", type=int, default=1, show_default=True)
+def serve(host: str, port: int | None, workers: int) -> None:
+    """Serve the HTTP API, web chat and admin panel."""
+    import uvicorn
+
+    uvicorn.run(
+        "tiepdan.app:create_app",
+        factory=True,
+        host=host,
+        port=port or get_settings().port,
+        workers=workers,
+        log_level="info",
+    )
+
+
+def _worker_argv(with_beat: bool) -> list[str]:
+    settings = get_settings()
+    argv = ["worker", "--loglevel=INFO", "-Q", "celery"]
+    if settings.is_embedded_broker:
+        # One process: SQLite has a single writer, and the embedded mode is for one machine.
+        argv += ["--pool=solo"]
+    if with_beat:
+        argv += ["--beat", f"--schedule={settings.var_dir / 'celerybeat-schedule'}"]
+    return argv
+
+
+@main.command()
+@click.option("--beat/--no-beat", default=False, help="Run the periodic jobs in this worker too.")
+def worker(beat: bool) -> None:
+    """Run a Celery worker (and, with --beat, the periodic jobs)."""
+    from tiepdan.worker import app
+
+    app.worker_main(_worker_argv(beat))
+
+
+@main.command()
+def beat() -> None:
+    """Run Celery beat: SLA warnings, overdue escalation, stale-routing sweeps."""
+    from tiepdan.worker import app
+
+    settings = get_settings()
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    app.start(["beat", "--loglevel=INFO", f"--schedule={settings.var_dir / 'celerybeat-schedule'}"])
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@click.argument("revision", default="head")
+def db_upgrade(revision: str) -> None:
+    """Apply the migrations up to REVISION (default: head)."""
+    from tiepdan.db import upgrade
+
+    upgrade(revision=revision)
+    click.echo(f"Database at {revision}.")
+
+
+@main.command()
+@click.option("--demo", is_flag=True, help="Also create demo staff accounts and tickets.")
+@click.option("--province", "province_file", type=click.Path(exists=True, path_type=Path))
+def seed(demo: bool, province_file: Path | None) -> None:
+    """Load the province configuration (idempotent); --demo adds demo logins."""
+    from core.database import session_scope
+    from feedback.province import default_province_file, load_province
+    from feedback.seed import seed_demo, seed_province
+
+    settings = get_settings()
+    path = province_file or settings.province_file or default_province_file()
+    config = load_province(path)
+    with session_scope() as session:
+        report = seed_province(session, config=config)
+        accounts = []
+        if demo:
+            if settings.environment == "production":
+                raise click.UsageError("Refusing to create demo accounts in production.")
+            accounts = seed_demo(session)
+    if report.changed:
+        click.echo(f"Seeded {config.province.name}: created {report.created or '{}'}, "
+                   f"updated {report.updated or '{}'}, deleted {report.deleted or '{}'}.")
+    else:
+        click.echo(f"{config.province.name}: already up to date.")
+    for username, password, role in accounts:
+        click.echo(f"  demo login  {username:<10} / {password:<20} {role}")
+
+
+@main.group()
+def user() -> None:
+    """Staff accounts."""
+
+
+@user.command("create")
+@click.option("--username", required=True)
+@click.option("--password", required=True, prompt=True, hide_input=True)
+@click.option(
+    "--role",
+    required=True,
+    type=click.Choice(["admin", "dispatcher", "agency_staff", "viewer"]),
+)
+@click.option("--agency", "agency_code", default=None, help="Agency code, for agency_staff.")
+@click.option("--full-name", default=None)
+def user_create(
+    username: str, password: str, role: str, agency_code: str | None, full_name: str | None
+) -> None:
+    """Create a staff user."""
+    from core.database import session_scope
+    from feedback.auth import create_user
+    from feedback.models import StaffRole
+
+    try:
+        with session_scope() as session:
+            create_user(
+                session,
+                username=username,
+                password=password,
+                role=StaffRole(role),
+                agency_code=agency_code,
+                full_name=full_name,
+            )
+    except AppError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(f"Created {role} '{username}'" + (f" of {agency_code}." if agency_code else "."))
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=None, help="Defaults to $PORT, then 8000.")
+def run(host: str, port: int | None) -> None:
+    """Migrate, seed the demo, and start the API with a worker and beat (embedded mode)."""
+    settings = get_settings()
+    port = port or settings.port
+    env = {**os.environ}
+    tiepdan = [sys.executable, "-m", "tiepdan"]
+    click.echo("Migrating the database ...")
+    subprocess.run([*tiepdan, "db", "upgrade"], check=True, env=env)
+    click.echo("Loading the province and the demo accounts ...")
+    subprocess.run([*tiepdan, "seed", "--demo"], check=True, env=env)
+    children = [
+        subprocess.Popen([*tiepdan, "worker", "--beat"], env=env),
+        subprocess.Popen([*tiepdan, "serve", "--host", host, "--port", str(port)], env=env),
+    ]
+    base = f"http://{host}:{port}"
+    click.echo(
+        f"\nTiếp Dân is starting on {base}\n"
+        f"  web page     {base}/\n"
+        f"  API docs     {base}/docs\n"
+        f"  readiness    {base}/readyz\n"
+        f"  database     {settings.database_url}\n"
+        "Demo logins are listed above. Stop with Ctrl+C.\n"
+    )
+    try:
+        while all(child.poll() is None for child in children):
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        for child in children:
+            try:
+                child.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                child.kill()
+    failed = [c for c in children if c.returncode not in (0, -signal.SIGTERM, None)]
+    sys.exit(1 if failed else 0)

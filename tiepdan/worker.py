@@ -1,0 +1,27 @@
+"""The Celery worker and beat entry: the app with every task module and the periodic jobs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery.schedules import crontab
+from celery.signals import worker_process_init
+
+from core.celery_app import celery_app
+from core.database import dispose_engine
+
+celery_app.conf.beat_schedule = {
+    # Every 15 minutes in office hours is often enough to warn a day ahead.
+    "warn-due-tickets": {"task": "feedback.warn_due_tickets", "schedule": crontab(minute="*/15")},
+    "mark-overdue-tickets": {"task": "feedback.mark_overdue_tickets", "schedule": 300.0},
+    "route-stale-tickets": {"task": "feedback.route_stale_tickets", "schedule": 120.0},
+}
+
+
+@worker_process_init.connect
+def _fresh_engine_per_process(**_: Any) -> None:
+    # A forked child must not share the parent's pooled connections.
+    dispose_engine()
+
+
+app = celery_app
