@@ -53,6 +53,8 @@ _PENDING_KEY = "tiepdan_pending_tasks"
 
 def enqueue(session: Session, name: str, **kwargs: Any) -> None:
     """Queue task `name` with ids only; it is sent when `session` commits, dropped on rollback."""
+    if not session.in_transaction():
+        session.begin()  # so that a rollback, even with no SQL run yet, drops the job
     session.info.setdefault(_PENDING_KEY, []).append((name, kwargs))
 
 
@@ -66,9 +68,11 @@ def _send_pending_tasks(session: Session) -> None:
             logger.exception("could not queue task %s %s", name, kwargs)
 
 
-@event.listens_for(Session, "after_rollback")
-def _drop_pending_tasks(session: Session) -> None:
-    session.info.pop(_PENDING_KEY, None)
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_pending_tasks(session: Session, _previous_transaction: object) -> None:
+    # after_soft_rollback fires even when nothing had touched the database yet.
+    if not session.in_transaction():
+        session.info.pop(_PENDING_KEY, None)
 
 
 P = ParamSpec("P")

@@ -52,9 +52,13 @@ class Settings(BaseSettings):
             self.broker_url = f"sqla+sqlite:///{self.var_dir / 'broker.sqlite3'}"
         if self.environment == "production":
             if self.secret_key == _DEV_SECRET_KEY or len(self.secret_key) < 32:
-                raise ValueError("TIEPDAN_SECRET_KEY must be set to 32+ random characters in production")
+                raise ValueError(
+                    "TIEPDAN_SECRET_KEY must be set to 32+ random characters in production"
+                )
             if self.service_token == _DEV_SERVICE_TOKEN or len(self.service_token) < 24:
-                raise ValueError("TIEPDAN_SERVICE_TOKEN must be set to 24+ characters in production")
+                raise ValueError(
+                    "TIEPDAN_SERVICE_TOKEN must be set to 24+ characters in production"
+                )
         return self
 
     @property

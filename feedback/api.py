@@ -45,10 +45,7 @@ CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 
 
 def _event_out(event: TicketEvent) -> EventOut:
-    if event.actor is not None:
-        actor = event.actor.username
-    else:
-        actor = event.actor_type
+    actor = event.actor.username if event.actor is not None else event.actor_type
     return EventOut(
         kind=event.kind,
         from_status=event.from_status,
@@ -116,7 +113,9 @@ def list_agencies(session: SessionDep) -> list[AgencyOut]:
 
 
 @router.post("/tickets", status_code=201, response_model=TicketOut, tags=["tickets"])
-def create_ticket(session: SessionDep, principal: CurrentPrincipal, data: TicketCreate) -> TicketOut:
+def create_ticket(
+    session: SessionDep, principal: CurrentPrincipal, data: TicketCreate
+) -> TicketOut:
     """File a ticket (staff intake desk, or the bot's action server with the service token).
 
     Routing runs in the worker: the answer shows `new`, and the ticket moves to `assigned`
@@ -192,12 +191,11 @@ def act_on_ticket(
         body = service.parse_action_body(action, payload)
     except ValidationError as exc:
         fields = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'body'}: {err['msg']}" for err in exc.errors()
+            f"{'.'.join(str(p) for p in err['loc']) or 'body'}: {err['msg']}"
+            for err in exc.errors()
         )
         raise Invalid(f"Invalid body for '{action}': {fields}") from exc
-    ticket = service.apply_action(
-        session, code=code, action=action, body=body, principal=principal
-    )
+    ticket = service.apply_action(session, code=code, action=action, body=body, principal=principal)
     return ticket_out(ticket)
 
 

@@ -7,10 +7,12 @@ instances by mistake) produces each notice and history event once.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
+from core.settings import get_settings
 from feedback.auth import SYSTEM
 from feedback.models import OPEN_STATUSES, Notification, Ticket, TicketEvent, TicketStatus
 from feedback.service import get_calendar
@@ -20,7 +22,13 @@ _BATCH = 500
 
 
 def _notify(
-    session: Session, *, dedupe_key: str, ticket: Ticket, kind: str, recipient: str, message: str,
+    session: Session,
+    *,
+    dedupe_key: str,
+    ticket: Ticket,
+    kind: str,
+    recipient: str,
+    message: str,
     now: datetime,
 ) -> bool:
     """Create the notice unless it exists; True when it was created now."""
@@ -54,7 +62,7 @@ def _notify(
 
 
 def _local(moment: datetime) -> str:
-    return moment.astimezone(get_calendar().tz).strftime("%H:%M %d/%m/%Y")
+    return moment.astimezone(ZoneInfo(get_settings().timezone)).strftime("%H:%M %d/%m/%Y")
 
 
 def warn_due_tickets(session: Session, *, now: datetime | None = None) -> int:

@@ -24,11 +24,12 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.database import Base, UTCDateTime
 
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-# SQLite only auto-increments INTEGER PRIMARY KEY; Postgres gets a BIGINT for a million-ticket table.
+# SQLite auto-increments only an INTEGER PRIMARY KEY; Postgres gets BIGINT for big tables.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 

@@ -50,7 +50,9 @@ def get_classifier(name: str = "none") -> TicketClassifier:
 def choose_agency(session: Session, *, category_code: str, ward_code: str | None) -> Agency | None:
     """The agency for (category, ward): a ward's own rule first, then by priority, then the
     category's default agency."""
-    ward_match = RoutingRule.ward_code == ward_code if ward_code else RoutingRule.ward_code.is_(None)
+    ward_match = (
+        RoutingRule.ward_code == ward_code if ward_code else RoutingRule.ward_code.is_(None)
+    )
     rule_agency_id = session.scalar(
         select(RoutingRule.agency_id)
         .where(

@@ -68,7 +68,11 @@ class TicketCreate(BaseModel):
                     "ward_code": "25747",
                     "address": "12 Yersin, Phường Thủ Dầu Một",
                     "category": "ha_tang_do_thi",
-                    "contact": {"name": "Nguyễn Văn A", "phone": "0912345678", "phone_consent": True},
+                    "contact": {
+                        "name": "Nguyễn Văn A",
+                        "phone": "0912345678",
+                        "phone_consent": True,
+                    },
                 }
             ]
         },

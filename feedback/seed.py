@@ -6,10 +6,12 @@ Loading is idempotent: rows are matched by their codes, so running it twice chan
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.database import Base
 from feedback.auth import SERVICE, create_user
 from feedback.models import (
     Agency,
@@ -43,7 +45,13 @@ class SeedReport:
         return bool(self.created or self.updated or self.deleted)
 
 
-def _upsert(session: Session, report: SeedReport, model: type, key: dict, values: dict) -> object:
+def _upsert(
+    session: Session,
+    report: SeedReport,
+    model: type[Base],
+    key: dict[str, Any],
+    values: dict[str, Any],
+) -> Base:
     row = session.scalar(select(model).filter_by(**key))
     if row is None:
         row = model(**key, **values)
@@ -139,8 +147,9 @@ def _seed_routing(
                 wanted[(rule.category, ward_code, ward_committee[ward_code].id)] = rule.priority
         else:
             agency_id = agencies[rule.to].id
-            for ward_code in rule.wards or [None]:
-                wanted[(rule.category, ward_code, agency_id)] = rule.priority
+            scopes: list[str | None] = list(rule.wards) or [None]  # None: the whole province
+            for scope in scopes:
+                wanted[(rule.category, scope, agency_id)] = rule.priority
 
     categories = {rule.category for rule in config.routing}
     existing = session.scalars(
@@ -156,11 +165,11 @@ def _seed_routing(
             report.count(report.updated, "routing_rules")
         else:
             wanted.pop(key)
-    for (category_code, ward_code, agency_id), priority in wanted.items():
+    for (category_code, rule_ward, agency_id), priority in wanted.items():
         session.add(
             RoutingRule(
                 category_code=category_code,
-                ward_code=ward_code,
+                ward_code=rule_ward,
                 agency_id=agency_id,
                 priority=priority,
             )
@@ -185,7 +194,9 @@ DEMO_TICKETS = [
         category="ha_tang_do_thi",
     ),
     TicketCreate(
-        description="Quán cà phê lấn chiếm hết vỉa hè đường Bạch Đằng, người đi bộ phải xuống lòng đường.",
+        description=(
+            "Quán cà phê lấn chiếm hết vỉa hè đường Bạch Đằng, người đi bộ phải xuống lòng đường."
+        ),
         ward_code="25747",
         address="Đường Bạch Đằng, Phường Thủ Dầu Một",
         category="trat_tu_xay_dung",
@@ -206,7 +217,9 @@ def seed_demo(session: Session) -> list[tuple[str, str, str]]:
             create_user(
                 session, username=username, password=password, role=role, agency_code=agency_code
             )
-        accounts.append((username, password, role.value + (f" ({agency_code})" if agency_code else "")))
+        accounts.append(
+            (username, password, role.value + (f" ({agency_code})" if agency_code else ""))
+        )
     if session.scalar(select(Ticket.id).limit(1)) is None:
         for data in DEMO_TICKETS:
             create_ticket(session, data=data, actor=SERVICE)

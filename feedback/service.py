@@ -235,7 +235,9 @@ def route_ticket(
             ticket.category_code = prediction.category
     agency = None
     if ticket.category_code is not None:
-        agency = choose_agency(session, category_code=ticket.category_code, ward_code=ticket.ward_code)
+        agency = choose_agency(
+            session, category_code=ticket.category_code, ward_code=ticket.ward_code
+        )
     from_status = ticket.status
     if agency is None:
         check_transition("route", from_status)
@@ -249,7 +251,7 @@ def route_ticket(
     return ticket
 
 
-def _ticket_query() -> Select[tuple[Ticket]]:
+def _ticket_query() -> Select[Ticket]:
     return select(Ticket).options(
         joinedload(Ticket.agency),
         joinedload(Ticket.contact),

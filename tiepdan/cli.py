@@ -103,8 +103,10 @@ def seed(demo: bool, province_file: Path | None) -> None:
                 raise click.UsageError("Refusing to create demo accounts in production.")
             accounts = seed_demo(session)
     if report.changed:
-        click.echo(f"Seeded {config.province.name}: created {report.created or '{}'}, "
-                   f"updated {report.updated or '{}'}, deleted {report.deleted or '{}'}.")
+        click.echo(
+            f"Seeded {config.province.name}: created {report.created or '{}'}, "
+            f"updated {report.updated or '{}'}, deleted {report.deleted or '{}'}."
+        )
     else:
         click.echo(f"{config.province.name}: already up to date.")
     for username, password, role in accounts:

@@ -1,0 +1,49 @@
+# The single entry point. `make run` starts the platform on embedded defaults (SQLite and a
+# broker that needs no server); `make test` runs every test against the local PostgreSQL/Redis.
+
+VENV    ?= .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+PYTHON  ?= $(shell command -v python3.11 2>/dev/null || command -v python3 2>/dev/null)
+PYTEST_ARGS ?=
+
+.PHONY: help install run test lint format bench clean
+
+help:
+	@echo "make run    install what is missing, migrate, seed the demo, start API + worker + beat"
+	@echo "make test   install what is missing and run every test"
+	@echo "make lint   ruff and mypy"
+	@echo "make bench  the platform benchmark (PostgreSQL, 1,000,000 tickets); results in bench/results/"
+
+# Reinstall only when the dependency files change.
+$(STAMP): pyproject.toml constraints.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else 1)' || \
+		{ echo "Python 3.11 is needed (found: $(PYTHON)). Install it, or run: make PYTHON=/path/to/python3.11"; exit 1; }
+	@test -x $(BIN)/python || { echo "Creating $(VENV) ..."; $(PYTHON) -m venv $(VENV); }
+	@echo "Installing dependencies (pinned by constraints.txt) ..."
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/tiepdan run
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.platform
+
+clean:
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,104 @@
+"""The embedded mode a newcomer gets from `make run`: SQLite, the SQL-backed broker and a real
+Celery worker, with no PostgreSQL and no Redis. A ticket filed over HTTP is routed by the worker.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def embedded_platform(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TIEPDAN_")}
+    # Point Rasa at a closed port: the platform must work without it.
+    env.update(
+        TIEPDAN_VAR_DIR=str(tmp_path / "var"),
+        TIEPDAN_RASA_URL=f"http://127.0.0.1:{_free_port()}",
+        PORT=str(port),
+    )
+    log = (tmp_path / "platform.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tiepdan", "run"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            assert process.poll() is None, (tmp_path / "platform.log").read_text()
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.5)
+        else:
+            pytest.fail("the platform did not answer /healthz within 90 s")
+        yield base, tmp_path
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+        log.close()
+
+
+def test_ticket_filed_over_http_is_routed_by_a_real_worker(embedded_platform):
+    base, tmp_path = embedded_platform
+    ready = httpx.get(f"{base}/readyz", timeout=10).json()
+    assert ready["checks"] == {"database": "up", "broker": "up", "rasa": "down"}
+    assert (tmp_path / "var" / "tiepdan.sqlite3").exists()
+    assert (tmp_path / "var" / "broker.sqlite3").exists()
+
+    login = httpx.post(
+        f"{base}/api/v1/auth/token",
+        data={"username": "dieuphoi", "password": "dieuphoi-demo-123"},
+    )
+    assert login.status_code == 200, login.text
+    staff = {"Authorization": f"Bearer {login.json()['access_token']}"}
+
+    created = httpx.post(
+        f"{base}/api/v1/tickets",
+        json={
+            "description": "Rác ứ đọng ở đầu hẻm 45 đường Yersin ba ngày nay.",
+            "ward_code": "25747",
+            "category": "moi_truong",
+        },
+        headers=staff,
+    )
+    assert created.status_code == 201, created.text
+    code = created.json()["code"]
+
+    deadline = time.monotonic() + 60
+    ticket = created.json()
+    while ticket["status"] == "new" and time.monotonic() < deadline:
+        time.sleep(0.5)
+        ticket = httpx.get(f"{base}/api/v1/tickets/{code}", headers=staff).json()
+    log = (tmp_path / "platform.log").read_text()
+    assert ticket["status"] == "assigned", log[-3000:]
+    assert ticket["agency"] == "UBND_25747"
+    assert ticket["sla_due_at"] is not None
+    assert [e["kind"] for e in ticket["events"]] == ["created", "routed"]
+    assert "feedback.route_ticket" in log and "succeeded" in log

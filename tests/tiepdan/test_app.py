@@ -1,0 +1,74 @@
+"""The composed application: health, readiness, the OpenAPI document, the home page."""
+
+from __future__ import annotations
+
+import httpx
+from fastapi.testclient import TestClient
+
+from core.settings import get_settings
+
+
+def test_healthz(client: TestClient) -> None:
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+def test_readyz_reports_each_dependency(client: TestClient, monkeypatch) -> None:
+    # Real PostgreSQL and Redis are up in the test run; Rasa is not started here.
+    monkeypatch.setattr(get_settings(), "rasa_url", "http://127.0.0.1:9")
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json() == {
+        "status": "ready",
+        "checks": {"database": "up", "broker": "up", "rasa": "down"},
+    }
+
+
+def test_readyz_is_503_when_the_broker_is_down(client: TestClient, monkeypatch) -> None:
+    monkeypatch.setattr(get_settings(), "broker_url", "redis://127.0.0.1:9/0")
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["checks"]["broker"] == "down"
+    assert response.json()["checks"]["database"] == "up"
+
+
+def test_readyz_sees_a_running_rasa(client: TestClient, monkeypatch) -> None:
+    calls = []
+
+    def fake_get(url: str, timeout: float) -> httpx.Response:
+        calls.append(url)
+        return httpx.Response(200, text="Hello from Rasa: 3.6.21")
+
+    monkeypatch.setattr(get_settings(), "rasa_url", "http://rasa.internal:5005")
+    monkeypatch.setattr(httpx, "get", fake_get)
+    assert client.get("/readyz").json()["checks"]["rasa"] == "up"
+    assert calls == ["http://rasa.internal:5005"]
+
+
+def test_openapi_documents_every_contract_route_with_examples(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    paths = spec["paths"]
+    for path, method in [
+        ("/api/v1/auth/token", "post"),
+        ("/api/v1/agencies", "get"),
+        ("/api/v1/tickets", "post"),
+        ("/api/v1/tickets", "get"),
+        ("/api/v1/tickets/{code}", "get"),
+        ("/api/v1/tickets/{code}/{action}", "post"),
+        ("/api/v1/public/tickets/{code}", "get"),
+        ("/healthz", "get"),
+        ("/readyz", "get"),
+    ]:
+        assert method in paths[path], f"{method.upper()} {path} missing"
+        assert paths[path][method].get("description") or paths[path][method].get("summary")
+    ticket_create = spec["components"]["schemas"]["TicketCreate"]
+    assert ticket_create["examples"][0]["description"]
+    action_body = paths["/api/v1/tickets/{code}/{action}"]["post"]["requestBody"]
+    assert "reply" in action_body["content"]["application/json"]["examples"]
+
+
+def test_home_page_is_vietnamese(client: TestClient) -> None:
+    response = client.get("/")
+    assert response.status_code == 200
+    assert "Tiếp Dân" in response.text and 'lang="vi"' in response.text

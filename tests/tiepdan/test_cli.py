@@ -1,0 +1,92 @@
+"""The `tiepdan` command line against the test database."""
+
+from __future__ import annotations
+
+from click.testing import CliRunner
+from sqlalchemy import func, select
+
+from core.database import session_scope
+from feedback.auth import authenticate
+from feedback.models import StaffRole, StaffUser
+from tiepdan.cli import main
+
+
+def _delete_user(username: str) -> None:
+    with session_scope() as session:
+        user = session.scalar(select(StaffUser).where(StaffUser.username == username))
+        if user:
+            session.delete(user)
+
+
+def test_user_create_makes_a_user_who_can_log_in() -> None:
+    runner = CliRunner()
+    try:
+        result = runner.invoke(
+            main,
+            [
+                "user",
+                "create",
+                "--username",
+                "cli-sxd",
+                "--password",
+                "mat-khau-123",
+                "--role",
+                "agency_staff",
+                "--agency",
+                "SXD",
+            ],
+        )
+        assert result.exit_code == 0, result.output
+        assert "Created agency_staff 'cli-sxd' of SXD." in result.output
+        with session_scope() as session:
+            user = authenticate(session, username="cli-sxd", password="mat-khau-123")
+            assert user.role == StaffRole.AGENCY_STAFF
+            assert user.password_hash.startswith("$argon2")
+        again = runner.invoke(
+            main,
+            [
+                "user",
+                "create",
+                "--username",
+                "cli-sxd",
+                "--password",
+                "mat-khau-123",
+                "--role",
+                "viewer",
+            ],
+        )
+        assert again.exit_code == 1
+        assert "already exists" in again.output
+    finally:
+        _delete_user("cli-sxd")
+
+
+def test_user_create_refuses_agency_staff_without_an_agency() -> None:
+    result = CliRunner().invoke(
+        main,
+        [
+            "user",
+            "create",
+            "--username",
+            "x1",
+            "--password",
+            "mat-khau-123",
+            "--role",
+            "agency_staff",
+        ],
+    )
+    assert result.exit_code == 1
+    assert "need an agency" in result.output
+
+
+def test_seed_twice_changes_nothing() -> None:
+    runner = CliRunner()
+    first = runner.invoke(main, ["seed"])
+    assert first.exit_code == 0, first.output
+    with session_scope() as session:
+        users = session.scalar(select(func.count()).select_from(StaffUser))
+    second = runner.invoke(main, ["seed"])
+    assert second.exit_code == 0
+    assert "already up to date" in second.output
+    with session_scope() as session:
+        assert session.scalar(select(func.count()).select_from(StaffUser)) == users
