@@ -12,12 +12,14 @@ from pathlib import Path
 import click
 
 from core.errors import AppError
+from core.logging import configure_logging
 from core.settings import get_settings
 
 
 @click.group()
 def main() -> None:
     """Tiếp Dân: citizen feedback platform. Settings come from TIEPDAN_* variables."""
+    configure_logging()
 
 
 @main.command()

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from celery.schedules import crontab
-from celery.signals import worker_process_init
+from celery.signals import after_setup_logger, after_setup_task_logger, worker_process_init
 
 from core.celery_app import celery_app
 from core.database import dispose_engine
+from core.logging import PersonalDataFilter
 
 celery_app.conf.beat_schedule = {
     # Every 15 minutes in office hours is often enough to warn a day ahead.
@@ -16,6 +18,14 @@ celery_app.conf.beat_schedule = {
     "mark-overdue-tickets": {"task": "feedback.mark_overdue_tickets", "schedule": 300.0},
     "route-stale-tickets": {"task": "feedback.route_stale_tickets", "schedule": 120.0},
 }
+
+
+@after_setup_logger.connect
+@after_setup_task_logger.connect
+def _mask_personal_data(logger: logging.Logger, **_: Any) -> None:
+    # Celery installs its own handlers; each gets the masking filter.
+    for handler in logger.handlers:
+        handler.addFilter(PersonalDataFilter())
 
 
 @worker_process_init.connect
