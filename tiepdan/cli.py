@@ -153,6 +153,20 @@ def user_create(
     click.echo(f"Created {role} '{username}'" + (f" of {agency_code}." if agency_code else "."))
 
 
+def _wait_until_serving(url: str, children: list[subprocess.Popen[bytes]]) -> None:
+    """Wait for the API to answer, so the banner comes after the start-up noise."""
+    import httpx
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and all(c.poll() is None for c in children):
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=None, help="Defaults to $PORT, then 8000.")
@@ -171,13 +185,15 @@ def run(host: str, port: int | None) -> None:
         subprocess.Popen([*tiepdan, "serve", "--host", host, "--port", str(port)], env=env),
     ]
     base = f"http://{host}:{port}"
+    _wait_until_serving(f"{base}/healthz", children)
     click.echo(
-        f"\nTiếp Dân is starting on {base}\n"
+        f"\nTiếp Dân is running on {base}\n"
         f"  web page     {base}/\n"
         f"  API docs     {base}/docs\n"
         f"  readiness    {base}/readyz\n"
         f"  database     {settings.database_url}\n"
-        "Demo logins are listed above. Stop with Ctrl+C.\n"
+        "  demo logins  admin / admin-demo-123, dieuphoi / dieuphoi-demo-123 (more above)\n"
+        "Stop with Ctrl+C.\n"
     )
     try:
         while all(child.poll() is None for child in children):
