@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -57,6 +58,14 @@ async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _data_error(request: Request, exc: Exception) -> JSONResponse:
+    # A value that passed validation but that the database cannot store: a NUL character in a
+    # text (PostgreSQL refuses it anywhere), a number out of range. The request is at fault.
+    logger.warning("database refused a value on %s %s: %s", request.method, request.url.path, exc)
+    detail = "Invalid request: a value cannot be stored (a NUL character, a number out of range)."
+    return JSONResponse({"detail": detail}, status_code=422)
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     logger.exception("unhandled error on %s %s", request.method, request.url.path)
     return JSONResponse({"detail": "Internal error. It has been logged."}, status_code=500)
@@ -67,6 +76,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(DataError, _data_error)
     app.add_exception_handler(Exception, _unexpected_error)
 
 
@@ -95,7 +105,7 @@ class BodySizeLimit:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise _BodyTooLarge
+                    raise _BodyTooLarge(self.max_bytes)
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -111,15 +121,20 @@ class BodySizeLimit:
                 await self._refuse(send)
 
     async def _refuse(self, send: Send) -> None:
-        response = JSONResponse(
-            {"detail": f"Request body too large: the limit is {self.max_bytes} bytes."},
-            status_code=413,
-        )
+        response = JSONResponse({"detail": _too_large(self.max_bytes)}, status_code=413)
         await response({"type": "http"}, _empty_receive, send)
 
 
-class _BodyTooLarge(Exception):
-    pass
+def _too_large(max_bytes: int) -> str:
+    return f"Request body too large: the limit is {max_bytes} bytes."
+
+
+class _BodyTooLarge(StarletteHTTPException):
+    """An HTTPException because FastAPI turns any other error raised while it reads the body
+    into a 400; this one it re-raises, and the error handlers render it as a JSON 413."""
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(status_code=413, detail=_too_large(max_bytes))
 
 
 async def _empty_receive() -> Message:

@@ -5,7 +5,7 @@ Routes are thin: they parse, call a service, and shape the answer.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query
@@ -144,6 +144,11 @@ def list_tickets(
     for moment, name in ((created_from, "from"), (created_to, "to")):
         if moment is not None and moment.tzinfo is None:
             raise Invalid(f"'{name}' needs a timezone, e.g. 2026-11-01T00:00:00+07:00.")
+        try:
+            if moment is not None:
+                moment.astimezone(UTC)  # year 1 at +14:00 has no UTC time: a 500 otherwise
+        except OverflowError as exc:
+            raise Invalid(f"'{name}' is out of range.") from exc
     filters = service.TicketFilters(
         status=status,
         agency=agency,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session, joinedload
 
 from core.settings import get_settings
@@ -69,7 +69,7 @@ def warn_due_tickets(session: Session, *, now: datetime | None = None) -> int:
     """Tell each agency about its open tickets due within one working day."""
     now = now or datetime.now(UTC)
     horizon = get_calendar().add_working_days(now, 1)
-    tickets = session.scalars(
+    query = (
         select(Ticket)
         .options(joinedload(Ticket.agency))
         .where(
@@ -78,22 +78,32 @@ def warn_due_tickets(session: Session, *, now: datetime | None = None) -> int:
             Ticket.sla_due_at > now,
             Ticket.sla_due_at <= horizon,
         )
-        .order_by(Ticket.sla_due_at)
+        .order_by(Ticket.sla_due_at, Ticket.id)
         .limit(_BATCH)
-    ).all()
+    )
     created = 0
-    for ticket in tickets:
-        assert ticket.sla_due_at is not None and ticket.agency is not None
-        created += _notify(
-            session,
-            dedupe_key=f"due_soon:{ticket.id}:{ticket.sla_due_at.isoformat()}",
-            ticket=ticket,
-            kind="due_warning",
-            recipient=f"agency:{ticket.agency.code}",
-            message=f"Phản ánh {ticket.code} đến hạn xử lý lúc {_local(ticket.sla_due_at)}.",
-            now=now,
-        )
-    session.flush()
+    # Warned tickets stay in the window, so walk all of it in batches: a single first batch
+    # would be the same already-warned tickets on every run once more than _BATCH are due.
+    tickets = session.scalars(query).all()
+    while tickets:
+        for ticket in tickets:
+            assert ticket.sla_due_at is not None and ticket.agency is not None
+            created += _notify(
+                session,
+                dedupe_key=f"due_soon:{ticket.id}:{ticket.sla_due_at.isoformat()}",
+                ticket=ticket,
+                kind="due_warning",
+                recipient=f"agency:{ticket.agency.code}",
+                message=f"Phản ánh {ticket.code} đến hạn xử lý lúc {_local(ticket.sla_due_at)}.",
+                now=now,
+            )
+        session.flush()
+        if len(tickets) < _BATCH:
+            break
+        last = tickets[-1]
+        tickets = session.scalars(
+            query.where(tuple_(Ticket.sla_due_at, Ticket.id) > tuple_(last.sla_due_at, last.id))
+        ).all()
     return created
 
 

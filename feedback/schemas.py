@@ -6,14 +6,22 @@ import re
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from feedback.models import ContactKind, TicketKind, TicketPriority
 
 _PHONE = re.compile(r"^\+?\d{9,12}$")
 _TAX_CODE = re.compile(r"^\d{10}(-?\d{3})?$")
 
-Text = Annotated[str, Field(min_length=1, max_length=5000)]
+# Stripped before the length check: a blank description, reply or reject reason says nothing.
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=5000)]
 
 
 class ContactIn(BaseModel):
@@ -88,13 +96,6 @@ class TicketCreate(BaseModel):
     priority: TicketPriority = TicketPriority.NORMAL
     channel: str | None = Field(default=None, max_length=20)
     contact: ContactIn | None = None
-
-    @field_validator("description")
-    @classmethod
-    def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("the description is empty")
-        return value.strip()
 
 
 class EventOut(BaseModel):

@@ -290,13 +290,21 @@ def encode_cursor(ticket: Ticket) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+_BAD_CURSOR = "The cursor is not valid: pass the next_cursor of a previous page."
+
+
 def decode_cursor(cursor: str) -> tuple[datetime, int]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         created, ticket_id = json.loads(raw)
-        return datetime.fromisoformat(created), int(ticket_id)
+        moment, ticket_id = datetime.fromisoformat(created), int(ticket_id)
     except (ValueError, TypeError, binascii.Error, json.JSONDecodeError) as exc:
-        raise Invalid("The cursor is not valid: pass the next_cursor of a previous page.") from exc
+        raise Invalid(_BAD_CURSOR) from exc
+    # A forged id past BIGINT would fail in the database (a 500), a naive time would compare
+    # in the server's zone.
+    if moment.tzinfo is None or not 0 < ticket_id < 2**63:
+        raise Invalid(_BAD_CURSOR)
+    return moment, ticket_id
 
 
 def list_tickets(

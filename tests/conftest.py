@@ -16,8 +16,9 @@ import pytest
 ADMIN_URL = os.environ.get(
     "TIEPDAN_TEST_DATABASE_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
+# One database per run (and per xdist worker): two runs side by side must not drop each other's.
 _worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-TEST_DB = f"tiepdan_test_{_worker}"
+TEST_DB = f"tiepdan_test_{_worker}_{os.getpid()}"
 TEST_URL = ADMIN_URL.rsplit("/", 1)[0] + f"/{TEST_DB}"
 
 # Before anything reads the settings: the tests' own database and a Redis database of their own.
@@ -68,6 +69,20 @@ def database() -> Iterator[str]:
         seed_province(session, config=load_province(default_province_file()))
     yield TEST_URL
     get_engine().dispose()
+    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{TEST_DB}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(autouse=True)
+def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Argon2 at production cost takes ~0.3 s per staff user, and the tests make many."""
+    from argon2 import PasswordHasher
+
+    from feedback import auth
+
+    monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
 
 
 @pytest.fixture
@@ -121,7 +136,11 @@ def client(db_session: Session, sent_tasks: list[Any]) -> Iterator[TestClient]:
 
 @pytest.fixture
 def staff_token(db_session: Session) -> Callable[..., dict[str, str]]:
-    """Make a staff user and return the Authorization header for them."""
+    """Make a staff user and return the Authorization header for them.
+
+    The user is committed (to the test's savepoint), so a later request that fails and rolls
+    back does not take the user with it.
+    """
     from feedback.auth import create_user, issue_access_token
     from feedback.models import StaffRole
 
@@ -135,6 +154,7 @@ def staff_token(db_session: Session) -> Callable[..., dict[str, str]]:
             role=StaffRole(role),
             agency_code=agency,
         )
+        db_session.commit()
         return {"Authorization": f"Bearer {issue_access_token(user)}"}
 
     return make
