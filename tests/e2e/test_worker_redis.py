@@ -1,0 +1,128 @@
+"""The production pipeline: PostgreSQL, Redis as the broker, and a real Celery worker process.
+A ticket committed by the API's service layer is routed by the worker, and the beat sweeps run
+as tasks on the same worker.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import delete, select
+
+from core.database import session_scope
+from core.settings import get_settings
+from feedback.auth import SERVICE
+from feedback.models import Notification, Ticket, TicketEvent, TicketStatus
+from feedback.schemas import TicketCreate
+from feedback.service import create_ticket
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def redis_worker(database: str, tmp_path: Path) -> Iterator[Path]:
+    settings = get_settings()
+    assert settings.broker_url.startswith("redis://")
+    subprocess.run(
+        [sys.executable, "-m", "celery", "-A", "tiepdan.worker", "purge", "-f"],
+        check=True,
+        capture_output=True,
+    )
+    log_path = tmp_path / "worker.log"
+    log = log_path.open("w")
+    env = {**os.environ, "TIEPDAN_VAR_DIR": str(tmp_path)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tiepdan", "worker", "--beat"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while "ready." not in log_path.read_text():
+            assert process.poll() is None, log_path.read_text()
+            assert time.monotonic() < deadline, "the worker did not start within 60 s"
+            time.sleep(0.3)
+        yield log_path
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+        log.close()
+
+
+def _wait_for_status(code: str, timeout: float = 30) -> Ticket:
+    deadline = time.monotonic() + timeout
+    while True:
+        with session_scope() as session:
+            ticket = session.scalar(select(Ticket).where(Ticket.code == code))
+            assert ticket is not None
+            if ticket.status != TicketStatus.NEW or time.monotonic() > deadline:
+                return ticket
+        time.sleep(0.3)
+
+
+def test_a_committed_ticket_is_routed_through_redis_by_a_real_worker(redis_worker: Path) -> None:
+    with session_scope() as session:
+        ticket = create_ticket(
+            session,
+            data=TicketCreate(
+                description="Cột đèn giao thông ở ngã tư Bình Dương - Yersin bị hỏng.",
+                ward_code="25747",
+                category="giao_thong",
+            ),
+            actor=SERVICE,
+        )
+        code, ticket_id = ticket.code, ticket.id
+    try:
+        routed = _wait_for_status(code)
+        assert routed.status == TicketStatus.ASSIGNED, redis_worker.read_text()[-3000:]
+        assert routed.sla_due_at is not None
+        with session_scope() as session:
+            kinds = session.scalars(
+                select(TicketEvent.kind).where(TicketEvent.ticket_id == ticket_id)
+            ).all()
+        assert kinds == ["created", "routed"]
+
+        # Make it overdue, then run the beat job by name on the same worker, twice.
+        with session_scope() as session:
+            row = session.get_one(Ticket, ticket_id)
+            row.sla_due_at = datetime.now(UTC) - timedelta(hours=1)
+        from tiepdan.worker import app
+
+        for _ in range(2):
+            app.send_task("feedback.mark_overdue_tickets")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with session_scope() as session:
+                notices = session.scalars(
+                    select(Notification).where(Notification.ticket_id == ticket_id)
+                ).all()
+                if notices:
+                    break
+            time.sleep(0.3)
+        time.sleep(2)  # let the second run finish: it must not add another notice
+        with session_scope() as session:
+            notices = session.scalars(
+                select(Notification).where(Notification.ticket_id == ticket_id)
+            ).all()
+            assert [(n.kind, n.recipient) for n in notices] == [
+                ("overdue_escalation", "role:dispatcher")
+            ]
+            assert session.get_one(Ticket, ticket_id).overdue_at is not None
+    finally:
+        with session_scope() as session:
+            session.execute(delete(Notification).where(Notification.ticket_id == ticket_id))
+            session.execute(delete(TicketEvent).where(TicketEvent.ticket_id == ticket_id))
+            session.execute(delete(Ticket).where(Ticket.id == ticket_id))
