@@ -123,8 +123,7 @@ def create_ticket(
     """
     if principal.kind == "staff" and principal.role == StaffRole.VIEWER:
         raise Forbidden("Viewers cannot file tickets.")
-    ticket = service.create_ticket(session, data=data, actor=principal)
-    return ticket_out(service.get_ticket(session, code=ticket.code, principal=auth.SYSTEM))
+    return ticket_out(service.create_ticket(session, data=data, actor=principal))
 
 
 @router.get("/tickets", response_model=TicketPage, tags=["tickets"])

@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import BaseModel
 from sqlalchemy import Select, select, tuple_
 from sqlalchemy.orm import Session, joinedload, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from core.celery_app import enqueue
 from core.errors import Forbidden, Invalid, NotFound
@@ -29,6 +30,7 @@ from feedback.models import (
     Contact,
     ContactIdentity,
     StaffRole,
+    StaffUser,
     Ticket,
     TicketEvent,
     TicketStatus,
@@ -111,6 +113,8 @@ def _record(
         created_at=now,
     )
     session.add(event)
+    if "events" in ticket.__dict__:  # the history is loaded in this session: keep it current
+        set_committed_value(ticket, "events", [*ticket.events, event])
     ticket.updated_at = now
     return event
 
@@ -204,7 +208,21 @@ def create_ticket(
     )
     session.add(ticket)
     session.flush()
-    _record(session, ticket, kind="created", actor=actor, now=now)
+    event = _record(session, ticket, kind="created", actor=actor, now=now)
+    session.flush()
+    # The new ticket's relationships are known: fill them in rather than reload the ticket
+    # (the reload was a third of the cost of filing one).
+    set_committed_value(event, "agency", None)
+    set_committed_value(
+        event, "actor", session.get(StaffUser, actor.user_id) if actor.user_id else None
+    )
+    for name, value in (
+        ("events", [event]),
+        ("contact", contact),
+        ("agency", None),
+        ("duplicate_of", None),
+    ):
+        set_committed_value(ticket, name, value)
     enqueue(session, "feedback.route_ticket", ticket_id=ticket.id)
     return ticket
 
@@ -245,7 +263,7 @@ def route_ticket(
         _record(session, ticket, kind="triaged", actor=SYSTEM, now=now, from_status=from_status)
         return ticket
     ticket.status = TicketStatus.ASSIGNED
-    ticket.agency_id = agency.id
+    ticket.agency = agency
     _set_sla(session, ticket)
     _record(session, ticket, kind="routed", actor=SYSTEM, now=now, from_status=from_status)
     return ticket

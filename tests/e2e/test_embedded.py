@@ -5,7 +5,6 @@ Celery worker, with no PostgreSQL and no Redis. A ticket filed over HTTP is rout
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -15,6 +14,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.e2e.processes import stop
 
 pytestmark = pytest.mark.e2e
 
@@ -57,11 +58,7 @@ def embedded_platform(tmp_path: Path) -> Iterator[tuple[str, Path]]:
             pytest.fail("the platform did not answer /healthz within 90 s")
         yield base, tmp_path
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
+        stop(process)
         log.close()
 
 

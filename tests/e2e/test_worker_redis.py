@@ -6,7 +6,6 @@ as tasks on the same worker.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ from feedback.auth import SERVICE
 from feedback.models import Notification, Ticket, TicketEvent, TicketStatus
 from feedback.schemas import TicketCreate
 from feedback.service import create_ticket
+from tests.e2e.processes import stop
 
 pytestmark = pytest.mark.e2e
 
@@ -54,11 +54,7 @@ def redis_worker(database: str, tmp_path: Path) -> Iterator[Path]:
             time.sleep(0.3)
         yield log_path
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
+        stop(process)
         log.close()
 
 
