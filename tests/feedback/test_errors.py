@@ -9,7 +9,7 @@ from sqlalchemy import event, func, select
 from core.settings import get_settings
 from feedback import service
 from feedback.models import Contact, ContactIdentity, Ticket, TicketEvent
-from feedback.routing import NoClassifier
+from tests.feedback.helpers import file_and_route
 
 REPORT = {"description": "Đèn đường tắt", "ward_code": "25747", "category": "ha_tang_do_thi"}
 CONTACT = {"name": "Lê Văn Cường", "channel": "webchat", "channel_user_id": "s-1"}
@@ -36,13 +36,7 @@ def count(db_session, model) -> int:
 
 
 def routed_ticket(client, db_session, headers) -> str:
-    response = client.post("/api/v1/tickets", json=REPORT, headers=headers)
-    assert response.status_code == 201, response.text
-    code = response.json()["code"]
-    ticket_id = db_session.scalar(select(Ticket.id).where(Ticket.code == code))
-    service.route_ticket(db_session, ticket_id=ticket_id, classifier=NoClassifier())
-    db_session.commit()
-    return code
+    return file_and_route(client, db_session, headers, REPORT)
 
 
 # Filing -------------------------------------------------------------------------------------

@@ -14,8 +14,8 @@ from sqlalchemy import func, select
 
 from feedback import service
 from feedback.models import Agency, StaffUser, Ticket, TicketEvent
-from feedback.routing import NoClassifier
 from feedback.schemas import ACTION_BODIES
+from tests.feedback.helpers import route
 
 # ha_tang_do_thi is a city-level category: routed to Sở Xây dựng whatever the ward.
 CITY_REPORT = {
@@ -80,14 +80,6 @@ def file_ticket(client, headers, report=CITY_REPORT) -> str:
     response = client.post("/api/v1/tickets", json=report, headers=headers)
     assert response.status_code == 201, response.text
     return response.json()["code"]
-
-
-def route(db_session, code: str) -> None:
-    """Run the routing job in the test's transaction, as the worker would."""
-    ticket_id = db_session.scalar(select(Ticket.id).where(Ticket.code == code))
-    service.route_ticket(db_session, ticket_id=ticket_id, classifier=NoClassifier())
-    # Release the savepoint: a later failing request rolls back only its own work.
-    db_session.commit()
 
 
 def act(client, headers, code: str, action: str, body: dict | None = None):

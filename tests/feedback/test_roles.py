@@ -13,10 +13,9 @@ import pytest
 from sqlalchemy import func, select
 
 from core.settings import get_settings
-from feedback import service
 from feedback.auth import create_user
 from feedback.models import Agency, StaffRole, StaffUser, Ticket, TicketEvent
-from feedback.routing import NoClassifier
+from tests.feedback.helpers import file_and_route
 
 CITY_REPORT = {  # → SXD, a city department
     "description": "Đèn đường trước số 12 Yersin tắt cả tuần nay",
@@ -51,16 +50,6 @@ def token(staff_token, db_session):
         return headers
 
     return make
-
-
-def file_and_route(client, db_session, headers, report) -> str:
-    response = client.post("/api/v1/tickets", json=report, headers=headers)
-    assert response.status_code == 201, response.text
-    code = response.json()["code"]
-    ticket_id = db_session.scalar(select(Ticket.id).where(Ticket.code == code))
-    service.route_ticket(db_session, ticket_id=ticket_id, classifier=NoClassifier())
-    db_session.commit()
-    return code
 
 
 def act(client, headers, code: str, action: str, body: dict | None = None):

@@ -14,6 +14,7 @@ from feedback.auth import SERVICE, create_user
 from feedback.models import Agency, Contact, StaffRole, Ticket, TicketEvent
 from feedback.routing import NoClassifier, Prediction
 from feedback.schemas import TicketCreate
+from tests.feedback.helpers import route
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
 CODE = re.compile(r"^PA[0-9A-Z]{8}$")
@@ -48,14 +49,6 @@ def post_ticket(client, headers, **fields) -> dict:
 
 def ticket_id(db_session, code: str) -> int:
     return db_session.scalar(select(Ticket.id).where(Ticket.code == code))
-
-
-def route(db_session, code: str, classifier=None) -> Ticket:
-    ticket = service.route_ticket(
-        db_session, ticket_id=ticket_id(db_session, code), classifier=classifier or NoClassifier()
-    )
-    db_session.commit()
-    return ticket
 
 
 def file_at(db_session, when: datetime, *, routed: bool = True, **fields) -> Ticket:
