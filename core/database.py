@@ -107,9 +107,18 @@ def session_scope() -> Iterator[Session]:
     session = get_session_factory()()
     try:
         yield session
-        session.commit()
     except BaseException:
-        session.rollback()
+        end_session(session, commit=False)
         raise
+    end_session(session, commit=True)
+
+
+def end_session(session: Session, *, commit: bool) -> None:
+    """Commit or roll back, then close: how every session ends (see session_scope)."""
+    try:
+        if commit:
+            session.commit()
+        else:
+            session.rollback()
     finally:
         session.close()

@@ -3,27 +3,41 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
+import anyio
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from core.database import session_scope
+from core.database import end_session, get_session_factory
 from core.errors import AppError
 
 logger = logging.getLogger(__name__)
 
 
-def get_db_session() -> Iterator[Session]:
-    """The request's session; committed when the route returns, before the response is sent."""
-    with session_scope() as session:
+async def get_db_session() -> AsyncIterator[Session]:
+    """The request's session; committed when the route returns, before the response is sent.
+
+    The same life as `session_scope`. It is async because opening a session does no I/O (the
+    connection is taken at the first query), so only the end needs the thread pool: one trip
+    per request instead of two. Each trip costs about as much CPU as a small query.
+    """
+    session = get_session_factory()()
+    try:
         yield session
+    except BaseException:
+        with anyio.CancelScope(shield=True):  # a client that hangs up must not leak the session
+            await run_in_threadpool(end_session, session, commit=False)
+        raise
+    with anyio.CancelScope(shield=True):
+        await run_in_threadpool(end_session, session, commit=True)
 
 
 # scope="function": commit before the response goes out, so a 201 means the row is saved.

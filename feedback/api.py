@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Query
 from fastapi.security import OAuth2PasswordBearer, OAuth2PasswordRequestForm
 from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
 
 from core.errors import Forbidden, Invalid, Unauthorized
 from core.http import SessionDep
@@ -34,11 +35,15 @@ router = APIRouter(prefix="/api/v1")
 _bearer = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
 
-def get_principal(session: SessionDep, token: Annotated[str | None, Depends(_bearer)]) -> Principal:
+async def get_principal(
+    session: SessionDep, token: Annotated[str | None, Depends(_bearer)]
+) -> Principal:
     """The caller behind the bearer token: a staff user or the bot's service account."""
     if not token:
         raise Unauthorized("Authentication required: send 'Authorization: Bearer <token>'.")
-    return auth.principal_from_token(session, token=token)
+    if auth.is_service_token(token):  # the bot's calls skip a trip to the thread pool
+        return auth.SERVICE
+    return await run_in_threadpool(auth.principal_from_token, session, token=token)
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]

@@ -105,10 +105,15 @@ def issue_access_token(user: StaffUser) -> str:
     return jwt.encode(claims, settings.secret_key, algorithm=_ALGORITHM)
 
 
+def is_service_token(token: str) -> bool:
+    """Whether the bearer token is the bot's service token (no database needed to tell)."""
+    return hmac.compare_digest(token.encode(), get_settings().service_token.encode())
+
+
 def principal_from_token(session: Session, *, token: str) -> Principal:
     """Resolve a bearer token: the bot's service token or a staff access token."""
     settings = get_settings()
-    if hmac.compare_digest(token.encode(), settings.service_token.encode()):
+    if is_service_token(token):
         return SERVICE
     try:
         claims = jwt.decode(token, settings.secret_key, algorithms=[_ALGORITHM])

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.database import Base
+from feedback import reference
 from feedback.auth import SERVICE, create_user
 from feedback.models import (
     Agency,
@@ -128,6 +129,7 @@ def seed_province(session: Session, *, config: ProvinceConfig) -> SeedReport:
     session.flush()
     _seed_routing(session, report, config=config, agencies=agencies, ward_committee=ward_committee)
     session.flush()
+    reference.forget()  # a process that seeds sees its new codes at once
     return report
 
 

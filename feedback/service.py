@@ -22,6 +22,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from core.celery_app import enqueue
 from core.errors import Forbidden, Invalid, NotFound
 from core.settings import get_settings
+from feedback import reference
 from feedback.auth import SYSTEM, Principal, can_see_ticket
 from feedback.lifecycle import check_transition
 from feedback.models import (
@@ -34,7 +35,6 @@ from feedback.models import (
     Ticket,
     TicketEvent,
     TicketStatus,
-    Ward,
 )
 from feedback.routing import TicketClassifier, choose_agency
 from feedback.schemas import (
@@ -56,7 +56,8 @@ _CODE_LENGTH = 8  # 32**8 ≈ 10**12 codes: guessing a live one is hopeless
 
 
 def generate_ticket_code() -> str:
-    return _CODE_PREFIX + "".join(secrets.choice(_CODE_ALPHABET) for _ in range(_CODE_LENGTH))
+    # 32 letters: a random byte modulo 32 is uniform. One read of the OS's generator, not eight.
+    return _CODE_PREFIX + "".join(_CODE_ALPHABET[b % 32] for b in secrets.token_bytes(_CODE_LENGTH))
 
 
 def normalize_ticket_code(raw: str) -> str:
@@ -113,7 +114,9 @@ def _record(
         created_at=now,
     )
     session.add(event)
-    if "events" in ticket.__dict__:  # the history is loaded in this session: keep it current
+    if ticket.id is None:  # a ticket being filed: both rows go out in the same flush
+        event.ticket = ticket
+    elif "events" in ticket.__dict__:  # the history is loaded in this session: keep it current
         set_committed_value(ticket, "events", [*ticket.events, event])
     ticket.updated_at = now
     return event
@@ -142,25 +145,25 @@ def _set_sla(session: Session, ticket: Ticket) -> None:
 
 def _find_or_create_contact(session: Session, data: ContactIn) -> Contact:
     if data.channel and data.channel_user_id:
-        identity = session.scalar(
-            select(ContactIdentity).where(
+        known = session.scalar(
+            select(Contact)
+            .join(ContactIdentity)
+            .where(
                 ContactIdentity.channel == data.channel,
                 ContactIdentity.channel_user_id == data.channel_user_id,
             )
         )
-        if identity is not None:
-            contact = session.get_one(Contact, identity.contact_id)
-            _update_contact(contact, data)
-            return contact
+        if known is not None:
+            _update_contact(known, data)
+            return known
     contact = Contact(kind=data.kind)
     _update_contact(contact, data)
     session.add(contact)
-    session.flush()
     if data.channel and data.channel_user_id:
-        session.add(
-            ContactIdentity(
-                contact_id=contact.id, channel=data.channel, channel_user_id=data.channel_user_id
-            )
+        # Through the relationship, so one flush writes the contact, its identity and the ticket.
+        set_committed_value(contact, "identities", [])
+        contact.identities.append(
+            ContactIdentity(channel=data.channel, channel_user_id=data.channel_user_id)
         )
     return contact
 
@@ -181,9 +184,9 @@ def create_ticket(
 ) -> Ticket:
     """File a ticket and queue its routing; the caller's commit sends the routing job."""
     now = now or _now()
-    if data.category is not None:
-        _category(session, data.category)
-    if data.ward_code is not None and session.get(Ward, data.ward_code) is None:
+    if data.category is not None and not reference.category_exists(session, data.category):
+        raise Invalid(f"Unknown category code '{data.category}'.")
+    if data.ward_code is not None and not reference.ward_exists(session, data.ward_code):
         raise Invalid(f"Unknown ward code '{data.ward_code}'.")
     contact = _find_or_create_contact(session, data.contact) if data.contact else None
     ticket = Ticket(
@@ -201,13 +204,12 @@ def create_ticket(
         category_code=data.category,
         predicted_category_code=None,
         category_confidence=1.0 if data.category else None,
-        contact_id=contact.id if contact else None,
+        contact=contact,
         is_public=False,
         created_at=now,
         updated_at=now,
     )
     session.add(ticket)
-    session.flush()
     event = _record(session, ticket, kind="created", actor=actor, now=now)
     session.flush()
     # The new ticket's relationships are known: fill them in rather than reload the ticket

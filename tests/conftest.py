@@ -76,6 +76,15 @@ def database() -> Iterator[str]:
 
 
 @pytest.fixture(autouse=True)
+def fresh_reference_codes() -> Iterator[None]:
+    """A test's rolled-back categories must not stay known to the next test."""
+    from feedback import reference
+
+    yield
+    reference.forget()
+
+
+@pytest.fixture(autouse=True)
 def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     """Argon2 at production cost takes ~0.3 s per staff user, and the tests make many."""
     from argon2 import PasswordHasher
