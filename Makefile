@@ -7,13 +7,17 @@ STAMP   := $(VENV)/.installed
 PYTHON  ?= $(shell command -v python3.11 2>/dev/null || command -v python3 2>/dev/null)
 PYTEST_ARGS ?=
 
-.PHONY: help install run test lint format bench clean
+RASA_VENV ?= .venv-rasa
+
+.PHONY: help install run test lint format bench bench-nlu nlu rasa-venv clean
 
 help:
 	@echo "make run    install what is missing, migrate, seed the demo, start API + worker + beat"
 	@echo "make test   install what is missing and run every test"
 	@echo "make lint   ruff and mypy"
 	@echo "make bench  the platform benchmark (PostgreSQL, 1,000,000 tickets); results in bench/results/"
+	@echo "make bench-nlu  the NLU next to Rasa's DIET on the same split (about 20 minutes)"
+	@echo "make nlu    train the NLU model for the current data (skipped when already trained)"
 
 # Reinstall only when the dependency files change.
 $(STAMP): pyproject.toml constraints.txt
@@ -45,5 +49,15 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.platform
 
+nlu: $(STAMP)
+	$(BIN)/tiepdan nlu train
+
+# Rasa 3.6 runs on Python 3.10 only: its own venv, found on PATH or in pyenv.
+rasa-venv:
+	@bash scripts/rasa-venv.sh $(RASA_VENV)
+
+bench-nlu: $(STAMP) rasa-venv
+	$(BIN)/python -m bench.nlu --rasa-venv $(RASA_VENV)
+
 clean:
-	rm -rf var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache $(RASA_VENV)

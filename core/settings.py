@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -36,8 +37,24 @@ class Settings(BaseSettings):
     office_close: str = "17:00"
     timezone: str = "Asia/Ho_Chi_Minh"
 
-    # Which classifier routes uncategorised tickets; "none" sends them all to triage.
-    classifier: str = "none"
+    # Downloads never happen at run time; what is built (the NLU model, Rasa's) is cached here,
+    # keyed by the hash of its inputs, so a second clone on the same machine reuses it.
+    cache_dir: Path = Field(
+        default_factory=lambda: (
+            Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tiepdan"
+        )
+    )
+    # Which classifier routes uncategorised tickets: "nlu" (nlu/), or "none" (all to triage).
+    classifier: str = "nlu"
+    # The NLU's sentence encoder: "static" (trained here from nlu/data), "minilm" (the English
+    # MiniLM packaged on PyPI), or the folder of any sentence-transformers model on disk.
+    nlu_encoder: str = "static"
+    # The trained NLU model; empty means <cache_dir>/nlu/<hash of data and settings>.
+    nlu_model_dir: Path | None = None
+    # The question-and-answer pairs staff maintain; empty means nlu/faq.yaml.
+    faq_file: Path | None = None
+    # Examples added by `tiepdan nlu import` and by staff re-categorising tickets.
+    nlu_extra_dir: Path | None = None
     # A routed ticket below this category confidence goes to the dispatchers' triage queue.
     triage_threshold: float = Field(default=0.6, ge=0, le=1)
     max_body_bytes: int = 1_000_000
@@ -50,6 +67,8 @@ class Settings(BaseSettings):
         if not self.broker_url:
             # kombu's SQLAlchemy transport: a real broker with no server, for the embedded mode.
             self.broker_url = f"sqla+sqlite:///{self.var_dir / 'broker.sqlite3'}"
+        if self.nlu_extra_dir is None:
+            self.nlu_extra_dir = self.var_dir / "nlu-extra"
         if self.environment == "production":
             if self.secret_key == _DEV_SECRET_KEY or len(self.secret_key) < 32:
                 raise ValueError(

@@ -194,3 +194,38 @@ def _check_references(config: ProvinceConfig, taxonomy: Taxonomy, path: Path) ->
     for category in config.categories:
         if category.code not in routed:
             fail(f"category {category.code!r} has no routing rule")
+
+
+class RuleBook:
+    """The province's routing rules read from its file, for tools that have no database.
+
+    Same answers as `routing.choose_agency` on a seeded database: a rule for the ward first,
+    then a rule for any ward by priority, then the category's default agency.
+    """
+
+    def __init__(self, config: ProvinceConfig) -> None:
+        self.config = config
+        self.committee_of = {
+            ward: agency.code
+            for agency in config.agencies
+            if agency.level == "ward"
+            for ward in agency.wards
+        }
+        self.default_agency = {c.code: c.default_agency for c in config.categories}
+
+    @classmethod
+    def from_file(cls, path: Path | None = None) -> RuleBook:
+        return cls(load_province(path or default_province_file()))
+
+    def agency_for(self, category: str, ward_code: str | None) -> str | None:
+        rules = [r for r in self.config.routing if r.category == category]
+        for_ward = [r for r in rules if ward_code and ward_code in r.wards]
+        for_any = [r for r in rules if not r.wards]
+        for rule in sorted(for_ward, key=lambda r: -r.priority) + sorted(
+            for_any, key=lambda r: -r.priority
+        ):
+            if rule.to != WARD_TARGET:
+                return rule.to
+            if ward_code and ward_code in self.committee_of:
+                return self.committee_of[ward_code]
+        return self.default_agency.get(category)

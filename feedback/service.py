@@ -10,7 +10,7 @@ import binascii
 import json
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -26,6 +26,7 @@ from feedback import reference
 from feedback.auth import SYSTEM, Principal, can_see_ticket
 from feedback.lifecycle import check_transition
 from feedback.models import (
+    OPEN_STATUSES,
     Agency,
     Category,
     Contact,
@@ -36,7 +37,7 @@ from feedback.models import (
     TicketEvent,
     TicketStatus,
 )
-from feedback.routing import TicketClassifier, choose_agency
+from feedback.routing import OpenTicketText, TicketClassifier, choose_agency
 from feedback.schemas import (
     ACTION_BODIES,
     AgencyBody,
@@ -244,15 +245,21 @@ def route_ticket(
     ticket = session.scalar(select(Ticket).where(Ticket.id == ticket_id).with_for_update())
     if ticket is None or ticket.status != TicketStatus.NEW:
         return ticket
-    if ticket.category_code is None:
+    if ticket.category_code is None or ticket.ward_code is None:
         prediction = classifier.predict(ticket.description)
-        ticket.predicted_category_code = prediction.category
-        ticket.category_confidence = prediction.confidence
-        if ticket.ward_code is None and prediction.ward_code:
+        known_ward = prediction.ward_code and reference.ward_exists(session, prediction.ward_code)
+        if ticket.ward_code is None and known_ward:
             ticket.ward_code = prediction.ward_code
-        confident = prediction.confidence >= get_settings().triage_threshold
-        if prediction.category and confident and session.get(Category, prediction.category):
-            ticket.category_code = prediction.category
+        if ticket.category_code is None:
+            ticket.predicted_category_code = prediction.category
+            ticket.category_confidence = prediction.confidence
+            confident = prediction.confidence >= get_settings().triage_threshold
+            if (
+                prediction.category
+                and confident
+                and reference.category_exists(session, prediction.category)
+            ):
+                ticket.category_code = prediction.category
     agency = None
     if ticket.category_code is not None:
         agency = choose_agency(
@@ -268,7 +275,55 @@ def route_ticket(
     ticket.agency = agency
     _set_sla(session, ticket)
     _record(session, ticket, kind="routed", actor=SYSTEM, now=now, from_status=from_status)
+    _flag_duplicate(session, ticket, classifier, now)
     return ticket
+
+
+# How far back an open ticket may be the same problem as a new one.
+DUPLICATE_LOOKBACK_DAYS = 30
+
+
+def _flag_duplicate(
+    session: Session, ticket: Ticket, classifier: TicketClassifier, now: datetime
+) -> None:
+    """Mark a likely duplicate of an open ticket nearby; staff confirm or clear it."""
+    if ticket.category_code is None or ticket.ward_code is None:
+        return
+    rows = session.execute(
+        select(Ticket.id, Ticket.code, Ticket.description, Ticket.ward_code)
+        .where(
+            Ticket.id != ticket.id,
+            Ticket.category_code == ticket.category_code,
+            Ticket.ward_code.in_(classifier.neighbour_wards(ticket.ward_code)),
+            Ticket.status.in_(OPEN_STATUSES),
+            Ticket.duplicate_of_id.is_(None),
+            Ticket.created_at >= now - timedelta(days=DUPLICATE_LOOKBACK_DAYS),
+        )
+        .order_by(Ticket.created_at.desc())
+        .limit(200)
+    ).all()
+    if not rows:
+        return
+    hint = classifier.find_duplicate(
+        ticket.description,
+        category=ticket.category_code,
+        ward_code=ticket.ward_code,
+        open_tickets=[
+            OpenTicketText(r.code, r.description, ticket.category_code, r.ward_code) for r in rows
+        ],
+    )
+    if hint is None:
+        return
+    ticket.duplicate_of_id = next(r.id for r in rows if r.code == hint.code)
+    _record(
+        session,
+        ticket,
+        kind="duplicate_suspected",
+        actor=SYSTEM,
+        now=now,
+        message=f"Có thể trùng với phản ánh {hint.code}.",
+        data={"of": hint.code, "score": round(hint.score, 3)},
+    )
 
 
 def _ticket_query() -> Select[Ticket]:

@@ -172,3 +172,14 @@ def staff_token(db_session: Session) -> Callable[..., dict[str, str]]:
 @pytest.fixture
 def service_headers() -> dict[str, str]:
     return {"Authorization": f"Bearer {get_settings().service_token}"}
+
+
+@pytest.fixture(scope="session")
+def nlu_model():
+    """The trained NLU model. Training takes about a minute; the model is cached by the hash of
+    its data (~/.cache/tiepdan/nlu/<hash>), so only the first run on a machine pays for it."""
+    from nlu.pipeline import NLU
+    from nlu.training import train
+
+    path, _trained = train(get_settings(), progress=print)
+    return NLU(path)

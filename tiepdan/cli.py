@@ -14,12 +14,16 @@ import click
 from core.errors import AppError
 from core.logging import configure_logging
 from core.settings import get_settings
+from tiepdan.nlu_cli import nlu
 
 
 @click.group()
 def main() -> None:
     """Tiếp Dân: citizen feedback platform. Settings come from TIEPDAN_* variables."""
     configure_logging()
+
+
+main.add_command(nlu)
 
 
 @main.command()
@@ -180,6 +184,9 @@ def run(host: str, port: int | None) -> None:
     subprocess.run([*tiepdan, "db", "upgrade"], check=True, env=env)
     click.echo("Loading the province and the demo accounts ...")
     subprocess.run([*tiepdan, "seed", "--demo"], check=True, env=env)
+    if settings.classifier == "nlu":
+        click.echo("Training the NLU if this data has no model yet (about a minute, once) ...")
+        subprocess.run([*tiepdan, "nlu", "train"], check=True, env=env)
     children = [
         subprocess.Popen([*tiepdan, "worker", "--beat"], env=env),
         subprocess.Popen([*tiepdan, "serve", "--host", host, "--port", str(port)], env=env),

@@ -19,7 +19,7 @@ from sqlalchemy import delete, select
 from core.database import session_scope
 from core.settings import get_settings
 from feedback.auth import SERVICE
-from feedback.models import Notification, Ticket, TicketEvent, TicketStatus
+from feedback.models import Agency, Notification, Ticket, TicketEvent, TicketStatus
 from feedback.schemas import TicketCreate
 from feedback.service import create_ticket
 from tests.e2e.processes import stop
@@ -120,5 +120,36 @@ def test_a_committed_ticket_is_routed_through_redis_by_a_real_worker(redis_worke
     finally:
         with session_scope() as session:
             session.execute(delete(Notification).where(Notification.ticket_id == ticket_id))
+            session.execute(delete(TicketEvent).where(TicketEvent.ticket_id == ticket_id))
+            session.execute(delete(Ticket).where(Ticket.id == ticket_id))
+
+
+def test_an_uncategorised_ticket_is_routed_by_the_nlu_in_the_worker(
+    redis_worker: Path, nlu_model: object
+) -> None:
+    """Only a description: the worker's NLU finds the category and the (pre-2025) ward."""
+    with session_scope() as session:
+        ticket = create_ticket(
+            session,
+            data=TicketCreate(
+                description="Rác thải ứ đọng đầu hẻm 12, P. Phú Cường, TP Thủ Dầu Một, bốc mùi"
+            ),
+            actor=SERVICE,
+        )
+        code, ticket_id = ticket.code, ticket.id
+    try:
+        routed = _wait_for_status(code, timeout=60)
+        assert routed.status == TicketStatus.ASSIGNED, redis_worker.read_text()[-3000:]
+        assert routed.category_code == "moi_truong"
+        assert routed.ward_code == "25747"
+        with session_scope() as session:
+            agency = session.scalar(
+                select(Agency.code)
+                .join(Ticket, Ticket.agency_id == Agency.id)
+                .where(Ticket.id == ticket_id)
+            )
+        assert agency == "UBND_25747"
+    finally:
+        with session_scope() as session:
             session.execute(delete(TicketEvent).where(TicketEvent.ticket_id == ticket_id))
             session.execute(delete(Ticket).where(Ticket.id == ticket_id))

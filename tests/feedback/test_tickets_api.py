@@ -60,7 +60,9 @@ def file_at(db_session, when: datetime, *, routed: bool = True, **fields) -> Tic
     return ticket
 
 
-class FixedClassifier:
+class FixedClassifier(NoClassifier):
+    """Always the same prediction; no duplicate checks."""
+
     def __init__(self, category: str | None, confidence: float, ward_code: str | None = None):
         self.prediction = Prediction(category, confidence, ward_code)
 

@@ -1,0 +1,497 @@
+"""The NLU benchmark (`make bench-nlu`): our classifier next to Rasa's DIET on the same split.
+
+1. Variants of the category classifier, each trained on nlu/data/train and scored on the
+   held-out nlu/data/test: n-grams alone, the English MiniLM frozen with a linear head, MiniLM
+   fine-tuned SetFit-style, our static encoder with a head, and the combination in use.
+2. The model in use, warm, pinned to one core: per-message latency of category + ward +
+   duplicate check, its load time and resident memory (in a fresh process).
+3. Rasa 3.6.21's DIET with the recommended pipeline, trained on the same split in its own
+   Python 3.10 venv (scripts/rasa-venv.sh), scored on the same test messages through the
+   HTTP `/model/parse` of a `rasa run --enable-api` server.
+
+Results go to bench/results/nlu.md. `--quick` trains fewer steps and epochs (a smoke test).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from core.settings import get_settings
+from nlu import dataset
+from nlu.category import CategoryModel, train_head, train_ngram
+from nlu.duplicates import OpenTicket
+from nlu.encoder import StaticEncoder, TransformerEncoder, minilm_path, train_static_encoder
+from nlu.normalize import has_diacritics
+from nlu.pipeline import NLU
+from nlu.training import ENCODER_WEIGHT, train
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results" / "nlu.md"
+
+
+@dataclass
+class Score:
+    name: str
+    macro_f1: float
+    macro_f1_plain: float
+    train_seconds: float
+    note: str = ""
+
+
+def macro_f1(truth: list[str], predicted: list[str]) -> float:
+    from sklearn.metrics import f1_score
+
+    return float(f1_score(truth, predicted, average="macro", zero_division=0))
+
+
+def score(
+    name: str,
+    truth: list[str],
+    predicted: list[str],
+    texts: list[str],
+    seconds: float,
+    note: str = "",
+) -> Score:
+    plain = [i for i, t in enumerate(texts) if not has_diacritics(t)]
+    return Score(
+        name=name,
+        macro_f1=macro_f1(truth, predicted),
+        macro_f1_plain=macro_f1([truth[i] for i in plain], [predicted[i] for i in plain]),
+        train_seconds=seconds,
+        note=note,
+    )
+
+
+def setfit_minilm(texts: list[str], labels: list[str], output: Path, steps: int) -> Path:
+    """MiniLM fine-tuned contrastively on our category pairs (SetFit's first stage)."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+
+    random.seed(13)
+    torch.manual_seed(13)
+    model = SentenceTransformer(str(minilm_path()), device="cpu", local_files_only=True)
+    loss = MultipleNegativesRankingLoss(model)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=2e-5)
+    groups: dict[str, list[str]] = {}
+    for text, label in zip(texts, labels, strict=True):
+        groups.setdefault(label, []).append(text[:400])
+    model.train()
+    for step in range(steps):
+        pairs = [random.sample(g, 2) for g in groups.values()]
+        value = loss(
+            [model.preprocess([a for a, _ in pairs]), model.preprocess([p for _, p in pairs])],
+            torch.zeros(len(pairs)),
+        )
+        optimizer.zero_grad()
+        value.backward()
+        optimizer.step()
+        if (step + 1) % 50 == 0:
+            print(f"  SetFit MiniLM step {step + 1}/{steps}, loss {value.item():.3f}", flush=True)
+    model.save(str(output))
+    return output
+
+
+def compare_variants(quick: bool, work: Path) -> list[Score]:
+    train_set, test_set = dataset.training_examples(), dataset.test_examples()
+    texts, labels = [e.text for e in train_set], [e.category for e in train_set]
+    test_texts, truth = [e.text for e in test_set], [e.category for e in test_set]
+    scores: list[Score] = []
+
+    print("Variant: character n-grams + logistic regression ...", flush=True)
+    started = time.monotonic()
+    ngram = train_ngram(texts, labels)
+    ngram_seconds = time.monotonic() - started
+    ngram_only = CategoryModel(
+        labels=list(ngram.classes_),
+        ngram=ngram,
+        head=None,  # type: ignore[attr-defined]
+        encoder=None,
+        encoder_weight=0.0,
+    )
+    predicted = [p.category for p in ngram_only.predict_many(test_texts)]
+    scores.append(
+        score(
+            "char + word n-gram TF-IDF, logistic regression",
+            truth,
+            predicted,
+            test_texts,
+            ngram_seconds,
+        )
+    )
+
+    def with_encoder(name: str, encoder: object, seconds: float, note: str = "") -> None:
+        started = time.monotonic()
+        head = train_head(encoder.encode(texts), labels)  # type: ignore[attr-defined]
+        alone = CategoryModel(
+            labels=list(ngram.classes_),
+            ngram=None,
+            head=head,  # type: ignore[attr-defined]
+            encoder=encoder,
+            encoder_weight=1.0,
+        )  # type: ignore[arg-type]
+        total = seconds + time.monotonic() - started
+        predicted = [p.category for p in alone.predict_many(test_texts)]
+        scores.append(score(name, truth, predicted, test_texts, total, note))
+        both = CategoryModel(
+            labels=list(ngram.classes_),
+            ngram=ngram,
+            head=head,  # type: ignore[attr-defined]
+            encoder=encoder,
+            encoder_weight=ENCODER_WEIGHT,
+        )  # type: ignore[arg-type]
+        predicted = [p.category for p in both.predict_many(test_texts)]
+        scores.append(
+            score(
+                f"combined: n-grams + ({name}), weight {ENCODER_WEIGHT}",
+                truth,
+                predicted,
+                test_texts,
+                total + ngram_seconds,
+            )
+        )
+
+    print("Variant: MiniLM frozen + linear head ...", flush=True)
+    with_encoder("MiniLM (English) frozen + linear head", TransformerEncoder(minilm_path()), 0.0)
+
+    steps = 40 if quick else 300
+    print(f"Variant: MiniLM fine-tuned SetFit-style ({steps} steps) ...", flush=True)
+    started = time.monotonic()
+    setfit_dir = setfit_minilm(texts, labels, work / "setfit-minilm", steps)
+    with_encoder(
+        f"MiniLM fine-tuned contrastively ({steps} steps of 14 pairs) + head",
+        TransformerEncoder(setfit_dir),
+        time.monotonic() - started,
+    )
+
+    static_steps = 500 if quick else 3000
+    print(
+        f"Variant: static encoder, own vocabulary, contrastive ({static_steps} steps) ...",
+        flush=True,
+    )
+    started = time.monotonic()
+    static_dir = train_static_encoder(
+        texts, labels, work / "static", steps=static_steps, progress=lambda _line: None
+    )
+    with_encoder(
+        "static encoder (own WordPiece vocabulary, contrastive) + head",
+        StaticEncoder(static_dir),
+        time.monotonic() - started,
+        "in use",
+    )
+    return scores
+
+
+def measure_latency(nlu: NLU, texts: list[str]) -> dict[str, float]:
+    """Warm per-message latency of category + ward + duplicate check, on one core."""
+    os.sched_setaffinity(0, {0})
+    open_tickets = [
+        OpenTicket(f"PA{i:08d}", text, "ha_tang_do_thi", "26743")
+        for i, text in enumerate(t for t in texts[:200])
+    ][:50]
+    for text in texts[:50]:
+        nlu.analyse(text)
+    timings = []
+    for text in texts:
+        started = time.perf_counter()
+        analysis = nlu.analyse(text)
+        nlu.find_duplicate(
+            text, category="ha_tang_do_thi", ward_code="26743", open_tickets=open_tickets
+        )
+        timings.append((time.perf_counter() - started) * 1000)
+        del analysis
+    os.sched_setaffinity(0, set(range(os.cpu_count() or 1)))
+    return {
+        "p50": float(np.percentile(timings, 50)),
+        "p95": float(np.percentile(timings, 95)),
+        "max": float(max(timings)),
+    }
+
+
+def measure_load(model_path: Path) -> dict[str, float]:
+    """Load time and peak resident memory of a fresh process that loads the model and answers."""
+    code = (
+        "import time, resource, json, sys;"
+        "t = time.perf_counter();"
+        "from nlu.pipeline import NLU;"
+        f"n = NLU(__import__('pathlib').Path({str(model_path)!r}));"
+        "n.analyse('Đèn đường hỏng ở phường Bến Thành');"
+        "print(json.dumps({'seconds': time.perf_counter() - t,"
+        " 'rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+# --- Rasa DIET ---------------------------------------------------------------------------------
+
+DIET_CONFIG = """recipe: default.v1
+language: vi
+pipeline:
+  - name: WhitespaceTokenizer
+  - name: CountVectorsFeaturizer
+  - name: CountVectorsFeaturizer
+    analyzer: char_wb
+    min_ngram: 1
+    max_ngram: 4
+  - name: DIETClassifier
+    epochs: {epochs}
+    constrain_similarities: true
+policies: []
+"""
+
+
+def _rasa_example(text: str) -> str:
+    # Rasa's YAML examples are Markdown-ish: keep each on one line, without entity brackets.
+    return (
+        text.replace("\n", " ")
+        .replace("[", "(")
+        .replace("]", ")")
+        .replace("{", "(")
+        .replace("}", ")")
+    )
+
+
+def run_diet(venv: Path, work: Path, epochs: int, test_texts: list[str]) -> dict[str, object]:
+    project = work / "diet"
+    (project / "data").mkdir(parents=True, exist_ok=True)
+    by_label: dict[str, list[str]] = {}
+    for example in dataset.training_examples():
+        by_label.setdefault(example.category, []).append(example.text)
+    lines = ['version: "3.1"', "nlu:"]
+    for label, texts in by_label.items():
+        lines.append(f"- intent: {label}")
+        lines.append("  examples: |")
+        lines += [f"    - {json.dumps(_rasa_example(t), ensure_ascii=False)[1:-1]}" for t in texts]
+    (project / "data" / "nlu.yml").write_text("\n".join(lines) + "\n", "utf-8")
+    (project / "config.yml").write_text(DIET_CONFIG.format(epochs=epochs), "utf-8")
+    (project / "domain.yml").write_text(
+        'version: "3.1"\nintents:\n' + "".join(f"  - {label}\n" for label in by_label), "utf-8"
+    )
+    rasa = str(venv / "bin" / "rasa")
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "RASA_TELEMETRY_ENABLED": "false"}
+    print(
+        f"DIET: training {epochs} epochs on {sum(map(len, by_label.values()))} messages ...",
+        flush=True,
+    )
+    started = time.monotonic()
+    subprocess.run(
+        [
+            rasa,
+            "train",
+            "nlu",
+            "--config",
+            "config.yml",
+            "--nlu",
+            "data/nlu.yml",
+            "--out",
+            "models",
+            "--fixed-model-name",
+            "diet",
+        ],
+        cwd=project,
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    train_seconds = time.monotonic() - started
+    port = _free_port()
+    print(f"DIET: trained in {train_seconds:.0f} s; serving /model/parse on {port} ...", flush=True)
+    log = (work / "rasa-server.log").open("w")
+    server = subprocess.Popen(
+        [
+            rasa,
+            "run",
+            "--enable-api",
+            "-m",
+            "models/diet.tar.gz",
+            "--port",
+            str(port),
+            "-i",
+            "127.0.0.1",
+        ],
+        cwd=project,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    import httpx
+
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/status", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline or server.poll() is not None:
+                raise RuntimeError(f"Rasa did not start; see {log.name}")
+            time.sleep(1)
+        predicted, timings = [], []
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            for text in test_texts[:20]:
+                client.post("/model/parse", json={"text": text})
+            for text in test_texts:
+                started = time.perf_counter()
+                answer = client.post("/model/parse", json={"text": text}).json()
+                timings.append((time.perf_counter() - started) * 1000)
+                predicted.append((answer.get("intent") or {}).get("name") or "khac")
+    finally:
+        os.killpg(server.pid, 15)
+        server.wait(timeout=30)
+        log.close()
+    return {
+        "predicted": predicted,
+        "train_seconds": train_seconds,
+        "epochs": epochs,
+        "p50": float(np.percentile(timings, 50)),
+        "p95": float(np.percentile(timings, 95)),
+    }
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument("--rasa-venv", type=Path, default=ROOT / ".venv-rasa")
+    parser.add_argument("--diet-epochs", type=int, default=None)
+    parser.add_argument("--skip-diet", action="store_true")
+    parser.add_argument("--skip-variants", action="store_true")
+    args = parser.parse_args(argv)
+    started = time.monotonic()
+    test_set = dataset.test_examples()
+    test_texts, truth = [e.text for e in test_set], [e.category for e in test_set]
+
+    with tempfile.TemporaryDirectory(prefix="tiepdan-bench-nlu-") as tmp:
+        work = Path(tmp)
+        variants = [] if args.skip_variants else compare_variants(args.quick, work)
+
+        print("The model in use: training (or reusing) it ...", flush=True)
+        model_path, _ = train(get_settings(), progress=lambda _line: None)
+        nlu = NLU(model_path)
+        ours = [a.category for a in nlu.analyse_many(test_texts)]
+        ours_score = score("in use (tiepdan nlu train)", truth, ours, test_texts, 0.0)
+        latency = measure_latency(nlu, test_texts)
+        load = measure_load(model_path)
+
+        diet: dict[str, object] | None = None
+        if not args.skip_diet:
+            epochs = args.diet_epochs or (5 if args.quick else 40)
+            if not (args.rasa_venv / "bin" / "rasa").exists():
+                subprocess.run(
+                    ["bash", str(ROOT / "scripts" / "rasa-venv.sh"), str(args.rasa_venv)],
+                    check=True,
+                )
+            diet = run_diet(args.rasa_venv, work, epochs, test_texts)
+
+    report = render(
+        args,
+        variants,
+        ours_score,
+        latency,
+        load,
+        diet,
+        truth,
+        test_texts,
+        time.monotonic() - started,
+    )
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(report, "utf-8")
+    print(report)
+    print(f"Written to {args.output}")
+    return 0
+
+
+def render(
+    args: argparse.Namespace,
+    variants: list[Score],
+    ours: Score,
+    latency: dict,
+    load: dict,
+    diet: dict | None,
+    truth: list[str],
+    texts: list[str],
+    seconds: float,
+) -> str:
+    plain = sum(1 for t in texts if not has_diacritics(t))
+    lines = [
+        "# NLU benchmark",
+        "",
+        f"Run on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} with "
+        f"`python -m bench.nlu{' --quick' if args.quick else ''}` ({seconds / 60:.1f} min in all). "
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}.",
+        "",
+        f"Training split: {len(dataset.training_examples())} messages (nlu/data/train). "
+        f"Test split: {len(texts)} messages written apart (nlu/data/test), {plain} of them "
+        "without diacritics.",
+        "",
+    ]
+    if variants:
+        lines += [
+            "## Category classifiers, held-out macro-F1",
+            "",
+            "| variant | macro-F1 | without diacritics | training s |",
+            "|---|---:|---:|---:|",
+        ]
+        for v in variants:
+            name = f"{v.name} ({v.note})" if v.note else v.name
+            lines.append(
+                f"| {name} | {v.macro_f1:.3f} | {v.macro_f1_plain:.3f} | {v.train_seconds:.0f} |"
+            )
+        lines.append("")
+    lines += [
+        "## The model in use against Rasa's DIET, same test messages",
+        "",
+        "| | macro-F1 | without diacritics | p50 ms | p95 ms | notes |",
+        "|---|---:|---:|---:|---:|---|",
+        f"| Tiếp Dân NLU | {ours.macro_f1:.3f} | {ours.macro_f1_plain:.3f} | {latency['p50']:.2f} "
+        f"| {latency['p95']:.2f} | category + ward + duplicate check against 50 open tickets, "
+        "in process, one core, warm |",
+    ]
+    if diet is not None:
+        predicted = list(diet["predicted"])  # type: ignore[call-overload]
+        diet_score = score("DIET", truth, predicted, texts, float(diet["train_seconds"]))  # type: ignore[arg-type]
+        lines.append(
+            f"| Rasa 3.6.21 DIET | {diet_score.macro_f1:.3f} | {diet_score.macro_f1_plain:.3f} | "
+            f"{diet['p50']:.2f} | {diet['p95']:.2f} | category only, HTTP `/model/parse`; "
+            f"{diet['epochs']} epochs, trained in {float(diet['train_seconds']):.0f} s |"  # type: ignore[arg-type]
+        )
+    lines += [
+        "",
+        f"Load: a fresh process imports the NLU, loads the model and answers one message in "
+        f"{load['seconds']:.2f} s, peak resident memory {load['rss_mb']:.0f} MB.",
+        "",
+        "DIET's pipeline is Rasa's recommended one: WhitespaceTokenizer, CountVectorsFeaturizer "
+        "(words), CountVectorsFeaturizer (`char_wb`, 1–4), DIETClassifier with the categories as "
+        "intents.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,121 @@
+"""The labelled messages: the project's own (nlu/data/) and what operators import.
+
+- `nlu/data/train/<category>.txt`: one message per line, the file name is the label.
+- `nlu/data/test/<category>.txt`: the held-out split, written apart; never trained on.
+- `<extra dir>/*.jsonl`: `{"text", "category"}` lines from `tiepdan nlu import` (a 1022 export) and
+  from tickets that staff re-categorised. Retraining adds them to the training split.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+DATA_DIR = Path(__file__).resolve().parent / "data"
+TAXONOMY_FILE = Path(__file__).resolve().parent / "taxonomy.yaml"
+
+
+@dataclass(frozen=True)
+class Example:
+    text: str
+    category: str
+
+
+def categories() -> list[str]:
+    """Category codes in taxonomy order."""
+    taxonomy = yaml.safe_load(TAXONOMY_FILE.read_text(encoding="utf-8"))
+    return list(taxonomy["categories"])
+
+
+def read_split(directory: Path) -> list[Example]:
+    """Every `<category>.txt` in a directory; an unknown category is an error, not a new label."""
+    known = set(categories())
+    examples = []
+    for path in sorted(directory.glob("*.txt")):
+        if path.stem not in known:
+            raise ValueError(f"{path}: '{path.stem}' is not a category of taxonomy.yaml")
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                examples.append(Example(text=line.strip(), category=path.stem))
+    return examples
+
+
+def read_jsonl(path: Path) -> list[Example]:
+    """`{"text", "category"}` lines (the format of `--data` files and of imported examples)."""
+    known = set(categories())
+    examples = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        row = json.loads(line)
+        if row.get("category") not in known:
+            raise ValueError(f"{path}:{number}: unknown category {row.get('category')!r}")
+        examples.append(Example(text=str(row["text"]), category=row["category"]))
+    return examples
+
+
+def read_examples(path: Path) -> list[Example]:
+    """A split directory, or a JSON-lines file."""
+    return read_split(path) if path.is_dir() else read_jsonl(path)
+
+
+def training_examples(extra_dir: Path | None = None) -> list[Example]:
+    examples = read_split(DATA_DIR / "train")
+    if extra_dir is not None and extra_dir.is_dir():
+        for path in sorted(extra_dir.glob("*.jsonl")):
+            examples.extend(read_jsonl(path))
+    return examples
+
+
+def test_examples() -> list[Example]:
+    return read_split(DATA_DIR / "test")
+
+
+def fingerprint(examples: Iterable[Example], *settings: object) -> str:
+    """A hash of the training data and settings: the same hash means the same model."""
+    digest = hashlib.sha256()
+    for example in examples:
+        digest.update(f"{example.category}\t{example.text}\n".encode())
+    digest.update(repr(settings).encode())
+    return digest.hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    imported: int
+    skipped: list[str]
+
+
+def import_csv(source: Path, target: Path) -> ImportReport:
+    """Turn a CSV export of past tickets (columns `text` and `category`) into training examples.
+
+    Rows with an empty text or an unknown category are skipped and reported by line, so an
+    operator can fix the export; the rest are written to `target` (JSON lines).
+    """
+    known = set(categories())
+    kept: list[dict[str, str]] = []
+    skipped: list[str] = []
+    with source.open(encoding="utf-8-sig", newline="") as f:
+        reader = csv.DictReader(f)
+        fields = {name.strip().lower() for name in reader.fieldnames or []}
+        if not {"text", "category"} <= fields:
+            raise ValueError(f"{source}: the CSV needs the columns 'text' and 'category'")
+        for number, row in enumerate(reader, start=2):
+            row = {k.strip().lower(): (v or "").strip() for k, v in row.items() if k}
+            if not row["text"]:
+                skipped.append(f"line {number}: empty text")
+            elif row["category"] not in known:
+                skipped.append(f"line {number}: unknown category {row['category']!r}")
+            else:
+                kept.append({"text": row["text"], "category": row["category"]})
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with target.open("w", encoding="utf-8") as out:
+        for row in kept:
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+    return ImportReport(imported=len(kept), skipped=skipped)

@@ -1,0 +1,220 @@
+"""Measure the NLU on held-out data: categories, wards, duplicates and the FAQ.
+
+Each function returns plain numbers and a printable report; `tiepdan nlu evaluate` prints them
+and `make bench-nlu` writes them to bench/results/nlu.md.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from nlu import dataset
+from nlu.dataset import Example
+from nlu.duplicates import DuplicateFinder
+from nlu.faq import FaqIndex
+from nlu.normalize import has_diacritics
+from nlu.pipeline import NLU
+from nlu.wards import extract_ward
+
+
+@dataclass
+class CategoryReport:
+    labels: list[str]
+    precision: dict[str, float]
+    recall: dict[str, float]
+    f1: dict[str, float]
+    support: dict[str, int]
+    macro_f1: float
+    macro_f1_without_diacritics: float
+    accuracy: float
+    confusion: list[list[int]]
+    threshold: float
+    below_threshold: int = 0
+    accuracy_above_threshold: float = 0.0
+    examples: int = 0
+
+    def render(self) -> str:
+        width = max(len(label) for label in self.labels)
+        lines = [f"{'category':<{width}}  precision  recall     f1  support"]
+        for label in self.labels:
+            lines.append(
+                f"{label:<{width}}  {self.precision[label]:9.3f}  {self.recall[label]:6.3f}"
+                f"  {self.f1[label]:5.3f}  {self.support[label]:7d}"
+            )
+        lines += [
+            "",
+            f"macro-F1 {self.macro_f1:.3f} (without diacritics: "
+            f"{self.macro_f1_without_diacritics:.3f}), accuracy {self.accuracy:.3f}, "
+            f"{self.examples} messages",
+            f"triage threshold {self.threshold:.2f}: {self.below_threshold} of {self.examples} "
+            f"({self.below_threshold / max(1, self.examples):.1%}) go to triage; "
+            f"accuracy of the rest {self.accuracy_above_threshold:.3f}",
+            "",
+            "confusion matrix (rows: true, columns: predicted, in the order above)",
+        ]
+        short = [label[:6] for label in self.labels]
+        lines.append(" " * (width + 2) + " ".join(f"{s:>6}" for s in short))
+        for label, row in zip(self.labels, self.confusion, strict=True):
+            lines.append(f"{label:<{width}}  " + " ".join(f"{n:>6}" for n in row))
+        return "\n".join(lines)
+
+
+def evaluate_categories(nlu: NLU, examples: Sequence[Example], threshold: float) -> CategoryReport:
+    from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
+
+    texts = [e.text for e in examples]
+    truth = [e.category for e in examples]
+    predictions = nlu.category.predict_many(texts)
+    predicted = [p.category for p in predictions]
+    labels = [c for c in dataset.categories() if c in set(truth) | set(predicted)]
+    precision, recall, f1, support = precision_recall_fscore_support(
+        truth, predicted, labels=labels, zero_division=0
+    )
+    plain = [i for i, t in enumerate(texts) if not has_diacritics(t)]
+    confident = [i for i, p in enumerate(predictions) if p.confidence >= threshold]
+    return CategoryReport(
+        labels=labels,
+        precision=dict(zip(labels, map(float, precision), strict=True)),
+        recall=dict(zip(labels, map(float, recall), strict=True)),
+        f1=dict(zip(labels, map(float, f1), strict=True)),
+        support=dict(zip(labels, map(int, support), strict=True)),
+        macro_f1=float(f1_score(truth, predicted, labels=labels, average="macro", zero_division=0)),
+        macro_f1_without_diacritics=float(
+            f1_score(
+                [truth[i] for i in plain],
+                [predicted[i] for i in plain],
+                labels=labels,
+                average="macro",
+                zero_division=0,
+            )
+        )
+        if plain
+        else 0.0,
+        accuracy=float(np.mean([a == b for a, b in zip(truth, predicted, strict=True)])),
+        confusion=confusion_matrix(truth, predicted, labels=labels).tolist(),
+        threshold=threshold,
+        below_threshold=len(examples) - len(confident),
+        accuracy_above_threshold=float(np.mean([truth[i] == predicted[i] for i in confident]))
+        if confident
+        else 0.0,
+        examples=len(examples),
+    )
+
+
+@dataclass
+class WardReport:
+    messages: int
+    true_positive: int
+    false_positive: int
+    false_negative: int
+    errors: list[tuple[str, object, object]] = field(default_factory=list)
+
+    @property
+    def precision(self) -> float:
+        return self.true_positive / max(1, self.true_positive + self.false_positive)
+
+    @property
+    def recall(self) -> float:
+        return self.true_positive / max(1, self.true_positive + self.false_negative)
+
+    def render(self) -> str:
+        lines = [
+            f"wards: precision {self.precision:.3f}, recall {self.recall:.3f} on {self.messages} "
+            f"messages ({self.true_positive} found, {self.false_positive} wrong, "
+            f"{self.false_negative} missed)"
+        ]
+        lines += [f"  {text[:90]!r}: expected {want}, got {got}" for text, want, got in self.errors]
+        return "\n".join(lines)
+
+
+def evaluate_wards(path: Path = dataset.DATA_DIR / "wards" / "test.jsonl") -> WardReport:
+    """A split ward counts as found when the candidates are exactly the expected ones."""
+    report = WardReport(messages=0, true_positive=0, false_positive=0, false_negative=0)
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        row = json.loads(line)
+        report.messages += 1
+        want = row["ward"] or (tuple(sorted(row["candidates"])) if row["candidates"] else None)
+        match = extract_ward(row["text"])
+        got = None if match is None else (match.code or tuple(c.code for c in match.candidates))
+        if want is None and got is None:
+            continue
+        if got is not None and got == want:
+            report.true_positive += 1
+            continue
+        report.false_positive += got is not None
+        report.false_negative += want is not None
+        report.errors.append((row["text"], want, got))
+    return report
+
+
+@dataclass
+class ThresholdReport:
+    name: str
+    threshold: float
+    rows: list[tuple[float, float, float, float]]  # threshold, precision, recall, accuracy
+
+    def render(self) -> str:
+        lines = [
+            f"{self.name}: threshold in use {self.threshold:.2f}",
+            "threshold  precision  recall  accuracy",
+        ]
+        lines += [f"{t:9.2f}  {p:9.3f}  {r:6.3f}  {a:8.3f}" for t, p, r, a in self.rows]
+        return "\n".join(lines)
+
+
+def evaluate_duplicates(
+    finder: DuplicateFinder, path: Path = dataset.DATA_DIR / "duplicates.jsonl"
+) -> ThresholdReport:
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+    scores = finder.similarity.pairwise([r["a"] for r in rows], [r["b"] for r in rows])
+    truth = np.array([bool(r["duplicate"]) for r in rows])
+    table = []
+    for threshold in np.arange(0.30, 0.80, 0.04):
+        flagged = scores >= threshold
+        tp = int((flagged & truth).sum())
+        table.append(
+            (
+                float(threshold),
+                tp / max(1, int(flagged.sum())),
+                tp / max(1, int(truth.sum())),
+                float((flagged == truth).mean()),
+            )
+        )
+    return ThresholdReport("duplicates (nlu/data/duplicates.jsonl)", finder.threshold, table)
+
+
+def evaluate_faq(
+    index: FaqIndex, path: Path = dataset.DATA_DIR / "faq_test.jsonl"
+) -> ThresholdReport:
+    """Precision: answers that are right; recall: answerable questions answered right."""
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+    saved = index.threshold
+    table = []
+    try:
+        for threshold in np.arange(0.25, 0.65, 0.03):
+            index.threshold = float(threshold)
+            answers = [index.search(r["text"]) for r in rows]
+            answered = [(a, r) for a, r in zip(answers, rows, strict=True) if a is not None]
+            right = sum(1 for a, r in answered if a.id == r["faq"])
+            answerable = sum(1 for r in rows if r["faq"])
+            correct = sum(
+                1 for a, r in zip(answers, rows, strict=True) if (a.id if a else None) == r["faq"]
+            )
+            table.append(
+                (
+                    float(threshold),
+                    right / max(1, len(answered)),
+                    right / max(1, answerable),
+                    correct / len(rows),
+                )
+            )
+    finally:
+        index.threshold = saved
+    return ThresholdReport("FAQ (nlu/data/faq_test.jsonl)", saved, table)

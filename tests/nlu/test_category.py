@@ -1,0 +1,133 @@
+"""The trained model: held-out quality, odd input, and the CLI around it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from core.settings import get_settings
+from nlu import dataset
+from nlu.evaluate import evaluate_categories
+
+
+def test_held_out_macro_f1_meets_the_target(nlu_model):
+    report = evaluate_categories(nlu_model, dataset.test_examples(), threshold=0.6)
+    assert report.examples >= 30 * 14
+    assert report.macro_f1 >= 0.90, report.render()
+    assert report.macro_f1_without_diacritics >= 0.88, report.render()
+
+
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        ("Đèn đường trước nhà số 12 tắt ba đêm rồi", "ha_tang_do_thi"),
+        ("den giao thong nga tu hong, xe chay lung tung", "giao_thong"),
+        ("karaoke hàng xóm hát tới 1h sáng", "an_ninh_trat_tu"),
+        ("xưởng gỗ chạy máy ầm ầm cả đêm, bụi mù mịt", "moi_truong"),
+        ("CÔNG TY NỢ LƯƠNG 3 THÁNG KHÔNG TRẢ", "lao_dong_an_sinh"),
+    ],
+)
+def test_clear_messages(nlu_model, text, category):
+    assert nlu_model.analyse(text).category == category
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "    ",
+        "😀😡👍",
+        "\x00\x01\x02\x1f",
+        "The street light in front of my house has been broken for a week, please fix it.",
+        "Привет, как дела? 你好吗",
+    ],
+)
+def test_odd_input_is_khac_at_low_confidence(nlu_model, text):
+    analysis = nlu_model.analyse(text)
+    assert analysis.category == "khac"
+    assert analysis.category_confidence < 0.2
+    assert analysis.ward is None
+
+
+def test_very_long_input_has_an_answer(nlu_model):
+    text = "Đường Lê Lợi phường Bến Thành ngập nặng sau mưa. " * 200  # 10,000 characters
+    analysis = nlu_model.analyse(text)
+    assert analysis.category == "ha_tang_do_thi"
+    assert analysis.ward is not None and analysis.ward.code == "26743"
+
+
+def test_predict_writes_one_line_per_line_in_order(nlu_model, monkeypatch):
+    from tiepdan.cli import main
+
+    monkeypatch.setattr("nlu.pipeline._nlu", nlu_model)
+    lines = [
+        json.dumps({"id": 1, "text": "Đèn đường hỏng ở P. Phú Cường, TP Thủ Dầu Một"}),
+        "this is not json",
+        json.dumps({"id": 3, "text": ""}),
+        json.dumps({"id": 4}),
+        json.dumps({"id": 5, "text": "rác ứ đọng đầu hẻm ở phường Dĩ An"}),
+    ]
+    result = CliRunner().invoke(main, ["nlu", "predict"], input="\n".join(lines) + "\n")
+    assert result.exit_code == 0, result.output
+    out = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(out) == 5
+    assert out[0]["id"] == 1 and out[0]["category"] == "ha_tang_do_thi"
+    assert out[0]["agency"] == "SXD"
+    assert out[0]["ward"]["code"] == "25747"
+    assert out[0]["ward"]["province_code"] == "79"
+    assert "error" in out[1] and "not JSON" in out[1]["error"]
+    assert out[2]["id"] == 3 and out[2]["category"] == "khac" and out[2]["ward"] is None
+    assert "error" in out[3]
+    assert out[4]["category"] == "moi_truong"
+    assert out[4]["agency"] == "UBND_25942"  # moi_truong goes to the ward's committee
+
+
+def test_evaluate_prints_the_report(nlu_model, monkeypatch, tmp_path):
+    from tiepdan.cli import main
+
+    monkeypatch.setattr("nlu.pipeline._nlu", nlu_model)
+    data = tmp_path / "some.jsonl"
+    data.write_text(
+        json.dumps({"text": "mất điện cả ngày", "category": "dien_nuoc"}, ensure_ascii=False) + "\n"
+    )
+    result = CliRunner().invoke(main, ["nlu", "evaluate", "--data", str(data)])
+    assert result.exit_code == 0, result.output
+    assert "macro-F1" in result.output and "confusion matrix" in result.output
+    assert "dien_nuoc" in result.output
+
+
+def test_import_adds_training_examples_and_changes_the_model_key(tmp_path, monkeypatch):
+    from nlu.training import model_dir
+    from tiepdan.cli import main
+
+    monkeypatch.setenv("TIEPDAN_NLU_EXTRA_DIR", str(tmp_path / "extra"))
+    get_settings.cache_clear()
+    try:
+        before = model_dir(get_settings())
+        source = tmp_path / "export-1022.csv"
+        source.write_text(
+            "text,category\n"
+            "Cống bể tràn nước thải ra đường,ha_tang_do_thi\n"
+            ",giao_thong\n"
+            "Xin cấp lại sổ hộ khẩu,khong_co\n",
+            encoding="utf-8",
+        )
+        result = CliRunner().invoke(main, ["nlu", "import", str(source)])
+        assert result.exit_code == 0, result.output
+        assert "Imported 1 examples" in result.output and "2 skipped" in result.output
+        examples = dataset.training_examples(tmp_path / "extra")
+        assert examples[-1] == dataset.Example("Cống bể tràn nước thải ra đường", "ha_tang_do_thi")
+        assert model_dir(get_settings()) != before
+    finally:
+        get_settings.cache_clear()
+
+
+def test_import_refuses_a_csv_without_the_columns(tmp_path):
+    from tiepdan.cli import main
+
+    source = tmp_path / "bad.csv"
+    source.write_text("noi_dung,linh_vuc\nabc,def\n", encoding="utf-8")
+    result = CliRunner().invoke(main, ["nlu", "import", str(source)])
+    assert result.exit_code != 0 and "needs the columns" in result.output

@@ -1,0 +1,74 @@
+"""The NLU plugged into the routing job: category, ward and duplicate flag on real tickets."""
+
+from __future__ import annotations
+
+import pytest
+
+from feedback import service
+from feedback.auth import SERVICE
+from feedback.models import TicketStatus
+from feedback.routing import NluClassifier
+from feedback.schemas import TicketCreate
+
+
+@pytest.fixture
+def classifier(nlu_model, monkeypatch):
+    monkeypatch.setattr("nlu.pipeline._nlu", nlu_model)
+    return NluClassifier()
+
+
+def _file_and_route(db_session, classifier, description: str, **fields):
+    ticket = service.create_ticket(
+        db_session, data=TicketCreate(description=description, **fields), actor=SERVICE
+    )
+    db_session.flush()
+    return service.route_ticket(db_session, ticket_id=ticket.id, classifier=classifier)
+
+
+def test_an_uncategorised_ticket_is_routed_by_category_and_ward(db_session, classifier, sent_tasks):
+    ticket = _file_and_route(
+        db_session, classifier, "Rác thải ứ đọng đầu hẻm 12, P. Phú Cường, TP Thủ Dầu Một, bốc mùi"
+    )
+    assert ticket.predicted_category_code == "moi_truong"
+    assert ticket.category_code == "moi_truong"
+    assert ticket.ward_code == "25747"  # resolved from the old ward name
+    assert ticket.status == TicketStatus.ASSIGNED
+    assert ticket.agency is not None and ticket.agency.code == "UBND_25747"
+
+
+def test_a_low_confidence_ticket_goes_to_triage(db_session, classifier, sent_tasks):
+    ticket = _file_and_route(db_session, classifier, "alo alo")
+    assert ticket.status == TicketStatus.TRIAGE
+    assert ticket.category_code is None
+    assert ticket.predicted_category_code == "khac"
+
+
+def test_a_second_report_of_the_same_problem_is_flagged(db_session, classifier, sent_tasks):
+    first = _file_and_route(
+        db_session,
+        classifier,
+        "Đèn đường trước số 45 Nguyễn Trãi, phường Bến Thành tắt từ thứ Hai, tối đi rất tối.",
+    )
+    assert first.status == TicketStatus.ASSIGNED and first.duplicate_of_id is None
+    second = _file_and_route(
+        db_session, classifier, "den duong truoc so 45 nguyen trai p ben thanh bi hu may ngay roi"
+    )
+    assert second.duplicate_of_id == first.id
+    assert second.events[-1].kind == "duplicate_suspected"
+    assert second.events[-1].data["of"] == first.code
+    other = _file_and_route(
+        db_session, classifier, "Cây xanh trên đường Lê Thánh Tôn phường Bến Thành sắp đổ"
+    )
+    assert other.duplicate_of_id is None
+
+
+def test_without_a_trained_model_tickets_go_to_triage(
+    db_session, monkeypatch, sent_tasks, tmp_path
+):
+    from core.settings import get_settings
+    from nlu import pipeline
+
+    monkeypatch.setattr(pipeline, "_nlu", None)
+    monkeypatch.setattr(get_settings(), "nlu_model_dir", tmp_path / "missing")
+    ticket = _file_and_route(db_session, NluClassifier(), "Đèn đường hỏng ở phường Bến Thành")
+    assert ticket.status == TicketStatus.TRIAGE

@@ -1,0 +1,67 @@
+"""Ward extraction on the cases the issue names; nlu/data/wards/test.jsonl has 225 more."""
+
+import pytest
+
+from nlu.evaluate import evaluate_wards
+from nlu.wards import extract_ward
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("P. Phú Cường, TP Thủ Dầu Một có ổ gà", "25747"),  # old ward → Phường Thủ Dầu Một
+        ("p.di an ngap nuoc", "25942"),
+        ("xa an dien ben cat rac thai", "25840"),
+        ("Đèn đường hỏng ở phường Bến Thành", "26743"),
+        ("F.Bến Thành kẹt xe", "26743"),
+        ("phuong ben thanh", "26743"),
+        ("phường 12 quận gò vấp ngập", "26882"),  # a numbered old ward with its district
+        ("Xã Thạnh An, Cần Giờ", "27676"),
+        ("nhà tôi ở Lái Thiêu", "25966"),
+        ("Thị trấn Củ Chi có đường lún", "27496"),  # the abolished thị trấn, not Xã Củ Chi
+    ],
+)
+def test_finds_the_current_ward(text, code):
+    match = extract_ward(text)
+    assert match is not None and match.code == code
+    assert match.province_code == "79" and match.name
+
+
+def test_a_split_ward_gives_candidates_for_the_bot_to_ask():
+    match = extract_ward("P. Hiệp Thành, TP Thủ Dầu Một")
+    assert match is not None and match.code is None
+    assert [c.code for c in match.candidates] == ["25747", "25750"]
+    assert match.as_dict()["candidates"][0] == {"code": "25747", "name": "Phường Thủ Dầu Một"}
+
+
+def test_without_diacritics_two_wards_can_fold_to_the_same_name():
+    match = extract_ward("xa thanh an")  # Xã Thanh An (Dầu Tiếng) or Xã Thạnh An (Cần Giờ)
+    assert match is not None and {c.code for c in match.candidates} == {"25807", "27676"}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "   ",
+        "đường Lê Lợi có ổ gà",  # a street is not a ward
+        "đường Bến Thành bị ngập",  # a street named like a ward
+        "chợ Bến Thành chặt chém",
+        "phường 5 ngập nước",  # a number without its district
+        "kẹt xe ở quận 1",  # an old district alone
+        "tại Sài Gòn kẹt xe",  # the city, not Phường Sài Gòn
+        "phường Hoàn Kiếm, Hà Nội",
+        "xả rác ra kênh",  # "xả" is not "xã"
+        "KCN VSIP",
+        "😀😀😀",
+    ],
+)
+def test_never_invents_a_ward(text):
+    assert extract_ward(text) is None
+
+
+def test_held_out_ward_set_meets_the_targets():
+    report = evaluate_wards()
+    assert report.messages >= 200
+    assert report.precision >= 0.95, report.render()
+    assert report.recall >= 0.85, report.render()
