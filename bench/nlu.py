@@ -83,6 +83,7 @@ def setfit_minilm(texts: list[str], labels: list[str], output: Path, steps: int)
     random.seed(13)
     torch.manual_seed(13)
     model = SentenceTransformer(str(minilm_path()), device="cpu", local_files_only=True)
+    model.max_seq_length = 128  # the first lines of a message; a step costs ~3 s on 2 cores
     loss = MultipleNegativesRankingLoss(model)
     optimizer = torch.optim.AdamW(model.parameters(), lr=2e-5)
     groups: dict[str, list[str]] = {}
@@ -145,6 +146,7 @@ def compare_variants(quick: bool, work: Path) -> list[Score]:
         total = seconds + time.monotonic() - started
         predicted = [p.category for p in alone.predict_many(test_texts)]
         scores.append(score(name, truth, predicted, test_texts, total, note))
+        print(f"  {name}: macro-F1 {scores[-1].macro_f1:.3f}", flush=True)
         both = CategoryModel(
             labels=list(ngram.classes_),
             ngram=ngram,
@@ -166,7 +168,7 @@ def compare_variants(quick: bool, work: Path) -> list[Score]:
     print("Variant: MiniLM frozen + linear head ...", flush=True)
     with_encoder("MiniLM (English) frozen + linear head", TransformerEncoder(minilm_path()), 0.0)
 
-    steps = 40 if quick else 300
+    steps = 20 if quick else 120
     print(f"Variant: MiniLM fine-tuned SetFit-style ({steps} steps) ...", flush=True)
     started = time.monotonic()
     setfit_dir = setfit_minilm(texts, labels, work / "setfit-minilm", steps)
@@ -382,6 +384,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-diet", action="store_true")
     parser.add_argument("--skip-variants", action="store_true")
     args = parser.parse_args(argv)
+    args.rasa_venv = args.rasa_venv.resolve()  # Rasa runs in its own project folder
     started = time.monotonic()
     test_set = dataset.test_examples()
     test_texts, truth = [e.text for e in test_set], [e.category for e in test_set]
@@ -400,7 +403,7 @@ def main(argv: list[str] | None = None) -> int:
 
         diet: dict[str, object] | None = None
         if not args.skip_diet:
-            epochs = args.diet_epochs or (5 if args.quick else 40)
+            epochs = args.diet_epochs or (5 if args.quick else 20)
             if not (args.rasa_venv / "bin" / "rasa").exists():
                 subprocess.run(
                     ["bash", str(ROOT / "scripts" / "rasa-venv.sh"), str(args.rasa_venv)],

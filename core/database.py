@@ -6,13 +6,25 @@ wrapper) commits once at the end or rolls back. Services only `flush()`.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, Dialect, Engine, MetaData, TypeDecorator, create_engine, event
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Dialect,
+    Engine,
+    Enum,
+    Integer,
+    MetaData,
+    TypeDecorator,
+    create_engine,
+    event,
+)
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from core.settings import get_settings
@@ -122,3 +134,22 @@ def end_session(session: Session, *, commit: bool) -> None:
             session.rollback()
     finally:
         session.close()
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+# SQLite auto-increments only an INTEGER PRIMARY KEY; Postgres gets BIGINT for big tables.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def enum_column(cls: type[enum.Enum]) -> Enum:
+    """A Python enum stored as its values in a VARCHAR (no database enum type to migrate)."""
+    return Enum(
+        cls,
+        native_enum=False,
+        length=20,
+        values_callable=lambda members: [m.value for m in members],
+        validate_strings=True,
+    )

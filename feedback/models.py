@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import enum
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
-    BigInteger,
     Boolean,
     CheckConstraint,
-    Enum,
     Float,
     ForeignKey,
     Index,
@@ -22,25 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from core.database import Base, UTCDateTime
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-# SQLite auto-increments only an INTEGER PRIMARY KEY; Postgres gets BIGINT for big tables.
-BigId = BigInteger().with_variant(Integer(), "sqlite")
-
-
-def _enum(cls: type[enum.Enum]) -> Enum:
-    return Enum(
-        cls,
-        native_enum=False,
-        length=20,
-        values_callable=lambda members: [m.value for m in members],
-        validate_strings=True,
-    )
+from core.database import Base, BigId, UTCDateTime, enum_column, utcnow
 
 
 class AgencyLevel(enum.StrEnum):
@@ -117,7 +97,7 @@ class Agency(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(40), unique=True)
     name: Mapped[str] = mapped_column(String(200))
-    level: Mapped[AgencyLevel] = mapped_column(_enum(AgencyLevel))
+    level: Mapped[AgencyLevel] = mapped_column(enum_column(AgencyLevel))
     province_code: Mapped[str] = mapped_column(String(5))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
 
@@ -159,7 +139,7 @@ class Contact(Base):
     __tablename__ = "contacts"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    kind: Mapped[ContactKind] = mapped_column(_enum(ContactKind), default=ContactKind.CITIZEN)
+    kind: Mapped[ContactKind] = mapped_column(enum_column(ContactKind), default=ContactKind.CITIZEN)
     name: Mapped[str | None] = mapped_column(String(200))
     phone: Mapped[str | None] = mapped_column(String(20))
     phone_consent: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -200,10 +180,12 @@ class Ticket(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     code: Mapped[str] = mapped_column(String(16), unique=True)
-    kind: Mapped[TicketKind] = mapped_column(_enum(TicketKind), default=TicketKind.COMPLAINT)
-    status: Mapped[TicketStatus] = mapped_column(_enum(TicketStatus), default=TicketStatus.NEW)
+    kind: Mapped[TicketKind] = mapped_column(enum_column(TicketKind), default=TicketKind.COMPLAINT)
+    status: Mapped[TicketStatus] = mapped_column(
+        enum_column(TicketStatus), default=TicketStatus.NEW
+    )
     priority: Mapped[TicketPriority] = mapped_column(
-        _enum(TicketPriority), default=TicketPriority.NORMAL
+        enum_column(TicketPriority), default=TicketPriority.NORMAL
     )
     description: Mapped[str] = mapped_column(Text)
     ward_code: Mapped[str | None] = mapped_column(ForeignKey("wards.code"))
@@ -280,7 +262,7 @@ class StaffUser(Base):
     username: Mapped[str] = mapped_column(String(80), unique=True)
     password_hash: Mapped[str] = mapped_column(String(200))
     full_name: Mapped[str | None] = mapped_column(String(200))
-    role: Mapped[StaffRole] = mapped_column(_enum(StaffRole))
+    role: Mapped[StaffRole] = mapped_column(enum_column(StaffRole))
     agency_id: Mapped[int | None] = mapped_column(ForeignKey("agencies.id"))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

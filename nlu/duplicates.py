@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import csv
 import math
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from nlu.similarity import Similarity
+from nlu.similarity import Similarity, Vectors
 from nlu.wards import ADMIN_DIR, DEFAULT_PROVINCE
 
 # Tuned on nlu/data/duplicates.jsonl (see nlu/README.md and `tiepdan nlu evaluate`).
@@ -23,6 +25,7 @@ NGRAM_WEIGHT = 0.85
 THRESHOLD = 0.50
 NEIGHBOUR_KM = 3.0
 NEIGHBOUR_COUNT = 6
+CACHE_SIZE = 5000  # open tickets whose vectors are kept (about 15 KB each)
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,9 @@ class DuplicateFinder:
         self.similarity = similarity
         self.threshold = threshold
         self.province_code = province_code
+        # Open tickets are compared again and again as new reports arrive: keep their vectors.
+        self._cache: OrderedDict[tuple[str, str], Vectors] = OrderedDict()
+        self._lock = threading.Lock()
 
     def find(
         self,
@@ -99,9 +105,25 @@ class DuplicateFinder:
         if not eligible:
             return None
         scores = self.similarity.matrix(
-            self.similarity.vectors([text]), self.similarity.vectors([t.text for t in eligible])
+            self.similarity.vectors([text]), self._open_ticket_vectors(eligible)
         )[0]
         best = int(scores.argmax())
         if scores[best] < self.threshold:
             return None
         return DuplicateCandidate(code=eligible[best].code, score=float(scores[best]))
+
+    def _open_ticket_vectors(self, tickets: Sequence[OpenTicket]) -> Vectors:
+        keys = [(t.code, t.text) for t in tickets]
+        with self._lock:  # one finder per process; the lock only guards against a threaded caller
+            missing = [i for i, key in enumerate(keys) if key not in self._cache]
+            if missing:
+                fresh = self.similarity.vectors([tickets[i].text for i in missing])
+                for row, i in enumerate(missing):
+                    self._cache[keys[i]] = Vectors(fresh.ngrams[row], fresh.dense[row : row + 1])
+            rows = []
+            for key in keys:
+                self._cache.move_to_end(key)
+                rows.append(self._cache[key])
+            while len(self._cache) > max(CACHE_SIZE, len(keys)):
+                self._cache.popitem(last=False)
+        return self.similarity.stack(rows)

@@ -37,6 +37,7 @@ class CategoryReport:
     below_threshold: int = 0
     accuracy_above_threshold: float = 0.0
     examples: int = 0
+    calibration_error: float = 0.0
 
     def render(self) -> str:
         width = max(len(label) for label in self.labels)
@@ -54,6 +55,8 @@ class CategoryReport:
             f"triage threshold {self.threshold:.2f}: {self.below_threshold} of {self.examples} "
             f"({self.below_threshold / max(1, self.examples):.1%}) go to triage; "
             f"accuracy of the rest {self.accuracy_above_threshold:.3f}",
+            f"calibration: expected calibration error {self.calibration_error:.3f} "
+            "(10 bins; 0 means a confidence of 0.8 is right 80% of the time)",
             "",
             "confusion matrix (rows: true, columns: predicted, in the order above)",
         ]
@@ -103,7 +106,24 @@ def evaluate_categories(nlu: NLU, examples: Sequence[Example], threshold: float)
         if confident
         else 0.0,
         examples=len(examples),
+        calibration_error=expected_calibration_error(
+            [p.confidence for p in predictions],
+            [a == b for a, b in zip(truth, predicted, strict=True)],
+        ),
     )
+
+
+def expected_calibration_error(confidences: Sequence[float], correct: Sequence[bool]) -> float:
+    """The gap between confidence and accuracy, averaged over 10 confidence bins by size."""
+    conf = np.asarray(confidences, dtype=float)
+    right = np.asarray(correct, dtype=float)
+    bins = np.minimum((conf * 10).astype(int), 9)
+    error = 0.0
+    for b in range(10):
+        members = bins == b
+        if members.any():
+            error += members.mean() * abs(conf[members].mean() - right[members].mean())
+    return float(error)
 
 
 @dataclass

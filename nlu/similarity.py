@@ -36,6 +36,15 @@ class Similarity:
         ngrams = unit_rows(self.features.transform([ngram_input(t) for t in texts]))
         return Vectors(ngrams=csr_matrix(ngrams), dense=self.encoder.encode(texts))
 
+    def stack(self, rows: Sequence[Vectors]) -> Vectors:
+        """One Vectors of many (each typically one row), e.g. from a cache."""
+        from scipy.sparse import vstack
+
+        return Vectors(
+            ngrams=csr_matrix(vstack([r.ngrams for r in rows])),
+            dense=np.vstack([r.dense for r in rows]),
+        )
+
     def matrix(self, left: Vectors, right: Vectors) -> np.ndarray:
         """Similarity of every left row to every right row."""
         ngrams = (left.ngrams @ right.ngrams.T).toarray()

@@ -8,10 +8,12 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
 
+from bot.webchat import WebchatBackend
 from core.database import dispose_engine, get_engine
 from core.http import BodySizeLimit, install_error_handlers
 from core.settings import get_settings
 from feedback.api import router as feedback_router
+from integrations.webchat.api import router as webchat_router
 from tiepdan.health import router as health_router
 
 DESCRIPTION = """
@@ -56,6 +58,8 @@ def create_app() -> FastAPI:
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.include_router(health_router)
     app.include_router(feedback_router)
+    app.include_router(webchat_router)
+    app.state.webchat_backend = WebchatBackend()
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def home() -> str:

@@ -1,3 +1,4 @@
 """Every package's tables, imported in one place for Alembic and the app."""
 
+from bot import models as bot_models  # noqa: F401
 from feedback import models as feedback_models  # noqa: F401

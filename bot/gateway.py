@@ -1,0 +1,309 @@
+"""The gateway between the channels and Rasa.
+
+Every inbound message is stored and committed first; only then is anything else tried. A
+channel message id seen before is a no-op, since a webhook retry is the same message. Then
+the text goes to Rasa's REST channel (sender `<channel>:<user>`), and its replies are stored
+and returned for delivery.
+
+When Rasa is down or slow, the citizen still gets a polite answer. If the message reads like a
+report (the NLU finds a category with some confidence), a ticket is opened from the raw text,
+so nothing is lost. The next message goes to Rasa again, so the conversation resumes when it
+is back.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from bot.models import Conversation, Direction, Message, MessageState, WebchatSession
+from core.database import session_scope, utcnow
+from core.errors import Forbidden
+from core.settings import get_settings
+from feedback import service
+from feedback.auth import SERVICE
+from feedback.schemas import ContactIn, TicketCreate
+
+logger = logging.getLogger(__name__)
+
+MAX_TEXT = 5000  # characters; a longer message is refused politely, and stored
+RASA_TIMEOUT = httpx.Timeout(10.0, connect=2.0)
+# A message that reads like a report, when Rasa is down, becomes a ticket above this confidence.
+FALLBACK_TICKET_CONFIDENCE = 0.45
+FALLBACK_MIN_LENGTH = 20
+
+ACK_RASA_DOWN = (
+    "Cảm ơn bạn đã liên hệ. Hệ thống trả lời tự động đang tạm gián đoạn; tin nhắn của bạn đã "
+    "được lưu lại và cán bộ sẽ phản hồi sớm."
+)
+ACK_TICKET_OPENED = (
+    "Cảm ơn bạn. Hệ thống trả lời tự động đang tạm gián đoạn, nhưng phản ánh của bạn đã được "
+    "ghi nhận với mã {code}. Bạn có thể dùng mã này để tra cứu tình trạng xử lý."
+)
+ACK_HANDED_OFF = "Cán bộ đã nhận cuộc trò chuyện và sẽ trả lời bạn tại đây."
+TOO_LONG = (
+    "Tin nhắn dài quá {limit} ký tự nên hệ thống chưa đọc được. Bạn vui lòng tóm tắt sự việc "
+    "(chuyện gì, ở đâu) trong một tin ngắn hơn."
+)
+EMPTY = "Bạn vui lòng nhập nội dung tin nhắn."
+BAD_PAYLOAD = "Lựa chọn này không còn hiệu lực. Bạn vui lòng chọn lại hoặc nhập nội dung."
+
+
+@dataclass
+class Reply:
+    text: str | None = None
+    buttons: list[dict[str, str]] = field(default_factory=list)
+    image: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"text": self.text, "buttons": self.buttons, "image": self.image}
+
+
+@dataclass
+class Inbound:
+    channel: str
+    channel_user_id: str
+    text: str | None = None
+    payload: str | None = None
+    channel_message_id: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Outcome:
+    replies: list[Reply]
+    duplicate: bool = False
+    ticket_code: str | None = None
+
+
+# --- Web chat sessions ---------------------------------------------------------------------
+
+
+def open_webchat_session(session: Session) -> str:
+    """A new web-chat session: an unguessable id bound to a conversation of its own."""
+    session_id = secrets.token_urlsafe(32)
+    conversation = Conversation(channel="web", channel_user_id=session_id)
+    session.add(conversation)
+    session.flush()
+    session.add(WebchatSession(id=session_id, conversation_id=conversation.id))
+    return session_id
+
+
+def webchat_conversation(session: Session, session_id: str) -> Conversation:
+    """The conversation behind a session id this server issued; anything else is refused."""
+    if not session_id or len(session_id) > 64:
+        raise Forbidden("Unknown web-chat session.")
+    row = session.get(WebchatSession, session_id)
+    if row is None:
+        raise Forbidden("Unknown web-chat session.")
+    return session.get_one(Conversation, row.conversation_id)
+
+
+def conversation_messages(
+    session: Session, conversation_id: int, *, after_id: int = 0
+) -> list[Message]:
+    return list(
+        session.scalars(
+            select(Message)
+            .where(Message.conversation_id == conversation_id, Message.id > after_id)
+            .order_by(Message.id)
+        )
+    )
+
+
+# --- The inbound path ------------------------------------------------------------------------
+
+
+def _conversation_for(session: Session, inbound: Inbound) -> Conversation:
+    conversation = session.scalar(
+        select(Conversation).where(
+            Conversation.channel == inbound.channel,
+            Conversation.channel_user_id == inbound.channel_user_id,
+        )
+    )
+    if conversation is None:
+        conversation = Conversation(
+            channel=inbound.channel, channel_user_id=inbound.channel_user_id
+        )
+        session.add(conversation)
+        session.flush()
+    return conversation
+
+
+def store_inbound(inbound: Inbound) -> tuple[int, bool]:
+    """Commit the message before anything else; returns (message id, seen before)."""
+    with session_scope() as session:
+        conversation = _conversation_for(session, inbound)
+        if inbound.channel_message_id:
+            known = session.scalar(
+                select(Message.id).where(
+                    Message.conversation_id == conversation.id,
+                    Message.channel_message_id == inbound.channel_message_id,
+                )
+            )
+            if known is not None:
+                return known, True
+        message = Message(
+            conversation_id=conversation.id,
+            direction=Direction.INBOUND,
+            channel_message_id=inbound.channel_message_id,
+            text=inbound.text,
+            payload=inbound.payload,
+            content={"metadata": inbound.metadata} if inbound.metadata else {},
+            state=MessageState.RECEIVED,
+        )
+        session.add(message)
+        conversation.last_message_at = utcnow()
+        try:
+            session.flush()
+        except IntegrityError:  # the same message id arrived twice at the same moment
+            session.rollback()
+            raise
+        return message.id, False
+
+
+def handle_inbound(inbound: Inbound, *, rasa_url: str | None = None) -> Outcome:
+    """Store, then answer: Rasa's replies, or a fallback when Rasa cannot answer."""
+    try:
+        message_id, duplicate = store_inbound(inbound)
+    except IntegrityError:
+        return Outcome(replies=[], duplicate=True)
+    if duplicate:
+        return Outcome(replies=[], duplicate=True)
+
+    text = (inbound.text or "").strip()
+    if inbound.payload is not None and not is_valid_payload(inbound.payload):
+        return _finish(message_id, MessageState.REJECTED, [Reply(text=BAD_PAYLOAD)])
+    if inbound.payload is None and not text:
+        return _finish(message_id, MessageState.REJECTED, [Reply(text=EMPTY)])
+    if len(text) > MAX_TEXT:
+        return _finish(
+            message_id, MessageState.REJECTED, [Reply(text=TOO_LONG.format(limit=MAX_TEXT))]
+        )
+
+    with session_scope() as session:
+        conversation = session.get_one(Conversation, _conversation_id(session, message_id))
+        handed_off, sender = conversation.handed_off, conversation.sender_id
+    if handed_off:
+        return _finish(message_id, MessageState.HANDED_OFF, [])
+
+    rasa_message = inbound.payload if inbound.payload is not None else text
+    try:
+        replies = _ask_rasa(rasa_url or get_settings().rasa_url, sender, rasa_message, inbound)
+    except RasaUnavailable as exc:
+        logger.warning("Rasa unavailable for message %s: %s", message_id, exc)
+        return _fallback(message_id, inbound, text)
+    return _finish(message_id, MessageState.ANSWERED, replies)
+
+
+class RasaUnavailable(Exception):
+    pass
+
+
+def _ask_rasa(base_url: str, sender: str, message: str, inbound: Inbound) -> list[Reply]:
+    body = {
+        "sender": sender,
+        "message": message,
+        "metadata": {"channel": inbound.channel, **inbound.metadata},
+    }
+    try:
+        response = httpx.post(
+            f"{base_url.rstrip('/')}/webhooks/rest/webhook", json=body, timeout=RASA_TIMEOUT
+        )
+    except httpx.HTTPError as exc:
+        raise RasaUnavailable(f"{exc.__class__.__name__}: {exc}") from exc
+    if response.status_code >= 500:
+        raise RasaUnavailable(f"HTTP {response.status_code}")
+    if response.status_code != 200:
+        raise RasaUnavailable(f"HTTP {response.status_code}: {response.text[:200]}")
+    try:
+        items = response.json()
+    except ValueError as exc:
+        raise RasaUnavailable("not JSON") from exc
+    replies = []
+    for item in items if isinstance(items, list) else []:
+        buttons = [
+            {"title": str(b.get("title", "")), "payload": str(b.get("payload", ""))}
+            for b in item.get("buttons") or []
+            if isinstance(b, dict)
+        ]
+        replies.append(Reply(text=item.get("text"), buttons=buttons, image=item.get("image")))
+    return replies
+
+
+def _fallback(message_id: int, inbound: Inbound, text: str) -> Outcome:
+    """Rasa cannot answer: open a ticket if this reads like a report, and say so politely."""
+    code = None
+    if text and len(text) >= FALLBACK_MIN_LENGTH and _reads_like_a_report(text):
+        with session_scope() as session:
+            ticket = service.create_ticket(
+                session,
+                data=TicketCreate(
+                    description=text,
+                    channel=inbound.channel,
+                    contact=ContactIn(
+                        channel=inbound.channel, channel_user_id=inbound.channel_user_id
+                    ),
+                ),
+                actor=SERVICE,
+            )
+            code = ticket.code
+    reply = Reply(text=ACK_TICKET_OPENED.format(code=code) if code else ACK_RASA_DOWN)
+    outcome = _finish(message_id, MessageState.FALLBACK, [reply], ticket_code=code)
+    return outcome
+
+
+def _reads_like_a_report(text: str) -> bool:
+    try:
+        from nlu.pipeline import ModelNotTrained, get_nlu
+
+        analysis = get_nlu().analyse(text)
+    except ModelNotTrained:
+        return True  # without the NLU, keep everything substantial: a person will sort it
+    return (
+        analysis.category != "khac" and analysis.category_confidence >= FALLBACK_TICKET_CONFIDENCE
+    )
+
+
+def _conversation_id(session: Session, message_id: int) -> int:
+    return session.get_one(Message, message_id).conversation_id
+
+
+def _finish(
+    message_id: int, state: MessageState, replies: list[Reply], ticket_code: str | None = None
+) -> Outcome:
+    with session_scope() as session:
+        inbound = session.get_one(Message, message_id)
+        inbound.state = state
+        inbound.ticket_code = ticket_code
+        for reply in replies:
+            session.add(
+                Message(
+                    conversation_id=inbound.conversation_id,
+                    direction=Direction.OUTBOUND,
+                    text=reply.text,
+                    content={"buttons": reply.buttons, "image": reply.image},
+                    state=MessageState.SENT,
+                    ticket_code=ticket_code,
+                )
+            )
+    return Outcome(replies=replies, ticket_code=ticket_code)
+
+
+def reply_of(message: Message) -> Reply:
+    content = message.content or {}
+    return Reply(
+        text=message.text, buttons=content.get("buttons") or [], image=content.get("image")
+    )
+
+
+def is_valid_payload(payload: str) -> bool:
+    """Button payloads are Rasa intents ("/affirm", '/rate{"score": 4}'), nothing else."""
+    return payload.startswith("/") and len(payload) <= 500 and "\n" not in payload

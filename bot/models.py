@@ -1,0 +1,80 @@
+"""Conversations and their messages: every inbound message is stored before anything else runs."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from core.database import Base, BigId, UTCDateTime, enum_column, utcnow
+
+
+class Direction(enum.StrEnum):
+    INBOUND = "in"
+    OUTBOUND = "out"
+
+
+class MessageState(enum.StrEnum):
+    RECEIVED = "received"  # stored, not yet answered
+    ANSWERED = "answered"  # Rasa answered
+    FALLBACK = "fallback"  # Rasa was unreachable: acknowledged, maybe a ticket opened
+    HANDED_OFF = "handed_off"  # staff have the conversation; the bot stays quiet
+    SENT = "sent"  # an outbound message
+    REJECTED = "rejected"  # bad input, answered politely
+
+
+class Conversation(Base):
+    """One person on one channel. The Rasa sender id is `<channel>:<channel_user_id>`."""
+
+    __tablename__ = "conversations"
+    __table_args__ = (UniqueConstraint("channel", "channel_user_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(20))
+    channel_user_id: Mapped[str] = mapped_column(String(100))
+    handed_off: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_message_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    messages: Mapped[list[Message]] = relationship(
+        back_populates="conversation", lazy="raise", order_by="Message.id"
+    )
+
+    @property
+    def sender_id(self) -> str:
+        return f"{self.channel}:{self.channel_user_id}"
+
+
+class Message(Base):
+    __tablename__ = "messages"
+    __table_args__ = (
+        # A channel's own message id, seen twice, is the same message (a webhook retry).
+        UniqueConstraint("conversation_id", "channel_message_id"),
+        Index("ix_messages_conversation_id_id", "conversation_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"))
+    direction: Mapped[Direction] = mapped_column(enum_column(Direction))
+    channel_message_id: Mapped[str | None] = mapped_column(String(100))
+    text: Mapped[str | None] = mapped_column(Text)
+    payload: Mapped[str | None] = mapped_column(Text)
+    content: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # buttons, image, ...
+    state: Mapped[MessageState] = mapped_column(enum_column(MessageState))
+    ticket_code: Mapped[str | None] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    conversation: Mapped[Conversation] = relationship(back_populates="messages", lazy="raise")
+
+
+class WebchatSession(Base):
+    """A web-chat session id the server issued: random, so nobody reads a chat by guessing."""
+
+    __tablename__ = "webchat_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,42 @@
+"""The web chat's backend: the gateway behind integrations/webchat's routes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot import gateway
+from bot.gateway import Inbound
+from core.database import session_scope
+
+
+class WebchatBackend:
+    def open_session(self) -> str:
+        with session_scope() as session:
+            return gateway.open_webchat_session(session)
+
+    def send(
+        self, session_id: str, *, text: str | None, payload: str | None
+    ) -> list[dict[str, Any]]:
+        with session_scope() as session:
+            conversation = gateway.webchat_conversation(session, session_id)
+            user_id = conversation.channel_user_id
+        outcome = gateway.handle_inbound(
+            Inbound(channel="web", channel_user_id=user_id, text=text, payload=payload)
+        )
+        return [reply.as_dict() for reply in outcome.replies]
+
+    def history(self, session_id: str, *, after: int) -> list[dict[str, Any]]:
+        with session_scope() as session:
+            conversation = gateway.webchat_conversation(session, session_id)
+            return [
+                {
+                    "id": m.id,
+                    "direction": m.direction.value,
+                    **(
+                        gateway.reply_of(m).as_dict()
+                        if m.direction.value == "out"
+                        else {"text": m.text or m.payload, "buttons": [], "image": None}
+                    ),
+                }
+                for m in gateway.conversation_messages(session, conversation.id, after_id=after)
+            ]

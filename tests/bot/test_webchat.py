@@ -1,0 +1,152 @@
+"""The web chat over HTTP with the gateway behind it, while Rasa is down (a closed port).
+
+The gateway commits in its own transactions (a message is saved before anything can fail), so
+these tests clean up the rows they made.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import delete, select
+
+from bot import gateway
+from bot.gateway import Inbound
+from bot.models import Conversation, Direction, Message, MessageState, WebchatSession
+from core.database import session_scope
+from core.settings import get_settings
+from feedback.models import Contact, ContactIdentity, Ticket, TicketEvent
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def rasa_down(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setattr(get_settings(), "rasa_url", f"http://127.0.0.1:{_closed_port()}")
+    yield
+    with session_scope() as session:
+        conversations = select(Conversation.id).where(Conversation.channel.in_(["web", "test"]))
+        users = select(Conversation.channel_user_id).where(
+            Conversation.channel.in_(["web", "test"])
+        )
+        tickets = select(Ticket.id).where(Ticket.channel.in_(["web", "test"]))
+        contacts = select(ContactIdentity.contact_id).where(
+            ContactIdentity.channel_user_id.in_(users)
+        )
+        contact_ids = list(session.scalars(contacts))
+        session.execute(delete(TicketEvent).where(TicketEvent.ticket_id.in_(tickets)))
+        session.execute(delete(Ticket).where(Ticket.channel.in_(["web", "test"])))
+        session.execute(delete(ContactIdentity).where(ContactIdentity.contact_id.in_(contact_ids)))
+        session.execute(delete(Contact).where(Contact.id.in_(contact_ids)))
+        session.execute(delete(Message).where(Message.conversation_id.in_(conversations)))
+        session.execute(delete(WebchatSession))
+        session.execute(delete(Conversation).where(Conversation.channel.in_(["web", "test"])))
+
+
+def _open(client) -> str:
+    response = client.post("/api/v1/webchat/sessions")
+    assert response.status_code == 201, response.text
+    return response.json()["session_id"]
+
+
+def _stored(session_id: str) -> list[Message]:
+    with session_scope() as session:
+        conversation_id = session.get_one(WebchatSession, session_id).conversation_id
+        return gateway.conversation_messages(session, conversation_id)
+
+
+def test_a_report_while_rasa_is_down_becomes_a_ticket(client, rasa_down, nlu_model, monkeypatch):
+    monkeypatch.setattr("nlu.pipeline._nlu", nlu_model)
+    session_id = _open(client)
+    assert len(session_id) >= 40  # 32 random bytes
+    text = "Đèn đường trước số 45 Nguyễn Trãi, phường Bến Thành tắt mấy hôm nay, tối rất nguy hiểm"
+    response = client.post(
+        "/api/v1/webchat/messages", json={"session_id": session_id, "text": text}
+    )
+    assert response.status_code == 200, response.text
+    [reply] = response.json()["messages"]
+    assert "tạm gián đoạn" in reply["text"] and "PA" in reply["text"]
+    stored = _stored(session_id)
+    assert [(m.direction, m.state) for m in stored] == [
+        (Direction.INBOUND, MessageState.FALLBACK),
+        (Direction.OUTBOUND, MessageState.SENT),
+    ]
+    assert stored[0].text == text
+    with session_scope() as session:
+        ticket = session.scalar(select(Ticket).where(Ticket.code == stored[0].ticket_code))
+        assert ticket is not None and ticket.description == text and ticket.channel == "web"
+
+
+def test_small_talk_while_rasa_is_down_is_acknowledged_without_a_ticket(
+    client, rasa_down, nlu_model, monkeypatch
+):
+    monkeypatch.setattr("nlu.pipeline._nlu", nlu_model)
+    session_id = _open(client)
+    response = client.post(
+        "/api/v1/webchat/messages", json={"session_id": session_id, "text": "xin chào ạ"}
+    )
+    assert response.status_code == 200
+    [reply] = response.json()["messages"]
+    assert reply["text"] == gateway.ACK_RASA_DOWN
+    assert _stored(session_id)[0].ticket_code is None
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ({"text": ""}, gateway.EMPTY),
+        ({"text": "   "}, gateway.EMPTY),
+        ({"text": "a" * 5001}, gateway.TOO_LONG.format(limit=gateway.MAX_TEXT)),
+        ({"payload": "tôi là nút giả"}, gateway.BAD_PAYLOAD),
+    ],
+)
+def test_bad_input_gets_a_polite_reply_and_is_stored(client, rasa_down, body, expected):
+    session_id = _open(client)
+    response = client.post("/api/v1/webchat/messages", json={"session_id": session_id, **body})
+    assert response.status_code == 200, response.text
+    assert response.json()["messages"][0]["text"] == expected
+    [inbound, _reply] = _stored(session_id)
+    assert inbound.state == MessageState.REJECTED
+
+
+def test_an_id_the_server_did_not_issue_is_refused(client, rasa_down):
+    for session_id in ["guessed", "x" * 43]:
+        sent = client.post(
+            "/api/v1/webchat/messages", json={"session_id": session_id, "text": "hi"}
+        )
+        assert sent.status_code == 403, sent.text
+        read = client.get(f"/api/v1/webchat/sessions/{session_id}/messages")
+        assert read.status_code == 403
+    assert client.post("/api/v1/webchat/messages", json={"session_id": "x"}).status_code == 422
+
+
+def test_one_session_cannot_read_another(client, rasa_down):
+    mine, theirs = _open(client), _open(client)
+    client.post("/api/v1/webchat/messages", json={"session_id": theirs, "text": "bí mật của tôi"})
+    mine_history = client.get(f"/api/v1/webchat/sessions/{mine}/messages").json()["messages"]
+    assert mine_history == []
+    theirs_history = client.get(f"/api/v1/webchat/sessions/{theirs}/messages").json()["messages"]
+    assert theirs_history[0]["text"] == "bí mật của tôi"
+    later = client.get(
+        f"/api/v1/webchat/sessions/{theirs}/messages", params={"after": theirs_history[-1]["id"]}
+    )
+    assert later.json()["messages"] == []
+
+
+def test_a_channel_message_id_seen_before_is_a_no_op(rasa_down):
+    inbound = Inbound(
+        channel="test", channel_user_id="u1", text="xin chào", channel_message_id="m-1"
+    )
+    first = gateway.handle_inbound(inbound)
+    again = gateway.handle_inbound(inbound)
+    assert not first.duplicate and first.replies
+    assert again.duplicate and again.replies == []
+    with session_scope() as session:
+        count = session.scalars(select(Message).where(Message.channel_message_id == "m-1")).all()
+    assert len(count) == 1
