@@ -10,7 +10,6 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-
 revision: str = "1d08aaebc5d8"
 down_revision: str | None = "9ad6003128cb"
 branch_labels: str | Sequence[str] | None = None
