@@ -145,7 +145,7 @@ def compare_variants(quick: bool, work: Path) -> list[Score]:
         )  # type: ignore[arg-type]
         total = seconds + time.monotonic() - started
         predicted = [p.category for p in alone.predict_many(test_texts)]
-        scores.append(score(name, truth, predicted, test_texts, total, note))
+        scores.append(score(name, truth, predicted, test_texts, total))
         print(f"  {name}: macro-F1 {scores[-1].macro_f1:.3f}", flush=True)
         both = CategoryModel(
             labels=list(ngram.classes_),
@@ -162,6 +162,7 @@ def compare_variants(quick: bool, work: Path) -> list[Score]:
                 predicted,
                 test_texts,
                 total + ngram_seconds,
+                note,
             )
         )
 
@@ -223,15 +224,19 @@ def measure_latency(nlu: NLU, texts: list[str]) -> dict[str, float]:
 
 
 def measure_load(model_path: Path) -> dict[str, float]:
-    """Load time and peak resident memory of a fresh process that loads the model and answers."""
+    """Load time and peak resident memory of a fresh process that loads the model and answers.
+
+    The peak is VmHWM, which starts afresh at exec; ru_maxrss would carry over this process's.
+    """
     code = (
-        "import time, resource, json, sys;"
+        "import time, json;"
         "t = time.perf_counter();"
         "from nlu.pipeline import NLU;"
         f"n = NLU(__import__('pathlib').Path({str(model_path)!r}));"
         "n.analyse('Đèn đường hỏng ở phường Bến Thành');"
+        "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0];"
         "print(json.dumps({'seconds': time.perf_counter() - t,"
-        " 'rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))"
+        " 'rss_mb': int(hwm.split()[1]) / 1024}))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT

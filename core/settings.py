@@ -56,7 +56,7 @@ class Settings(BaseSettings):
     # Examples added by `tiepdan nlu import` and by staff re-categorising tickets.
     nlu_extra_dir: Path | None = None
     # A routed ticket below this category confidence goes to the dispatchers' triage queue.
-    triage_threshold: float = Field(default=0.6, ge=0, le=1)
+    triage_threshold: float = Field(default=0.8, ge=0, le=1)
     max_body_bytes: int = 1_000_000
     port: int = Field(default=8000, validation_alias="PORT")
 

@@ -2,11 +2,13 @@
 
 `nlu/README.md` has the comparison that chose the default ("combined"): the n-gram model and
 the encoder's head each give probabilities, and their weighted mean decides. The weight is a
-setting of the trained model, chosen by cross-validation on the training split.
+setting of the trained model (nlu/README.md has how it was chosen).
 
-Probabilities come from logistic regression. They are what the triage threshold compares
-against, so `tiepdan nlu evaluate` reports, for the threshold, how many messages fall below
-it and how accurate the rest are.
+Probabilities come from logistic regression, and the mixture of two models is
+underconfident, so training fits a temperature on out-of-fold predictions of the training
+split (`fit_temperature`). They are what the triage threshold compares against, so
+`tiepdan nlu evaluate` reports the calibration error and, per threshold, how many messages
+fall below it and how accurate the rest are.
 """
 
 from __future__ import annotations
@@ -68,12 +70,14 @@ class CategoryModel:
         head: object | None,
         encoder: Encoder | None,
         encoder_weight: float,
+        temperature: float = 1.0,
     ) -> None:
         self.labels = labels
         self.ngram = ngram
         self.head = head
         self.encoder = encoder
         self.encoder_weight = encoder_weight
+        self.temperature = temperature
 
     def probabilities(self, texts: Sequence[str]) -> np.ndarray:
         """Class probabilities, one row per text, columns in `self.labels` order."""
@@ -84,7 +88,8 @@ class CategoryModel:
         if self.head is not None and self.encoder is not None:
             probs = self.head.predict_proba(self.encoder.encode(texts))  # type: ignore[attr-defined]
             parts.append((self.encoder_weight if self.ngram is not None else 1.0, probs))
-        return sum(weight * probs for weight, probs in parts)  # type: ignore[return-value]
+        mixed: np.ndarray = sum(weight * probs for weight, probs in parts)  # type: ignore[assignment]
+        return calibrate(mixed, self.temperature)
 
     def predict(self, text: str) -> CategoryPrediction:
         return self.predict_many([text])[0]
@@ -117,7 +122,8 @@ class CategoryModel:
         with (path / "category.pkl").open("wb") as f:
             pickle.dump({"labels": self.labels, "ngram": self.ngram, "head": self.head}, f)
         (path / "category.json").write_text(
-            json.dumps({"encoder_weight": self.encoder_weight}), "utf-8"
+            json.dumps({"encoder_weight": self.encoder_weight, "temperature": self.temperature}),
+            "utf-8",
         )
 
     @classmethod
@@ -132,7 +138,27 @@ class CategoryModel:
             head=parts["head"],
             encoder=encoder,
             encoder_weight=settings["encoder_weight"],
+            temperature=settings.get("temperature", 1.0),
         )
+
+
+def calibrate(probabilities: np.ndarray, temperature: float) -> np.ndarray:
+    """Temperature scaling: p^(1/T), renormalised. T < 1 sharpens, T > 1 softens."""
+    if temperature == 1.0:
+        return probabilities
+    scaled = np.power(np.clip(probabilities, 1e-12, 1.0), 1.0 / temperature)
+    return scaled / scaled.sum(axis=1, keepdims=True)
+
+
+def fit_temperature(probabilities: np.ndarray, truth: Sequence[int]) -> float:
+    """The temperature that minimises the log-loss of out-of-fold predictions."""
+    rows = np.arange(len(truth))
+
+    def log_loss(temperature: float) -> float:
+        calibrated = calibrate(probabilities, temperature)
+        return float(-np.log(calibrated[rows, list(truth)] + 1e-12).mean())
+
+    return float(min(np.arange(0.1, 2.0, 0.02), key=log_loss))
 
 
 def train_ngram(texts: Sequence[str], labels: Sequence[str], *, c: float = 20.0) -> object:

@@ -10,6 +10,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -38,6 +39,7 @@ class CategoryReport:
     accuracy_above_threshold: float = 0.0
     examples: int = 0
     calibration_error: float = 0.0
+    thresholds: list[tuple[float, int, float]] = field(default_factory=list)
 
     def render(self) -> str:
         width = max(len(label) for label in self.labels)
@@ -57,6 +59,8 @@ class CategoryReport:
             f"accuracy of the rest {self.accuracy_above_threshold:.3f}",
             f"calibration: expected calibration error {self.calibration_error:.3f} "
             "(10 bins; 0 means a confidence of 0.8 is right 80% of the time)",
+            "threshold  to triage  accuracy of the rest",
+            *[f"{t:9.2f}  {n:9d}  {a:20.3f}" for t, n, a in self.thresholds],
             "",
             "confusion matrix (rows: true, columns: predicted, in the order above)",
         ]
@@ -106,11 +110,24 @@ def evaluate_categories(nlu: NLU, examples: Sequence[Example], threshold: float)
         if confident
         else 0.0,
         examples=len(examples),
+        thresholds=[_at_threshold(t, truth, predicted, predictions) for t in THRESHOLDS],
         calibration_error=expected_calibration_error(
             [p.confidence for p in predictions],
             [a == b for a, b in zip(truth, predicted, strict=True)],
         ),
     )
+
+
+THRESHOLDS = (0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+
+
+def _at_threshold(
+    threshold: float, truth: list[str], predicted: list[str], predictions: Sequence[Any]
+) -> tuple[float, int, float]:
+    """(threshold, messages sent to triage, accuracy of the messages routed)."""
+    routed = [i for i, p in enumerate(predictions) if p.confidence >= threshold]
+    right = sum(1 for i in routed if truth[i] == predicted[i])
+    return threshold, len(predictions) - len(routed), right / max(1, len(routed))
 
 
 def expected_calibration_error(confidences: Sequence[float], correct: Sequence[bool]) -> float:

@@ -12,12 +12,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+
 from core.settings import Settings
 from nlu import dataset
-from nlu.category import CategoryModel, train_head, train_ngram
-from nlu.encoder import load_encoder, minilm_path, train_static_encoder
+from nlu.category import CategoryModel, fit_temperature, train_head, train_ngram
+from nlu.encoder import Encoder, load_encoder, minilm_path, train_static_encoder
 
-MODEL_FORMAT = 1  # bump when a saved model can no longer be read by this code
+MODEL_FORMAT = 2  # bump when a saved model can no longer be read, or training changes
 ENCODER_WEIGHT = 0.35  # the encoder head's share of the combined probability (nlu/README.md)
 
 Progress = Callable[[str], None]
@@ -54,9 +56,9 @@ def train(
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
 
-    progress("1/3 character n-gram model")
+    progress("1/4 character n-gram model")
     ngram = train_ngram(texts, labels)
-    progress("2/3 sentence encoder")
+    progress("2/4 sentence encoder")
     encoder_dir = staging / "encoder"
     if settings.nlu_encoder == "static":
         train_static_encoder(texts, labels, encoder_dir, progress=progress)
@@ -64,14 +66,19 @@ def train(
         source = minilm_path() if settings.nlu_encoder == "minilm" else Path(settings.nlu_encoder)
         shutil.copytree(source, encoder_dir)
     encoder = load_encoder(encoder_dir)
-    progress("3/3 category head on the encoder")
-    head = train_head(encoder.encode(texts), labels)
+    progress("3/4 category head on the encoder")
+    vectors = encoder.encode(texts)
+    head = train_head(vectors, labels)
+    progress("4/4 calibration: 3-fold out-of-fold predictions")
+    temperature = _fit_temperature(texts, labels, vectors, encoder)
+    progress(f"temperature {temperature:.2f}")
     model = CategoryModel(
         labels=list(ngram.classes_),  # type: ignore[attr-defined]
         ngram=ngram,
         head=head,
         encoder=encoder,
         encoder_weight=ENCODER_WEIGHT,
+        temperature=temperature,
     )
     model.save(staging)
     meta = {
@@ -79,6 +86,7 @@ def train(
         "examples": len(examples),
         "encoder": settings.nlu_encoder,
         "encoder_weight": ENCODER_WEIGHT,
+        "temperature": temperature,
         "seconds": round(time.monotonic() - started, 1),
     }
     (staging / "meta.json").write_text(json.dumps(meta, indent=2), "utf-8")
@@ -86,3 +94,31 @@ def train(
     staging.rename(target)
     progress(f"Trained in {meta['seconds']} s: {target}")
     return target, True
+
+
+def _fit_temperature(
+    texts: list[str], labels: list[str], vectors: np.ndarray, encoder: Encoder
+) -> float:
+    """Fit the temperature on predictions for messages each fold's model did not see.
+
+    The encoder itself is trained once, on everything: retraining it per fold would triple the
+    training time. Its head, like the n-gram model, is refitted per fold.
+    """
+    from sklearn.model_selection import StratifiedKFold
+
+    truth = np.array(labels)
+    out_of_fold: np.ndarray | None = None
+    classes: list[str] = []
+    for fitted, held in StratifiedKFold(3, shuffle=True, random_state=13).split(texts, truth):
+        ngram = train_ngram([texts[i] for i in fitted], truth[fitted])
+        head = train_head(vectors[fitted], truth[fitted])
+        classes = list(ngram.classes_)  # type: ignore[attr-defined]
+        fold = CategoryModel(
+            labels=classes, ngram=ngram, head=head, encoder=encoder, encoder_weight=ENCODER_WEIGHT
+        )
+        probabilities = fold.probabilities([texts[i] for i in held])
+        if out_of_fold is None:
+            out_of_fold = np.zeros((len(texts), probabilities.shape[1]))
+        out_of_fold[held] = probabilities
+    assert out_of_fold is not None
+    return fit_temperature(out_of_fold, [classes.index(label) for label in labels])
