@@ -18,7 +18,7 @@ from core.settings import get_settings
 
 logger = logging.getLogger(__name__)
 
-TASK_PACKAGES = ["feedback"]
+TASK_PACKAGES = ["feedback", "bot"]
 
 celery_app = Celery("tiepdan")
 

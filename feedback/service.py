@@ -452,6 +452,12 @@ def _require_action(principal: Principal, action: str) -> None:
     raise Forbidden(f"This account may not {action} tickets.")
 
 
+# Status changes the citizen hears about even without a public message.
+_STATUSES_TOLD_TO_CITIZEN = frozenset(
+    {TicketStatus.RESOLVED, TicketStatus.REJECTED, TicketStatus.IN_PROGRESS}
+)
+
+
 def apply_action(
     session: Session,
     *,
@@ -506,7 +512,7 @@ def apply_action(
         ticket.closed_at = now
     if to_status == TicketStatus.REOPENED:
         ticket.resolved_at = None
-    _record(
+    event = _record(
         session,
         ticket,
         kind=action,
@@ -519,6 +525,9 @@ def apply_action(
         data=data,
     )
     session.flush()
+    if ticket.contact_id is not None and (public or to_status in _STATUSES_TOLD_TO_CITIZEN):
+        # The bot tells the citizen on the channel they wrote from (bot/notify.py).
+        enqueue(session, "bot.notify_contact", event_id=event.id)
     session.expire(ticket, ["events", "agency"])
     return get_ticket(session, code=ticket.code, principal=SYSTEM)
 

@@ -7,13 +7,14 @@ The routes know nothing of Rasa: they call the chat backend the app was built wi
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any, Protocol
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel, Field, model_validator
 from starlette.concurrency import run_in_threadpool
 
-from core.errors import Invalid
+from core.errors import AppError, Invalid
 
 router = APIRouter(prefix="/api/v1/webchat", tags=["webchat"])
 
@@ -32,6 +33,11 @@ class ChatBackend(Protocol):
 
 def get_backend(request: Request) -> ChatBackend:
     return request.app.state.webchat_backend  # type: ignore[no-any-return]
+
+
+# How often the WebSocket looks for new messages. Messages are written by other processes
+# (the worker delivering a staff reply), so the database is where they meet.
+POLL_SECONDS = 1.0
 
 
 Backend = Annotated[ChatBackend, Depends(get_backend)]
@@ -110,3 +116,50 @@ async def history(
         raise Invalid("Unknown web-chat session.")
     items = await run_in_threadpool(backend.history, session_id, after=after)
     return HistoryOut(messages=[HistoryItem.model_validate(i) for i in items])
+
+
+@router.websocket("/ws/{session_id}")
+async def push(websocket: WebSocket, session_id: str, after: int | None = None) -> None:
+    """Messages written later (staff replies, status changes), as `{"messages": [...]}`.
+
+    A session id this server did not issue is refused (close code 1008). `after` is the
+    last message id the page has; by default only messages from now on are pushed.
+    """
+    backend: ChatBackend = websocket.app.state.webchat_backend
+    try:
+        known = await run_in_threadpool(backend.history, session_id, after=after or 0)
+    except AppError:
+        await websocket.close(code=1008, reason="Unknown web-chat session.")
+        return
+    await websocket.accept()
+    last = after if after is not None else max((m["id"] for m in known), default=0)
+    if after is not None and known:
+        await websocket.send_json({"messages": _outbound(known)})
+        last = known[-1]["id"]
+    # The page may send pings; a reader task drains them and notices when the page leaves.
+    reader = asyncio.create_task(_drain(websocket))
+    try:
+        while not reader.done():
+            await asyncio.sleep(POLL_SECONDS)
+            fresh = await run_in_threadpool(backend.history, session_id, after=last)
+            if fresh:
+                last = fresh[-1]["id"]
+                outbound = _outbound(fresh)
+                if outbound:
+                    await websocket.send_json({"messages": outbound})
+    except WebSocketDisconnect:
+        pass
+    finally:
+        reader.cancel()
+
+
+async def _drain(websocket: WebSocket) -> None:
+    try:
+        while True:
+            await websocket.receive_text()
+    except WebSocketDisconnect:
+        return
+
+
+def _outbound(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [HistoryItem.model_validate(i).model_dump() for i in items if i["direction"] == "out"]

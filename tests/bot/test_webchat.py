@@ -150,3 +150,55 @@ def test_a_channel_message_id_seen_before_is_a_no_op(rasa_down):
     with session_scope() as session:
         count = session.scalars(select(Message).where(Message.channel_message_id == "m-1")).all()
     assert len(count) == 1
+
+
+def test_staff_replies_reach_the_chat_over_the_websocket(
+    client, rasa_down, nlu_model, monkeypatch, sent_tasks
+):
+    """A report filed in the chat; staff reply and resolve; the notices are pushed, once."""
+    from bot import notify
+    from feedback import service
+    from feedback.auth import SYSTEM
+    from feedback.schemas import MessageBody
+    from integrations.webchat import api
+
+    monkeypatch.setattr("nlu.pipeline._nlu", nlu_model)
+    monkeypatch.setattr(api, "POLL_SECONDS", 0.05)
+    session_id = _open(client)
+    text = "Rác thải đổ trộm ở đầu hẻm 51 Lê Thánh Tôn, phường Bến Thành mấy ngày nay bốc mùi"
+    client.post("/api/v1/webchat/messages", json={"session_id": session_id, "text": text})
+    code = _stored(session_id)[0].ticket_code
+    assert code is not None
+
+    with client.websocket_connect(f"/api/v1/webchat/ws/{session_id}") as socket_:
+        with session_scope() as session:
+            ticket = service.get_ticket(session, code=code, principal=SYSTEM)
+            ticket.status = service.TicketStatus.ASSIGNED  # as the routing job would
+            service.apply_action(
+                session,
+                code=code,
+                action="reply",
+                body=MessageBody(message="Đã chuyển đội vệ sinh, sẽ thu gom trong hôm nay."),
+                principal=SYSTEM,
+            )
+        queued = [kwargs["event_id"] for name, kwargs in sent_tasks if name == "bot.notify_contact"]
+        assert len(queued) == 1
+        with session_scope() as session:
+            assert notify.notify_contact(session, event_id=queued[0]) == 1
+            assert notify.notify_contact(session, event_id=queued[0]) == 0  # idempotent
+        pushed = socket_.receive_json()["messages"]
+        assert len(pushed) == 1 and pushed[0]["direction"] == "out"
+        assert pushed[0]["text"] == (
+            f"Phản hồi về phản ánh {code}: Đã chuyển đội vệ sinh, sẽ thu gom trong hôm nay."
+        )
+
+
+def test_the_websocket_refuses_an_id_it_did_not_issue(client, rasa_down):
+    from starlette.websockets import WebSocketDisconnect
+
+    with (
+        pytest.raises(WebSocketDisconnect) as refused,
+        client.websocket_connect("/api/v1/webchat/ws/not-a-session"),
+    ):
+        pass
+    assert refused.value.code == 1008

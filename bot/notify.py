@@ -1,0 +1,80 @@
+"""Tell citizens what happened to their ticket, on the channel they wrote from.
+
+A staff reply, a resolution, a rejection or the start of the work becomes an outbound message
+in each of the contact's conversations. The message's channel id is `event:<id>`, so running
+the task twice writes it once. On the web chat, storing the message is delivering it: the
+chat's WebSocket pushes it. Telegram and Zalo delivery come with their integrations.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select, tuple_
+from sqlalchemy.orm import Session
+
+from bot.models import Conversation, Direction, Message, MessageState
+from feedback.models import ContactIdentity, Ticket, TicketEvent, TicketStatus
+
+DELIVERED_BY_STORING = {"web"}
+
+
+def notice_text(ticket: Ticket, event: TicketEvent) -> str:
+    """The citizen-facing Vietnamese text for an event."""
+    code = ticket.code
+    if event.kind == "resolve":
+        text = f"Phản ánh {code} đã được xử lý xong."
+        return f"{text} {event.message}" if event.message and event.public else text
+    if event.kind == "reject":
+        return f"Phản ánh {code} không được tiếp nhận xử lý. Lý do: {event.message}"
+    if event.kind == "start":
+        return f"Phản ánh {code} đang được cơ quan chức năng xử lý."
+    if event.to_status == TicketStatus.RESOLVED.value:
+        return f"Phản ánh {code} đã được xử lý xong."
+    return f"Phản hồi về phản ánh {code}: {event.message}"
+
+
+def notify_contact(session: Session, *, event_id: int) -> int:
+    """Write the notice into the contact's conversations; returns how many were new."""
+    event = session.get(TicketEvent, event_id)
+    if event is None:
+        return 0
+    ticket = session.get_one(Ticket, event.ticket_id)
+    if ticket.contact_id is None:
+        return 0
+    identities = session.execute(
+        select(ContactIdentity.channel, ContactIdentity.channel_user_id).where(
+            ContactIdentity.contact_id == ticket.contact_id
+        )
+    ).all()
+    if not identities:
+        return 0
+    conversations = session.scalars(
+        select(Conversation).where(
+            tuple_(Conversation.channel, Conversation.channel_user_id).in_(
+                [tuple(row) for row in identities]
+            ),
+            Conversation.channel.in_(DELIVERED_BY_STORING),
+        )
+    ).all()
+    key = f"event:{event.id}"
+    written = 0
+    for conversation in conversations:
+        exists = session.scalar(
+            select(Message.id).where(
+                Message.conversation_id == conversation.id, Message.channel_message_id == key
+            )
+        )
+        if exists is not None:
+            continue
+        session.add(
+            Message(
+                conversation_id=conversation.id,
+                direction=Direction.OUTBOUND,
+                channel_message_id=key,
+                text=notice_text(ticket, event),
+                content={"buttons": [], "image": None, "event": event.kind},
+                state=MessageState.SENT,
+                ticket_code=ticket.code,
+            )
+        )
+        written += 1
+    return written
