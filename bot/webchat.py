@@ -32,6 +32,7 @@ class WebchatBackend:
                 {
                     "id": m.id,
                     "direction": m.direction.value,
+                    "pushed": m.direction.value == "out" and m.channel_message_id is not None,
                     **(
                         gateway.reply_of(m).as_dict()
                         if m.direction.value == "out"

@@ -6,13 +6,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.responses import HTMLResponse
 
 from bot.webchat import WebchatBackend
 from core.database import dispose_engine, get_engine
 from core.http import BodySizeLimit, install_error_handlers
 from core.settings import get_settings
 from feedback.api import router as feedback_router
+from integrations.webchat.api import pages as webchat_pages
 from integrations.webchat.api import router as webchat_router
 from tiepdan.health import router as health_router
 
@@ -24,18 +24,6 @@ staff resolve them, and satisfaction and SLA figures feed the province's IOC.
 Staff endpoints need `Authorization: Bearer <token>` from `POST /api/v1/auth/token`.
 Every error is JSON: `{"detail": "..."}`.
 """
-
-_HOME = """<!doctype html>
-<html lang="vi"><head><meta charset="utf-8"><title>Tiếp Dân</title>
-<meta name="viewport" content="width=device-width, initial-scale=1"></head>
-<body style="font-family: system-ui, sans-serif; max-width: 40rem; margin: 2rem auto">
-<h1>Tiếp Dân</h1>
-<p>Nền tảng tiếp nhận và xử lý phản ánh, kiến nghị của người dân và doanh nghiệp.</p>
-<ul>
-<li><a href="/docs">Tài liệu API (OpenAPI)</a></li>
-<li><a href="/readyz">Trạng thái hệ thống</a></li>
-</ul>
-</body></html>"""
 
 
 @asynccontextmanager
@@ -59,10 +47,7 @@ def create_app() -> FastAPI:
     app.include_router(health_router)
     app.include_router(feedback_router)
     app.include_router(webchat_router)
+    app.include_router(webchat_pages)
     app.state.webchat_backend = WebchatBackend()
-
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    def home() -> str:
-        return _HOME
 
     return app

@@ -8,15 +8,31 @@ The routes know nothing of Rasa: they call the chat backend the app was built wi
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Annotated, Any, Protocol
 
 from fastapi import APIRouter, Depends, Query, Request, WebSocket, WebSocketDisconnect
+from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field, model_validator
 from starlette.concurrency import run_in_threadpool
 
 from core.errors import AppError, Invalid
 
 router = APIRouter(prefix="/api/v1/webchat", tags=["webchat"])
+# The widget and the demo page, served by the platform itself (no CDN).
+pages = APIRouter(include_in_schema=False)
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+
+@pages.get("/webchat/widget.js")
+def widget() -> FileResponse:
+    return FileResponse(STATIC_DIR / "widget.js", media_type="text/javascript; charset=utf-8")
+
+
+@pages.get("/")
+def demo_page() -> FileResponse:
+    """A mock provincial portal page with the widget on it."""
+    return FileResponse(STATIC_DIR / "demo.html", media_type="text/html; charset=utf-8")
 
 
 class ChatBackend(Protocol):
@@ -86,6 +102,7 @@ class RepliesOut(BaseModel):
 class HistoryItem(ReplyOut):
     id: int
     direction: str  # "in" (from the person) or "out" (bot or staff)
+    pushed: bool = False  # sent later (a staff reply, a status change), not as an answer
 
 
 class HistoryOut(BaseModel):

@@ -72,3 +72,13 @@ def test_home_page_is_vietnamese(client: TestClient) -> None:
     response = client.get("/")
     assert response.status_code == 200
     assert "Tiếp Dân" in response.text and 'lang="vi"' in response.text
+
+
+def test_the_widget_is_one_local_script_on_the_demo_page(client: TestClient) -> None:
+    page = client.get("/").text
+    assert '<script src="/webchat/widget.js" defer></script>' in page
+    assert "cdn" not in page.lower()
+    widget = client.get("/webchat/widget.js")
+    assert widget.status_code == 200
+    assert widget.headers["content-type"].startswith("text/javascript")
+    assert "/api/v1/webchat/ws/" in widget.text and "aria-live" in widget.text
