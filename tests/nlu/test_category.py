@@ -132,3 +132,43 @@ def test_import_refuses_a_csv_without_the_columns(tmp_path):
     source.write_text("noi_dung,linh_vuc\nabc,def\n", encoding="utf-8")
     result = CliRunner().invoke(main, ["nlu", "import", str(source)])
     assert result.exit_code != 0 and "needs the columns" in result.output
+
+
+def test_tickets_staff_recategorised_become_training_examples(tmp_path, monkeypatch):
+    from sqlalchemy import delete
+
+    from core.database import session_scope
+    from feedback.auth import SERVICE
+    from feedback.models import Ticket, TicketEvent
+    from feedback.schemas import TicketCreate
+    from feedback.service import create_ticket
+    from tiepdan.cli import main
+
+    monkeypatch.setattr(get_settings(), "nlu_extra_dir", tmp_path / "extra")
+    monkeypatch.setattr("core.celery_app.celery_app.send_task", lambda *a, **k: None)
+    texts = {
+        "moved": "Cống thoát nước trước chợ bị vỡ, nước tràn ra lòng đường xe không đi được",
+        "kept": "Đèn giao thông ngã tư nhấp nháy vàng cả ngày",
+    }
+    ids = []
+    with session_scope() as session:
+        for key, text in texts.items():
+            ticket = create_ticket(session, data=TicketCreate(description=text), actor=SERVICE)
+            ticket.predicted_category_code = "giao_thong"
+            ticket.category_code = "ha_tang_do_thi" if key == "moved" else "giao_thong"
+            session.flush()
+            ids.append(ticket.id)
+    try:
+        result = CliRunner().invoke(main, ["nlu", "export-corrections"])
+        assert result.exit_code == 0, result.output
+        lines = (tmp_path / "extra" / "corrections.jsonl").read_text("utf-8").splitlines()
+        rows = [json.loads(line) for line in lines]
+        assert {"text": texts["moved"], "category": "ha_tang_do_thi"} in rows
+        assert all(row["text"] != texts["kept"] for row in rows)
+        assert dataset.Example(texts["moved"], "ha_tang_do_thi") in dataset.training_examples(
+            tmp_path / "extra"
+        )
+    finally:
+        with session_scope() as session:
+            session.execute(delete(TicketEvent).where(TicketEvent.ticket_id.in_(ids)))
+            session.execute(delete(Ticket).where(Ticket.id.in_(ids)))
