@@ -25,9 +25,11 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from bench.load import free_port
 from core.settings import get_settings
 from nlu import dataset
 from nlu.category import CategoryModel, train_head, train_ngram
@@ -111,60 +113,33 @@ def compare_variants(quick: bool, work: Path) -> list[Score]:
     test_texts, truth = [e.text for e in test_set], [e.category for e in test_set]
     scores: list[Score] = []
 
+    def categories_of(head: Any, encoder: Any, encoder_weight: float) -> list[str]:
+        model = CategoryModel(
+            labels=list(ngram.classes_),
+            ngram=ngram if encoder_weight < 1 else None,
+            head=head,
+            encoder=encoder,
+            encoder_weight=encoder_weight,
+        )
+        return [p.category for p in model.predict_many(test_texts)]
+
     print("Variant: character n-grams + logistic regression ...", flush=True)
     started = time.monotonic()
-    ngram = train_ngram(texts, labels)
+    ngram: Any = train_ngram(texts, labels)
     ngram_seconds = time.monotonic() - started
-    ngram_only = CategoryModel(
-        labels=list(ngram.classes_),
-        ngram=ngram,
-        head=None,  # type: ignore[attr-defined]
-        encoder=None,
-        encoder_weight=0.0,
-    )
-    predicted = [p.category for p in ngram_only.predict_many(test_texts)]
-    scores.append(
-        score(
-            "char + word n-gram TF-IDF, logistic regression",
-            truth,
-            predicted,
-            test_texts,
-            ngram_seconds,
-        )
-    )
+    predicted = categories_of(None, None, 0.0)
+    name = "char + word n-gram TF-IDF, logistic regression"
+    scores.append(score(name, truth, predicted, test_texts, ngram_seconds))
 
-    def with_encoder(name: str, encoder: object, seconds: float, note: str = "") -> None:
+    def with_encoder(name: str, encoder: Any, seconds: float, note: str = "") -> None:
         started = time.monotonic()
-        head = train_head(encoder.encode(texts), labels)  # type: ignore[attr-defined]
-        alone = CategoryModel(
-            labels=list(ngram.classes_),
-            ngram=None,
-            head=head,  # type: ignore[attr-defined]
-            encoder=encoder,
-            encoder_weight=1.0,
-        )  # type: ignore[arg-type]
+        head = train_head(encoder.encode(texts), labels)
         total = seconds + time.monotonic() - started
-        predicted = [p.category for p in alone.predict_many(test_texts)]
-        scores.append(score(name, truth, predicted, test_texts, total))
+        scores.append(score(name, truth, categories_of(head, encoder, 1.0), test_texts, total))
         print(f"  {name}: macro-F1 {scores[-1].macro_f1:.3f}", flush=True)
-        both = CategoryModel(
-            labels=list(ngram.classes_),
-            ngram=ngram,
-            head=head,  # type: ignore[attr-defined]
-            encoder=encoder,
-            encoder_weight=ENCODER_WEIGHT,
-        )  # type: ignore[arg-type]
-        predicted = [p.category for p in both.predict_many(test_texts)]
-        scores.append(
-            score(
-                f"combined: n-grams + ({name}), weight {ENCODER_WEIGHT}",
-                truth,
-                predicted,
-                test_texts,
-                total + ngram_seconds,
-                note,
-            )
-        )
+        combined = f"combined: n-grams + ({name}), weight {ENCODER_WEIGHT}"
+        predicted = categories_of(head, encoder, ENCODER_WEIGHT)
+        scores.append(score(combined, truth, predicted, test_texts, total + ngram_seconds, note))
 
     print("Variant: MiniLM frozen + linear head ...", flush=True)
     with_encoder("MiniLM (English) frozen + linear head", TransformerEncoder(minilm_path()), 0.0)
@@ -202,8 +177,8 @@ def measure_latency(nlu: NLU, texts: list[str]) -> dict[str, float]:
     os.sched_setaffinity(0, {0})
     open_tickets = [
         OpenTicket(f"PA{i:08d}", text, "ha_tang_do_thi", "26743")
-        for i, text in enumerate(t for t in texts[:200])
-    ][:50]
+        for i, text in enumerate(texts[:50])
+    ]
     for text in texts[:50]:
         nlu.analyse(text)
     timings = []
@@ -316,7 +291,7 @@ def run_diet(venv: Path, work: Path, epochs: int, test_texts: list[str]) -> dict
         stdout=subprocess.DEVNULL,
     )
     train_seconds = time.monotonic() - started
-    port = _free_port()
+    port = free_port()
     print(f"DIET: trained in {train_seconds:.0f} s; serving /model/parse on {port} ...", flush=True)
     log = (work / "rasa-server.log").open("w")
     server = subprocess.Popen(
@@ -370,14 +345,6 @@ def run_diet(venv: Path, work: Path, epochs: int, test_texts: list[str]) -> dict
         "p50": float(np.percentile(timings, 50)),
         "p95": float(np.percentile(timings, 95)),
     }
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -137,10 +137,19 @@ def _conversation_for(session: Session, inbound: Inbound) -> Conversation:
     return conversation
 
 
-def store_inbound(inbound: Inbound) -> tuple[int, bool]:
-    """Commit the message before anything else; returns (message id, seen before)."""
+@dataclass(frozen=True)
+class Stored:
+    message_id: int
+    duplicate: bool  # the channel sent this message id before
+    sender_id: str  # Rasa's sender: <channel>:<channel_user_id>
+    handed_off: bool  # staff have the conversation
+
+
+def store_inbound(inbound: Inbound) -> Stored:
+    """Commit the message before anything else, and say what the rest needs to know."""
     with session_scope() as session:
         conversation = _conversation_for(session, inbound)
+        sender_id, handed_off = conversation.sender_id, conversation.handed_off
         if inbound.channel_message_id:
             known = session.scalar(
                 select(Message.id).where(
@@ -149,7 +158,7 @@ def store_inbound(inbound: Inbound) -> tuple[int, bool]:
                 )
             )
             if known is not None:
-                return known, True
+                return Stored(known, True, sender_id, handed_off)
         message = Message(
             conversation_id=conversation.id,
             direction=Direction.INBOUND,
@@ -161,22 +170,19 @@ def store_inbound(inbound: Inbound) -> tuple[int, bool]:
         )
         session.add(message)
         conversation.last_message_at = utcnow()
-        try:
-            session.flush()
-        except IntegrityError:  # the same message id arrived twice at the same moment
-            session.rollback()
-            raise
-        return message.id, False
+        session.flush()  # the same message id at the same moment: IntegrityError, a duplicate
+        return Stored(message.id, False, sender_id, handed_off)
 
 
 def handle_inbound(inbound: Inbound, *, rasa_url: str | None = None) -> Outcome:
     """Store, then answer: Rasa's replies, or a fallback when Rasa cannot answer."""
     try:
-        message_id, duplicate = store_inbound(inbound)
+        stored = store_inbound(inbound)
     except IntegrityError:
         return Outcome(replies=[], duplicate=True)
-    if duplicate:
+    if stored.duplicate:
         return Outcome(replies=[], duplicate=True)
+    message_id = stored.message_id
 
     text = (inbound.text or "").strip()
     if inbound.payload is not None and not is_valid_payload(inbound.payload):
@@ -188,15 +194,13 @@ def handle_inbound(inbound: Inbound, *, rasa_url: str | None = None) -> Outcome:
             message_id, MessageState.REJECTED, [Reply(text=TOO_LONG.format(limit=MAX_TEXT))]
         )
 
-    with session_scope() as session:
-        conversation = session.get_one(Conversation, _conversation_id(session, message_id))
-        handed_off, sender = conversation.handed_off, conversation.sender_id
-    if handed_off:
+    if stored.handed_off:
         return _finish(message_id, MessageState.HANDED_OFF, [])
 
     rasa_message = inbound.payload if inbound.payload is not None else text
+    url = rasa_url or get_settings().rasa_url
     try:
-        replies = _ask_rasa(rasa_url or get_settings().rasa_url, sender, rasa_message, inbound)
+        replies = _ask_rasa(url, stored.sender_id, rasa_message, inbound)
     except RasaUnavailable as exc:
         logger.warning("Rasa unavailable for message %s: %s", message_id, exc)
         return _fallback(message_id, inbound, text)
@@ -270,10 +274,6 @@ def _reads_like_a_report(text: str) -> bool:
     return (
         analysis.category != "khac" and analysis.category_confidence >= FALLBACK_TICKET_CONFIDENCE
     )
-
-
-def _conversation_id(session: Session, message_id: int) -> int:
-    return session.get_one(Message, message_id).conversation_id
 
 
 def _finish(

@@ -232,26 +232,22 @@ def evaluate_faq(
 ) -> ThresholdReport:
     """Precision: answers that are right; recall: answerable questions answered right."""
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
-    saved = index.threshold
+    best = [index.best(r["text"]) for r in rows]  # scored once, then cut at each threshold
+    answerable = sum(1 for r in rows if r["faq"])
     table = []
-    try:
-        for threshold in np.arange(0.25, 0.65, 0.03):
-            index.threshold = float(threshold)
-            answers = [index.search(r["text"]) for r in rows]
-            answered = [(a, r) for a, r in zip(answers, rows, strict=True) if a is not None]
-            right = sum(1 for a, r in answered if a.id == r["faq"])
-            answerable = sum(1 for r in rows if r["faq"])
-            correct = sum(
-                1 for a, r in zip(answers, rows, strict=True) if (a.id if a else None) == r["faq"]
+    for threshold in np.arange(0.25, 0.65, 0.03):
+        answers = [a.id if a is not None and a.score >= threshold else None for a in best]
+        expected = [r["faq"] for r in rows]
+        pairs = list(zip(answers, expected, strict=True))
+        answered = [(got, want) for got, want in pairs if got is not None]
+        right = sum(1 for got, want in answered if got == want)
+        correct = sum(1 for got, want in pairs if got == want)
+        table.append(
+            (
+                float(threshold),
+                right / max(1, len(answered)),
+                right / max(1, answerable),
+                correct / len(rows),
             )
-            table.append(
-                (
-                    float(threshold),
-                    right / max(1, len(answered)),
-                    right / max(1, answerable),
-                    correct / len(rows),
-                )
-            )
-    finally:
-        index.threshold = saved
-    return ThresholdReport("FAQ (nlu/data/faq_test.jsonl)", saved, table)
+        )
+    return ThresholdReport("FAQ (nlu/data/faq_test.jsonl)", index.threshold, table)

@@ -71,12 +71,15 @@ class FaqIndex:
 
     def search(self, question: str) -> FaqAnswer | None:
         """The best entry for the question, or None when none is close enough."""
+        best = self.best(question)
+        return best if best is not None and best.score >= self.threshold else None
+
+    def best(self, question: str) -> FaqAnswer | None:
+        """The closest entry whatever its score (None only for an empty question)."""
         if self._vectors is None or not question or not question.strip():
             return None
         scores = self.similarity.matrix(self.similarity.vectors([question]), self._vectors)[0]
         best = int(np.argmax(scores))
-        if scores[best] < self.threshold:
-            return None
         entry = self.entries[self._owner[best]]
         return FaqAnswer(
             id=entry.id, question=entry.question, answer=entry.answer, score=float(scores[best])

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 # The five tone marks, as combining characters after NFD.
 _TONES = {"\u0300", "\u0301", "\u0303", "\u0309", "\u0323"}
@@ -97,6 +98,9 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\ufeff]
 _SPACES = re.compile(r"\s+")
 
 
+# One message is read by the category models, the syllable check and the ward extractor, each
+# of which normalises it: the cache makes that one pass instead of four.
+@lru_cache(maxsize=1024)
 def normalize(text: str) -> str:
     """NFC, one tone placement, lower case, abbreviations spelled out, single spaces."""
     text = _CONTROL.sub(" ", text)

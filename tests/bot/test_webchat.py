@@ -6,7 +6,6 @@ these tests clean up the rows they made.
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 
 import pytest
@@ -18,17 +17,12 @@ from bot.models import Conversation, Direction, Message, MessageState, WebchatSe
 from core.database import session_scope
 from core.settings import get_settings
 from feedback.models import Contact, ContactIdentity, Ticket, TicketEvent
-
-
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.e2e.processes import free_port
 
 
 @pytest.fixture
 def rasa_down(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setattr(get_settings(), "rasa_url", f"http://127.0.0.1:{_closed_port()}")
+    monkeypatch.setattr(get_settings(), "rasa_url", f"http://127.0.0.1:{free_port()}")
     yield
     with session_scope() as session:
         conversations = select(Conversation.id).where(Conversation.channel.in_(["web", "test"]))

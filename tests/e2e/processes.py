@@ -4,7 +4,34 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
+import time
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    """A port nothing listens on (also how a test points at a Rasa that is down)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until_healthy(
+    base_url: str, process: subprocess.Popen[bytes], log_path: Path, *, timeout: float
+) -> None:
+    """Wait for /healthz; fail with the process's log if it dies or takes too long."""
+    deadline = time.monotonic() + timeout
+    while True:
+        assert process.poll() is None, log_path.read_text()
+        assert time.monotonic() < deadline, f"no answer from {base_url}/healthz in {timeout} s"
+        try:
+            if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.3)
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -25,26 +24,20 @@ from sqlalchemy import delete, select
 from core.database import session_scope
 from feedback.auth import create_user
 from feedback.models import StaffRole, StaffUser, Ticket, TicketEvent
-from tests.e2e.processes import stop
+from tests.e2e.processes import free_port, stop, wait_until_healthy
 
 pytestmark = pytest.mark.e2e
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def server(database: str, tmp_path: Path, nlu_model: object) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "TIEPDAN_VAR_DIR": str(tmp_path),
-        "TIEPDAN_RASA_URL": f"http://127.0.0.1:{_free_port()}",  # Rasa is down
+        "TIEPDAN_RASA_URL": f"http://127.0.0.1:{free_port()}",  # Rasa is down
     }
     log_path = tmp_path / "server.log"
     log = log_path.open("w")
@@ -57,15 +50,7 @@ def server(database: str, tmp_path: Path, nlu_model: object) -> Iterator[str]:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, log_path.read_text()
-            assert time.monotonic() < deadline, "the server did not start within 60 s"
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.3)
+        wait_until_healthy(base, process, log_path, timeout=60)
         yield base
     finally:
         stop(process)

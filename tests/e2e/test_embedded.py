@@ -5,7 +5,6 @@ Celery worker, with no PostgreSQL and no Redis. A ticket filed over HTTP is rout
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -15,25 +14,19 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.processes import stop
+from tests.e2e.processes import free_port, stop, wait_until_healthy
 
 pytestmark = pytest.mark.e2e
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def embedded_platform(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("TIEPDAN_")}
     # Point Rasa at a closed port: the platform must work without it.
     env.update(
         TIEPDAN_VAR_DIR=str(tmp_path / "var"),
-        TIEPDAN_RASA_URL=f"http://127.0.0.1:{_free_port()}",
+        TIEPDAN_RASA_URL=f"http://127.0.0.1:{free_port()}",
         PORT=str(port),
     )
     log = (tmp_path / "platform.log").open("w")
@@ -46,16 +39,7 @@ def embedded_platform(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            assert process.poll() is None, (tmp_path / "platform.log").read_text()
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.5)
-        else:
-            pytest.fail("the platform did not answer /healthz within 90 s")
+        wait_until_healthy(base, process, tmp_path / "platform.log", timeout=90)
         yield base, tmp_path
     finally:
         stop(process)
