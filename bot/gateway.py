@@ -238,7 +238,8 @@ def _ask_rasa(base_url: str, sender: str, message: str, inbound: Inbound) -> lis
             for b in item.get("buttons") or []
             if isinstance(b, dict)
         ]
-        replies.append(Reply(text=item.get("text"), buttons=buttons, image=item.get("image")))
+        if item.get("text") or buttons or item.get("image"):
+            replies.append(Reply(text=item.get("text"), buttons=buttons, image=item.get("image")))
     return replies
 
 

@@ -22,14 +22,38 @@ def notice_text(ticket: Ticket, event: TicketEvent) -> str:
     code = ticket.code
     if event.kind == "resolve":
         text = f"Phản ánh {code} đã được xử lý xong."
-        return f"{text} {event.message}" if event.message and event.public else text
+        if event.message and event.public:
+            text = f"{text} {event.message}"
+        return f"{text}\n{RATING_QUESTION}"
     if event.kind == "reject":
         return f"Phản ánh {code} không được tiếp nhận xử lý. Lý do: {event.message}"
     if event.kind == "start":
         return f"Phản ánh {code} đang được cơ quan chức năng xử lý."
     if event.to_status == TicketStatus.RESOLVED.value:
-        return f"Phản ánh {code} đã được xử lý xong."
+        return f"Phản ánh {code} đã được xử lý xong.\n{RATING_QUESTION}"
     return f"Phản hồi về phản ánh {code}: {event.message}"
+
+
+RATING_QUESTION = "Bạn đánh giá thế nào về việc xử lý phản ánh này?"
+
+
+def rating_buttons(code: str) -> list[dict[str, str]]:
+    """Scores 5 to 1 and "not fixed"; the payloads are Rasa intents with the code."""
+    buttons = [
+        {"title": "⭐" * score, "payload": f'/rate{{"ticket_code": "{code}", "score": {score}}}'}
+        for score in range(5, 0, -1)
+    ]
+    buttons.append(
+        {"title": "Chưa được xử lý", "payload": f'/rate{{"ticket_code": "{code}", "fixed": false}}'}
+    )
+    return buttons
+
+
+def notice_buttons(ticket: Ticket, event: TicketEvent) -> list[dict[str, str]]:
+    """A resolution asks for a rating."""
+    if event.to_status == TicketStatus.RESOLVED.value:
+        return rating_buttons(ticket.code)
+    return []
 
 
 def notify_contact(session: Session, *, event_id: int) -> int:
@@ -71,7 +95,11 @@ def notify_contact(session: Session, *, event_id: int) -> int:
                 direction=Direction.OUTBOUND,
                 channel_message_id=key,
                 text=notice_text(ticket, event),
-                content={"buttons": [], "image": None, "event": event.kind},
+                content={
+                    "buttons": notice_buttons(ticket, event),
+                    "image": None,
+                    "event": event.kind,
+                },
                 state=MessageState.SENT,
                 ticket_code=ticket.code,
             )

@@ -88,7 +88,7 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _record(
+def record_event(
     session: Session,
     ticket: Ticket,
     *,
@@ -211,7 +211,7 @@ def create_ticket(
         updated_at=now,
     )
     session.add(ticket)
-    event = _record(session, ticket, kind="created", actor=actor, now=now)
+    event = record_event(session, ticket, kind="created", actor=actor, now=now)
     session.flush()
     # The new ticket's relationships are known: fill them in rather than reload the ticket
     # (the reload was a third of the cost of filing one).
@@ -269,12 +269,14 @@ def route_ticket(
     if agency is None:
         check_transition("route", from_status)
         ticket.status = TicketStatus.TRIAGE
-        _record(session, ticket, kind="triaged", actor=SYSTEM, now=now, from_status=from_status)
+        record_event(
+            session, ticket, kind="triaged", actor=SYSTEM, now=now, from_status=from_status
+        )
         return ticket
     ticket.status = TicketStatus.ASSIGNED
     ticket.agency = agency
     _set_sla(session, ticket)
-    _record(session, ticket, kind="routed", actor=SYSTEM, now=now, from_status=from_status)
+    record_event(session, ticket, kind="routed", actor=SYSTEM, now=now, from_status=from_status)
     _flag_duplicate(session, ticket, classifier, now)
     return ticket
 
@@ -315,7 +317,7 @@ def _flag_duplicate(
     if hint is None:
         return
     ticket.duplicate_of_id = next(r.id for r in rows if r.code == hint.code)
-    _record(
+    record_event(
         session,
         ticket,
         kind="duplicate_suspected",
@@ -348,6 +350,10 @@ def get_ticket(session: Session, *, code: str, principal: Principal) -> Ticket:
 def _require_ticket_reader(principal: Principal) -> None:
     if principal.kind == "staff" and principal.role == StaffRole.VIEWER:
         raise Forbidden("Viewers see aggregate figures, not individual tickets.")
+    if principal.kind == "service":
+        # The bot reads a chat's own tickets through /api/v1/bot, never the staff view with
+        # every contact's phone number.
+        raise Forbidden("The service token reads tickets through /api/v1/bot/tickets only.")
 
 
 @dataclass(frozen=True)
@@ -437,13 +443,10 @@ def parse_action_body(action: str, payload: dict[str, Any] | None) -> BaseModel:
 _STAFF_ACTIONS = frozenset(
     {"start", "reply", "transfer", "resolve", "reject", "reopen", "close", "note"}
 )
-_SERVICE_ACTIONS = frozenset({"reopen", "close"})
 
 
 def _require_action(principal: Principal, action: str) -> None:
     if principal.sees_all_agencies and principal.kind != "service":
-        return
-    if principal.kind == "service" and action in _SERVICE_ACTIONS:
         return
     if principal.role == StaffRole.AGENCY_STAFF and action in _STAFF_ACTIONS:
         return
@@ -468,9 +471,22 @@ def apply_action(
     now: datetime | None = None,
 ) -> Ticket:
     """Run one staff action on a ticket, enforcing the status machine and the role rules."""
-    now = now or _now()
     ticket = get_ticket(session, code=code, principal=principal)
     _require_action(principal, action)
+    return perform_action(session, ticket, action=action, body=body, principal=principal, now=now)
+
+
+def perform_action(
+    session: Session,
+    ticket: Ticket,
+    *,
+    action: str,
+    body: BaseModel,
+    principal: Principal,
+    now: datetime | None = None,
+) -> Ticket:
+    """Run an action on a ticket whose caller's right to it has already been checked."""
+    now = now or _now()
     from_status = ticket.status
     to_status = check_transition(action, from_status)
     message: str | None = None
@@ -512,7 +528,7 @@ def apply_action(
         ticket.closed_at = now
     if to_status == TicketStatus.REOPENED:
         ticket.resolved_at = None
-    event = _record(
+    event = record_event(
         session,
         ticket,
         kind=action,

@@ -7,6 +7,8 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from bot.api import desk as conversations_router
+from bot.api import router as bot_router
 from bot.webchat import WebchatBackend
 from core.database import dispose_engine, get_engine
 from core.http import BodySizeLimit, install_error_handlers
@@ -46,6 +48,8 @@ def create_app() -> FastAPI:
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.include_router(health_router)
     app.include_router(feedback_router)
+    app.include_router(bot_router)
+    app.include_router(conversations_router)
     app.include_router(webchat_router)
     app.include_router(webchat_pages)
     app.state.webchat_backend = WebchatBackend()

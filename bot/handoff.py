@@ -1,0 +1,81 @@
+"""Handing a conversation to staff and back.
+
+While a conversation is handed off, the gateway stores what the citizen writes and does not
+ask Rasa: an official answers instead, and hands the conversation back when done.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.models import Conversation, Direction, Message, MessageState
+from core.database import utcnow
+from core.errors import NotFound
+from feedback.citizen import Identity
+
+HANDED_BACK = "Cán bộ đã kết thúc trao đổi. Trợ lý tự động sẽ tiếp tục hỗ trợ bạn."
+
+
+def conversation_of(session: Session, identity: Identity) -> Conversation:
+    conversation = session.scalar(
+        select(Conversation).where(
+            Conversation.channel == identity.channel,
+            Conversation.channel_user_id == identity.channel_user_id,
+        )
+    )
+    if conversation is None:
+        raise NotFound("No conversation with this sender.")
+    return conversation
+
+
+def hand_off(session: Session, identity: Identity) -> Conversation:
+    conversation = conversation_of(session, identity)
+    conversation.handed_off = True
+    return conversation
+
+
+def handed_off_conversations(session: Session, *, limit: int = 100) -> list[Conversation]:
+    """The conversations waiting for an official, the longest waiting first."""
+    return list(
+        session.scalars(
+            select(Conversation)
+            .where(Conversation.handed_off.is_(True))
+            .order_by(Conversation.last_message_at)
+            .limit(limit)
+        )
+    )
+
+
+def conversation_by_id(session: Session, conversation_id: int) -> Conversation:
+    conversation = session.get(Conversation, conversation_id)
+    if conversation is None:
+        raise NotFound(f"Conversation {conversation_id} not found.")
+    return conversation
+
+
+def staff_reply(session: Session, conversation_id: int, *, text: str, username: str) -> Message:
+    """An official's message into the chat. It carries a channel id, so the web chat pushes it."""
+    conversation = conversation_by_id(session, conversation_id)
+    message = Message(
+        conversation_id=conversation.id,
+        direction=Direction.OUTBOUND,
+        channel_message_id=f"staff:{secrets.token_hex(8)}",
+        text=text,
+        content={"buttons": [], "image": None, "staff": username},
+        state=MessageState.SENT,
+    )
+    session.add(message)
+    conversation.last_message_at = utcnow()
+    session.flush()
+    return message
+
+
+def hand_back(session: Session, conversation_id: int, *, username: str) -> Conversation:
+    conversation = conversation_by_id(session, conversation_id)
+    if conversation.handed_off:
+        conversation.handed_off = False
+        staff_reply(session, conversation_id, text=HANDED_BACK, username=username)
+    return conversation
