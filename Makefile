@@ -7,7 +7,8 @@ STAMP   := $(VENV)/.installed
 PYTHON  ?= $(shell command -v python3.11 2>/dev/null || command -v python3 2>/dev/null)
 PYTEST_ARGS ?=
 
-RASA_VENV ?= .venv-rasa
+# Outside the clone, so that CI on the same machine reuses it.
+RASA_VENV ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/tiepdan/venv-rasa
 
 .PHONY: help install run test lint format bench bench-nlu nlu rasa-venv clean
 
@@ -34,7 +35,7 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/tiepdan run
 
-test: $(STAMP)
+test: $(STAMP) rasa-venv
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
@@ -60,4 +61,4 @@ bench-nlu: $(STAMP) rasa-venv
 	$(BIN)/python -m bench.nlu --rasa-venv $(RASA_VENV)
 
 clean:
-	rm -rf var .pytest_cache .mypy_cache .ruff_cache $(RASA_VENV)
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache

@@ -351,7 +351,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--output", type=Path, default=RESULTS)
-    parser.add_argument("--rasa-venv", type=Path, default=ROOT / ".venv-rasa")
+    parser.add_argument("--rasa-venv", type=Path, default=get_settings().rasa_venv)
     parser.add_argument("--diet-epochs", type=int, default=None)
     parser.add_argument("--skip-diet", action="store_true")
     parser.add_argument("--skip-variants", action="store_true")

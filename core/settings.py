@@ -26,6 +26,13 @@ class Settings(BaseSettings):
     database_url: str = ""
     broker_url: str = ""
     rasa_url: str = "http://127.0.0.1:5005"
+    # Rasa's HTTP API token (`rasa run --auth-token`); required outside development.
+    rasa_token: str = ""
+    # Where Rasa asks its action server, and where the action server finds this platform.
+    actions_url: str = "http://127.0.0.1:5055/webhook"
+    platform_url: str = ""
+    # Rasa 3.6's Python 3.10 virtualenv; empty means <cache_dir>/venv-rasa.
+    rasa_venv: Path | None = None
 
     secret_key: str = _DEV_SECRET_KEY
     service_token: str = _DEV_SERVICE_TOKEN
@@ -69,6 +76,10 @@ class Settings(BaseSettings):
             self.broker_url = f"sqla+sqlite:///{self.var_dir / 'broker.sqlite3'}"
         if self.nlu_extra_dir is None:
             self.nlu_extra_dir = self.var_dir / "nlu-extra"
+        if self.rasa_venv is None:
+            self.rasa_venv = self.cache_dir / "venv-rasa"
+        if not self.platform_url:
+            self.platform_url = f"http://127.0.0.1:{self.port}"
         if self.environment == "production":
             if self.secret_key == _DEV_SECRET_KEY or len(self.secret_key) < 32:
                 raise ValueError(
@@ -77,6 +88,11 @@ class Settings(BaseSettings):
             if self.service_token == _DEV_SERVICE_TOKEN or len(self.service_token) < 24:
                 raise ValueError(
                     "TIEPDAN_SERVICE_TOKEN must be set to 24+ characters in production"
+                )
+            if len(self.rasa_token) < 24:
+                raise ValueError(
+                    "TIEPDAN_RASA_TOKEN must be set to 24+ characters in production: it guards "
+                    "Rasa's HTTP API"
                 )
         return self
 

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Create the Python 3.10 virtualenv Rasa 3.6 needs (Rasa does not run on 3.11).
 #
-# Usage: scripts/rasa-venv.sh [VENV_DIR]        (default .venv-rasa)
+# Usage: scripts/rasa-venv.sh [VENV_DIR]   (default ~/.cache/tiepdan/venv-rasa, outside the clone)
 # Python 3.10 is looked for on PATH (python3.10), then in pyenv; set PYTHON310=/path/to/python3.10
 # to choose one. Versions are pinned by bot/rasa/constraints.txt.
 set -euo pipefail
 
-venv="${1:-.venv-rasa}"
+venv="${1:-${XDG_CACHE_HOME:-$HOME/.cache}/tiepdan/venv-rasa}"
 here="$(cd "$(dirname "$0")/.." && pwd)"
 constraints="$here/bot/rasa/constraints.txt"
 

@@ -116,7 +116,7 @@ def test_rasa_runs_the_pinned_image_and_the_action_server_the_sdk(rendered: dict
     services = rendered["services"]
     assert services["rasa"]["image"] == "rasa/rasa:3.6.21-full"
     assert services["actions"]["image"].startswith("rasa/rasa-sdk:3.6.")
-    assert services["actions"]["environment"]["TIEPDAN_API_URL"] == "http://api:8000"
+    assert services["actions"]["environment"]["TIEPDAN_PLATFORM_URL"] == "http://api:8000"
     assert (
         services["actions"]["environment"]["TIEPDAN_SERVICE_TOKEN"]
         == SECRETS["TIEPDAN_SERVICE_TOKEN"]

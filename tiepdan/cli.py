@@ -14,6 +14,7 @@ import click
 from core.errors import AppError
 from core.logging import configure_logging
 from core.settings import get_settings
+from tiepdan.bot_cli import bot
 from tiepdan.nlu_cli import nlu
 
 
@@ -24,6 +25,7 @@ def main() -> None:
 
 
 main.add_command(nlu)
+main.add_command(bot)
 
 
 @main.command()
@@ -175,7 +177,7 @@ def _wait_until_serving(url: str, children: list[subprocess.Popen[bytes]]) -> No
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=None, help="Defaults to $PORT, then 8000.")
 def run(host: str, port: int | None) -> None:
-    """Migrate, seed the demo, and start the API with a worker and beat (embedded mode)."""
+    """Migrate, seed the demo, and start the API, a worker with beat, and Rasa (embedded mode)."""
     settings = get_settings()
     port = port or settings.port
     env = {**os.environ}
@@ -191,6 +193,16 @@ def run(host: str, port: int | None) -> None:
         subprocess.Popen([*tiepdan, "worker", "--beat"], env=env),
         subprocess.Popen([*tiepdan, "serve", "--host", host, "--port", str(port)], env=env),
     ]
+    click.echo("Preparing the Rasa assistant (its environment and model are built once) ...")
+    rasa_ready = subprocess.run([*tiepdan, "bot", "train"], env=env, check=False).returncode == 0
+    if rasa_ready:
+        children.append(subprocess.Popen([*tiepdan, "bot", "serve"], env=env))
+    else:
+        click.echo(
+            "Rasa is not available (see above). The platform runs without it: the chat stores "
+            "every message, answers with an acknowledgement and files reports as tickets.",
+            err=True,
+        )
     base = f"http://{host}:{port}"
     _wait_until_serving(f"{base}/healthz", children)
     click.echo(
@@ -198,6 +210,7 @@ def run(host: str, port: int | None) -> None:
         f"  web page     {base}/\n"
         f"  API docs     {base}/docs\n"
         f"  readiness    {base}/readyz\n"
+        f"  Rasa         {settings.rasa_url if rasa_ready else 'not running'}\n"
         f"  database     {settings.database_url}\n"
         "  demo logins  admin / admin-demo-123, dieuphoi / dieuphoi-demo-123 (more above)\n"
         "Stop with Ctrl+C.\n"

@@ -18,7 +18,11 @@ def test_production_refuses_development_secrets() -> None:
         Settings(environment="production")
     with pytest.raises(ValidationError, match="TIEPDAN_SERVICE_TOKEN"):
         Settings(environment="production", secret_key="s" * 40)
-    settings = Settings(environment="production", secret_key="s" * 40, service_token="t" * 30)
+    with pytest.raises(ValidationError, match="TIEPDAN_RASA_TOKEN"):
+        Settings(environment="production", secret_key="s" * 40, service_token="t" * 30)
+    settings = Settings(
+        environment="production", secret_key="s" * 40, service_token="t" * 30, rasa_token="r" * 30
+    )
     assert settings.environment == "production"
 
 

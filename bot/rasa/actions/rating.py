@@ -1,0 +1,187 @@
+"""Rating a resolved ticket: a score of 1 to 5, an optional comment, or "not fixed".
+
+The notice that a ticket was resolved carries buttons with the code and the score
+(`/rate{"ticket_code": "PA...", "score": 5}`); a typed rating ("5 sao", "chưa được xử lý")
+applies to the person's latest resolved ticket. The platform checks the ticket is theirs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions import platform, text
+from actions.platform import PlatformUnavailable
+
+BUSY = "Xin lỗi, hệ thống đang bận nên chưa ghi nhận được đánh giá. Bạn vui lòng thử lại sau."
+NOTHING_TO_RATE = "Hiện bạn chưa có phản ánh nào đã xử lý xong để đánh giá."
+NOT_YOURS = "Không tìm thấy phản ánh {code} trong các phản ánh bạn đã gửi."
+NOT_RESOLVED = "Phản ánh {code} chưa được xử lý xong nên chưa thể đánh giá."
+ASK_SCORE = "Bạn hài lòng với việc xử lý phản ánh {code} ở mức nào?"
+THANKS = "Cảm ơn bạn đã đánh giá {score}/5 cho việc xử lý phản ánh {code}."
+REOPENED = (
+    "Chúng tôi rất tiếc. Phản ánh {code} đã được mở lại và chuyển lại cho cơ quan "
+    "phụ trách để xử lý tiếp. Bạn sẽ được thông báo khi có kết quả."
+)
+NOT_FIXED_CLOSED = (
+    "Cảm ơn bạn đã cho biết. Phản ánh {code} đã đóng nên không mở lại được; "
+    "bạn có thể gửi phản ánh mới để cơ quan chức năng xử lý."
+)
+SKIP = "-"
+
+
+def rating_buttons(code: str) -> list[dict[str, str]]:
+    buttons = [
+        {"title": "⭐" * score, "payload": f'/rate{{"ticket_code": "{code}", "score": {score}}}'}
+        for score in range(5, 0, -1)
+    ]
+    buttons.append(
+        {"title": "Chưa được xử lý", "payload": f'/rate{{"ticket_code": "{code}", "fixed": false}}'}
+    )
+    return buttons
+
+
+def _entity(tracker: Tracker, name: str) -> Any:
+    return next(tracker.get_latest_entity_values(name), None)
+
+
+async def _resolved_codes(sender: str) -> list[str]:
+    """The sender's resolved tickets, newest first: what they may rate."""
+    answer = await platform.call(
+        "GET", "/api/v1/bot/tickets", params={"sender": sender, "status": "resolved", "limit": 20}
+    )
+    return [item["code"] for item in answer.body.get("items", [])] if answer.ok else []
+
+
+def _score_of(tracker: Tracker, message_text: str) -> int | None:
+    """1 to 5 from the button's entity or the text; anything else (a forged 9) is no score."""
+    value = _entity(tracker, "score")
+    if value is None and not message_text.startswith("/"):
+        return text.score(message_text)
+    try:
+        score = int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+    return score if score is not None and 1 <= score <= 5 else None
+
+
+class ActionRecordRating(Action):
+    def name(self) -> str:
+        return "action_record_rating"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        not_recorded = [SlotSet("rating_recorded", False)]
+        message_text = ((tracker.latest_message or {}).get("text") or "").strip()
+        code = _entity(tracker, "ticket_code") or text.ticket_code(message_text)
+        fixed = _entity(tracker, "fixed")
+        not_fixed = (
+            fixed is False
+            or str(fixed).lower() == "false"
+            or (
+                fixed is None
+                and not message_text.startswith("/")
+                and text.says_not_fixed(message_text)
+            )
+        )
+        score = _score_of(tracker, message_text)
+        try:
+            if score is None and not not_fixed:  # ask, for one of their own tickets only
+                resolved = await _resolved_codes(tracker.sender_id)
+                code = str(code) if code else (resolved[0] if resolved else None)
+                if code is None:
+                    dispatcher.utter_message(text=NOTHING_TO_RATE)
+                elif code not in resolved:
+                    dispatcher.utter_message(text=NOT_YOURS.format(code=code))
+                else:
+                    dispatcher.utter_message(
+                        text=ASK_SCORE.format(code=code), buttons=rating_buttons(code)
+                    )
+                return not_recorded
+            if not code:
+                resolved = await _resolved_codes(tracker.sender_id)
+                if not resolved:
+                    dispatcher.utter_message(text=NOTHING_TO_RATE)
+                    return not_recorded
+                code = resolved[0]
+            body: dict[str, Any] = {"sender": tracker.sender_id}
+            if score is not None:
+                body["score"] = score
+            if not_fixed:
+                body["fixed"] = False
+            answer = await platform.call("POST", f"/api/v1/bot/tickets/{code}/rating", json=body)
+        except PlatformUnavailable:
+            dispatcher.utter_message(text=BUSY)
+            return not_recorded
+        if answer.status == 404:
+            dispatcher.utter_message(text=NOT_YOURS.format(code=code))
+            return not_recorded
+        if answer.status == 409:
+            dispatcher.utter_message(text=NOT_RESOLVED.format(code=code))
+            return not_recorded
+        if not answer.ok:
+            dispatcher.utter_message(text=BUSY)
+            return not_recorded
+        if not_fixed:
+            message = REOPENED if answer.body.get("reopened") else NOT_FIXED_CLOSED
+            dispatcher.utter_message(text=message.format(code=code))
+            return not_recorded
+        dispatcher.utter_message(text=THANKS.format(score=answer.body["score"], code=code))
+        return [SlotSet("rating_recorded", True), SlotSet("rating_code", code)]
+
+
+class ValidateCommentForm(FormValidationAction):
+    def name(self) -> str:
+        return "validate_comment_form"
+
+    async def extract_rating_comment(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        if tracker.get_slot("requested_slot") != "rating_comment":
+            return {}
+        message = tracker.latest_message or {}
+        intent = (message.get("intent") or {}).get("name")
+        message_text = (message.get("text") or "").strip()
+        if (
+            intent in ("deny", "thank", "goodbye")
+            or not message_text
+            or message_text.startswith("/")
+        ):
+            return {"rating_comment": SKIP}
+        return {"rating_comment": message_text[:2000]}
+
+
+class ActionSaveComment(Action):
+    def name(self) -> str:
+        return "action_save_comment"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        reset = [
+            SlotSet("rating_comment", None),
+            SlotSet("rating_code", None),
+            SlotSet("rating_recorded", None),
+        ]
+        comment, code = tracker.get_slot("rating_comment"), tracker.get_slot("rating_code")
+        if not code or not comment or comment == SKIP:
+            dispatcher.utter_message(response="utter_anything_else")
+            return reset
+        try:
+            answer = await platform.call(
+                "POST",
+                f"/api/v1/bot/tickets/{code}/rating",
+                json={"sender": tracker.sender_id, "comment": comment},
+            )
+        except PlatformUnavailable:
+            answer = None
+        if answer is None or not answer.ok:
+            dispatcher.utter_message(text=BUSY)
+        else:
+            dispatcher.utter_message(response="utter_comment_thanks")
+        return reset

@@ -1,0 +1,380 @@
+"""Writing a report: the complaint form, its questions, and filing the ticket.
+
+The form asks only for what the first message did not say. A message that already names the
+problem and the place needs three more answers at most (photo, phone, confirm), and each can
+be "bỏ qua", "không", "đồng ý" or a button. A firm is also asked its name and tax code.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions import platform, text
+from actions.platform import PlatformUnavailable
+
+REPORT_SLOTS = (
+    "what",
+    "where",
+    "ward_code",
+    "ward_candidates",
+    "latitude",
+    "longitude",
+    "photo",
+    "phone",
+    "report_kind",
+    "company_name",
+    "tax_code",
+    "confirmed",
+)
+NONE = "none"  # the person chose to skip this question
+# A first message shorter than this names the wish ("tôi muốn phản ánh"), not the problem.
+MIN_WORDS_OF_A_REPORT = 5
+MIN_WORDS_OF_AN_ANSWER = 3
+REPORT_INTENTS = ("file_complaint", "give_suggestion", "nlu_fallback")
+
+ASK_WHERE = (
+    "Sự việc xảy ra ở đâu? Bạn ghi rõ số nhà, tên đường và phường/xã, "
+    "hoặc bấm nút 📍 để chia sẻ vị trí."
+)
+ASK_WHICH_WARD = (
+    "Địa danh bạn nêu nay thuộc nhiều phường/xã mới (sau sắp xếp năm 2025). "
+    "Bạn chọn giúp nơi xảy ra sự việc:"
+)
+BAD_WARD_CHOICE = (
+    "Lựa chọn này không còn hiệu lực. Bạn vui lòng chọn một trong các phường/xã dưới đây."
+)
+BAD_PHONE = (
+    "Số điện thoại chưa đúng (10 chữ số, ví dụ 0912 345 678). "
+    "Bạn nhập lại, hoặc chọn Không nếu không muốn để lại số."
+)
+ASK_PHONE_DIGITS = "Bạn nhập số điện thoại giúp tôi nhé."
+BAD_TAX_CODE = (
+    "Mã số thuế gồm 10 chữ số, hoặc 13 chữ số với chi nhánh. Bạn kiểm tra và nhập lại giúp tôi."
+)
+ASK_AGAIN = "Mời bạn mô tả lại sự việc."
+NEED_COMPANY = (
+    "Kiến nghị của doanh nghiệp cần tên doanh nghiệp để cơ quan chức năng đối chiếu hồ sơ. "
+    "Bạn vui lòng nhập tên doanh nghiệp."
+)
+FILED = (
+    "Cảm ơn bạn. {kind} đã được ghi nhận với mã {code}. "
+    "Bạn có thể nhắn mã này bất cứ lúc nào để tra cứu tình trạng xử lý."
+)
+FILE_FAILED = (
+    "Xin lỗi, hệ thống đang bận nên chưa ghi nhận được {kind_lower}. "
+    "Nội dung bạn gửi vẫn được lưu lại; bạn vui lòng thử gửi lại sau ít phút."
+)
+KIND_NAMES = {
+    "complaint": "Phản ánh",
+    "suggestion": "Góp ý",
+    "business_request": "Kiến nghị của doanh nghiệp",
+}
+
+
+def _latest(tracker: Tracker) -> tuple[str, str]:
+    message = tracker.latest_message or {}
+    intent = (message.get("intent") or {}).get("name") or ""
+    return intent, (message.get("text") or "").strip()
+
+
+def _entity(tracker: Tracker, name: str) -> Any:
+    return next(tracker.get_latest_entity_values(name), None)
+
+
+def _is_payload(message_text: str) -> bool:
+    return message_text.startswith("/")
+
+
+async def _ward_reading(message_text: str) -> dict[str, Any]:
+    """The platform NLU's reading of a place: one ward, several candidates, or nothing."""
+    try:
+        answer = await platform.call("POST", "/api/v1/bot/analyse", json={"text": message_text})
+    except PlatformUnavailable:
+        return {}
+    if not answer.ok:
+        return {}
+    ward = answer.body.get("ward")
+    if ward:
+        return {"ward_code": ward["code"], "where_name": ward["name"]}
+    candidates = answer.body.get("ward_candidates") or []
+    return {"ward_candidates": candidates} if candidates else {}
+
+
+class ValidateComplaintForm(FormValidationAction):
+    def name(self) -> str:
+        return "validate_complaint_form"
+
+    async def required_slots(
+        self,
+        domain_slots: list[str],
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: DomainDict,
+    ) -> list[str]:
+        kind = tracker.get_slot("report_kind")
+        if kind == "suggestion":
+            return ["what", "phone", "confirmed"]
+        if kind == "business_request":
+            return ["what", "where", "company_name", "tax_code", "photo", "phone", "confirmed"]
+        return domain_slots
+
+    # Extraction: each method reads the latest message for its own slot. Returning nothing for
+    # the slot being asked lets Rasa reject the form, so the rules can cancel or hand off.
+
+    async def extract_what(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        intent, message_text = _latest(tracker)
+        requested = tracker.get_slot("requested_slot")
+        slots: dict[str, Any] = {}
+        if tracker.get_slot("report_kind") is None:
+            slots["report_kind"] = "suggestion" if intent == "give_suggestion" else "complaint"
+        if tracker.get_slot("what") is not None:
+            return slots
+        words = len(message_text.split())
+        if _is_payload(message_text):
+            return slots
+        opening = requested is None and words >= MIN_WORDS_OF_A_REPORT
+        # "xin chào" or "cảm ơn" is not the problem: the form steps aside for it.
+        answer = requested == "what" and (
+            intent in REPORT_INTENTS or words >= MIN_WORDS_OF_AN_ANSWER
+        )
+        if opening or answer:
+            slots["what"] = message_text
+        kind = slots.get("report_kind", tracker.get_slot("report_kind"))
+        if slots.get("what") and kind == "complaint" and text.mentions_business(slots["what"]):
+            slots["report_kind"] = "business_request"
+        return slots
+
+    async def extract_where(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        if tracker.get_slot("where") is not None:
+            return {}
+        intent, message_text = _latest(tracker)
+        requested = tracker.get_slot("requested_slot")
+        if requested is None:
+            what = tracker.get_slot("what")
+            if not what:
+                return {}
+            reading = await _ward_reading(what)
+            if "ward_code" in reading:
+                return {"where": reading["where_name"], "ward_code": reading["ward_code"]}
+            return {"ward_candidates": reading.get("ward_candidates")} if reading else {}
+        if requested != "where" or intent in ("deny", "request_human"):
+            return {}
+        if intent == "share_location":
+            latitude, longitude = _entity(tracker, "latitude"), _entity(tracker, "longitude")
+            try:
+                latitude, longitude = float(latitude), float(longitude)
+            except (TypeError, ValueError):
+                return {"where": None}
+            if not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
+                return {"where": None}
+            return {
+                "where": f"Vị trí đã chia sẻ ({latitude:.5f}, {longitude:.5f})",
+                "latitude": latitude,
+                "longitude": longitude,
+            }
+        candidates = tracker.get_slot("ward_candidates") or []
+        if intent == "choose_ward":
+            chosen = str(_entity(tracker, "ward_code") or "")
+            match = next((c for c in candidates if c.get("code") == chosen), None)
+            if match is None:  # a stale or forged button
+                dispatcher.utter_message(text=BAD_WARD_CHOICE)
+                return {"ward_candidates": candidates}
+            return {"where": match["name"], "ward_code": match["code"], "ward_candidates": None}
+        if not message_text or _is_payload(message_text):
+            return {"where": None}
+        reading = await _ward_reading(message_text)
+        if "ward_candidates" in reading:
+            return {"ward_candidates": reading["ward_candidates"]}
+        # A place the gazetteer does not know ("gần chợ Bến Thành") is still an address.
+        return {"where": message_text, "ward_code": reading.get("ward_code")}
+
+    async def extract_photo(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        intent, _ = _latest(tracker)
+        if tracker.get_slot("requested_slot") != "photo" or intent == "request_human":
+            return {}
+        url = _entity(tracker, "photo_url") if intent == "share_photo" else None
+        if isinstance(url, str) and url.startswith("/api/v1/webchat/photos/"):
+            return {"photo": url}
+        return {"photo": NONE}
+
+    async def extract_phone(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        intent, message_text = _latest(tracker)
+        if tracker.get_slot("requested_slot") != "phone" or intent == "request_human":
+            return {}
+        number = text.phone_number(message_text)
+        if number:
+            return {"phone": number}
+        if intent == "deny":
+            return {"phone": NONE}
+        dispatcher.utter_message(text=ASK_PHONE_DIGITS if intent == "affirm" else BAD_PHONE)
+        return {"phone": None}
+
+    async def extract_company_name(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        intent, message_text = _latest(tracker)
+        if tracker.get_slot("requested_slot") != "company_name" or intent == "request_human":
+            return {}
+        if intent == "deny" or not message_text or _is_payload(message_text):
+            dispatcher.utter_message(text=NEED_COMPANY)
+            return {"company_name": None}
+        return {"company_name": message_text[:300]}
+
+    async def extract_tax_code(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        intent, message_text = _latest(tracker)
+        if tracker.get_slot("requested_slot") != "tax_code" or intent == "request_human":
+            return {}
+        code = text.tax_code(message_text)
+        if code is None:
+            dispatcher.utter_message(text=BAD_TAX_CODE)
+        return {"tax_code": code}
+
+    async def extract_confirmed(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        intent, _ = _latest(tracker)
+        if tracker.get_slot("requested_slot") != "confirmed" or intent == "request_human":
+            return {}
+        if intent == "affirm":
+            return {"confirmed": True}
+        if intent == "deny":
+            return {"confirmed": False}
+        return {"confirmed": None}
+
+    def validate_confirmed(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        if value is False:  # "Sửa lại": start the report again, keeping its kind
+            dispatcher.utter_message(text=ASK_AGAIN)
+            return {
+                slot: None for slot in REPORT_SLOTS if slot not in ("report_kind", "company_name")
+            } | {"tax_code": tracker.get_slot("tax_code")}
+        return {"confirmed": value}
+
+
+class ActionAskWhere(Action):
+    def name(self) -> str:
+        return "action_ask_where"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        candidates = tracker.get_slot("ward_candidates") or []
+        if candidates:
+            buttons = [
+                {"title": c["name"], "payload": f'/choose_ward{{"ward_code": "{c["code"]}"}}'}
+                for c in candidates
+            ]
+            dispatcher.utter_message(text=ASK_WHICH_WARD, buttons=buttons)
+        else:
+            dispatcher.utter_message(text=ASK_WHERE)
+        return []
+
+
+def summary(tracker: Tracker) -> str:
+    kind = tracker.get_slot("report_kind") or "complaint"
+    lines = [
+        f"Bạn kiểm tra lại {KIND_NAMES[kind].lower()}:",
+        f"• Nội dung: {tracker.get_slot('what')}",
+    ]
+    if tracker.get_slot("where"):
+        lines.append(f"• Địa điểm: {tracker.get_slot('where')}")
+    if tracker.get_slot("company_name"):
+        lines.append(f"• Doanh nghiệp: {tracker.get_slot('company_name')}")
+    if tracker.get_slot("tax_code"):
+        lines.append(f"• Mã số thuế: {tracker.get_slot('tax_code')}")
+    photo = tracker.get_slot("photo")
+    if photo and photo != NONE:
+        lines.append("• Ảnh: đã đính kèm")
+    phone = tracker.get_slot("phone")
+    lines.append(
+        f"• Số điện thoại: {phone}" if phone and phone != NONE else "• Số điện thoại: không để lại"
+    )
+    return "\n".join(lines)
+
+
+class ActionAskConfirmed(Action):
+    def name(self) -> str:
+        return "action_ask_confirmed"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        dispatcher.utter_message(
+            text=summary(tracker),
+            buttons=[
+                {"title": "Đồng ý, gửi đi", "payload": "/affirm"},
+                {"title": "Sửa lại", "payload": "/deny"},
+            ],
+        )
+        return []
+
+
+def ticket_body(tracker: Tracker) -> dict[str, Any]:
+    """The POST /api/v1/tickets body for the report in the slots."""
+    channel, user = platform.identity(tracker.sender_id)
+    kind = tracker.get_slot("report_kind") or "complaint"
+    description = tracker.get_slot("what") or ""
+    photo = tracker.get_slot("photo")
+    if photo and photo != NONE:
+        description += f"\nẢnh hiện trường: {photo}"
+    phone = tracker.get_slot("phone")
+    phone = phone if phone and phone != NONE else None
+    latitude = tracker.get_slot("latitude")
+    where = tracker.get_slot("where")
+    return {
+        "description": description,
+        "kind": kind,
+        "ward_code": tracker.get_slot("ward_code"),
+        "address": None if latitude is not None else where,
+        "latitude": latitude,
+        "longitude": tracker.get_slot("longitude"),
+        "channel": channel,
+        "contact": {
+            "kind": "business" if kind == "business_request" else "citizen",
+            "phone": phone,
+            "phone_consent": phone is not None,
+            "company_name": tracker.get_slot("company_name"),
+            "tax_code": tracker.get_slot("tax_code"),
+            "channel": channel,
+            "channel_user_id": user,
+        },
+    }
+
+
+class ActionSubmitReport(Action):
+    def name(self) -> str:
+        return "action_submit_report"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        reset = [SlotSet(slot, None) for slot in REPORT_SLOTS]
+        if tracker.get_slot("confirmed") is not True:
+            return reset
+        kind = tracker.get_slot("report_kind") or "complaint"
+        try:
+            answer = await platform.call("POST", "/api/v1/tickets", json=ticket_body(tracker))
+        except PlatformUnavailable:
+            answer = None
+        if answer is None or not answer.ok:
+            dispatcher.utter_message(text=FILE_FAILED.format(kind_lower=KIND_NAMES[kind].lower()))
+            return reset
+        code = answer.body["code"]
+        dispatcher.utter_message(text=FILED.format(kind=KIND_NAMES[kind], code=code))
+        return reset

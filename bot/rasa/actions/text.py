@@ -1,0 +1,78 @@
+"""Reading what people type: ticket codes, phone numbers, tax codes, scores.
+
+The platform's nlu/ package does this more thoroughly, but the action server runs in Rasa's
+own Python 3.10 environment without it; these few patterns are all the dialogue needs.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_CODE = re.compile(r"(?<![A-Z0-9])PA[\s\-]?((?:[0-9A-Z][\s\-]?){8})(?![0-9A-Z])")
+_PHONE = re.compile(r"(?<!\d)(?:\+?84|0)(?:[\s.\-]?\d){9}(?!\d)")
+_SCORE = re.compile(r"(?<!\d)([1-5])\s*(?:sao|diem|\*|/\s*5)?(?!\d)")
+_BUSINESS = re.compile(r"\b(cong ty|cty|doanh nghiep|dn|mst|ma so thue|hop tac xa|htx|kcn)\b")
+_NOT_FIXED = re.compile(
+    r"chua (duoc )?(xu ly|sua|khac phuc|giai quyet)|van (chua|con|y nhu cu|nhu cu)|"
+    r"khong (duoc )?(xu ly|sua)|chua ai (toi|den)"
+)
+_WORD_SCORES = {
+    "rat hai long": 5,
+    "hai long": 4,
+    "binh thuong": 3,
+    "tam duoc": 3,
+    "khong hai long": 2,
+    "rat khong hai long": 1,
+    "te": 1,
+}
+
+
+def fold(text: str) -> str:
+    """Lower case without diacritics: "Không" and "khong" read the same."""
+    text = unicodedata.normalize("NFD", text.lower()).replace("đ", "d")
+    return "".join(ch for ch in text if not unicodedata.combining(ch))
+
+
+def ticket_code(text: str) -> str | None:
+    match = _CODE.search(text.upper())
+    if not match:
+        return None
+    body = re.sub(r"[\s\-]", "", match.group(1)).replace("O", "0").replace("I", "1")
+    body = body.replace("L", "1")
+    return "PA" + body if all(ch in CODE_ALPHABET for ch in body) else None
+
+
+def phone_number(text: str) -> str | None:
+    """A Vietnamese phone number, written 0xxxxxxxxx."""
+    match = _PHONE.search(text)
+    if not match:
+        return None
+    digits = re.sub(r"\D", "", match.group(0))
+    return "0" + digits[2:] if digits.startswith("84") else digits
+
+
+def tax_code(text: str) -> str | None:
+    """A mã số thuế: 10 digits, or 13 for a branch (often written 0123456789-001)."""
+    digits = re.sub(r"[\s.\-]", "", text)
+    return digits if re.fullmatch(r"\d{10}|\d{13}", digits) else None
+
+
+def score(text: str) -> int | None:
+    match = _SCORE.search(fold(text))
+    if match:
+        return int(match.group(1))
+    folded = fold(text)
+    for phrase, value in sorted(_WORD_SCORES.items(), key=lambda kv: -len(kv[0])):
+        if phrase in folded:
+            return value
+    return None
+
+
+def says_not_fixed(text: str) -> bool:
+    return bool(_NOT_FIXED.search(fold(text)))
+
+
+def mentions_business(text: str) -> bool:
+    return bool(_BUSINESS.search(fold(text)))

@@ -1,0 +1,315 @@
+"""Conversations through the web chat with everything real: the platform, a Celery worker,
+the Rasa server and its action server (both in Rasa's Python 3.10 environment).
+
+The model is trained once per machine and cached by the hash of bot/rasa/ (about 30 s).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import delete, select
+
+from bot import assistant
+from bot.models import Conversation, Message, MessageState, WebchatSession
+from core.database import session_scope
+from core.settings import Settings, get_settings
+from feedback.auth import create_user
+from feedback.models import (
+    Contact,
+    ContactIdentity,
+    StaffRole,
+    StaffUser,
+    SurveyResponse,
+    Ticket,
+    TicketEvent,
+)
+from tests.e2e.processes import free_port, stop, wait_until_healthy
+
+pytestmark = pytest.mark.e2e
+
+CODE = re.compile(r"\bPA[0-9A-Z]{8}\b")
+STAFF = ("rasa-e2e-dispatcher", "rasa-e2e-pass-123")
+
+
+def _start(command: list[str], env: dict[str, str], log_path: Path, cwd: Path | None = None):
+    log = log_path.open("w")
+    process = subprocess.Popen(
+        command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    return process, log
+
+
+def _wait_for(url: str, process: subprocess.Popen[bytes], log_path: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        assert process.poll() is None, log_path.read_text()[-3000:]
+        assert time.monotonic() < deadline, f"{url} did not answer in {timeout} s"
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.5)
+
+
+class Stack:
+    """The platform, and a Rasa that a test may stop and start again."""
+
+    def __init__(self, tmp: Path, settings: Settings, platform: str, rasa_port: int) -> None:
+        self.tmp, self.settings, self.platform, self.rasa_port = tmp, settings, platform, rasa_port
+        self.rasa: subprocess.Popen[bytes] | None = None
+
+    def start_rasa(self) -> None:
+        log_path = self.tmp / "rasa.log"
+        self.rasa, _log = _start(
+            assistant.server_command(self.settings, port=self.rasa_port),
+            assistant.rasa_env(self.settings),
+            log_path,
+            cwd=assistant.PROJECT_DIR,
+        )
+        _wait_for(f"http://127.0.0.1:{self.rasa_port}/status", self.rasa, log_path, timeout=180)
+
+    def stop_rasa(self) -> None:
+        if self.rasa is not None:
+            stop(self.rasa)
+            self.rasa = None
+
+
+@pytest.fixture(scope="module")
+def stack(
+    database: str, tmp_path_factory: pytest.TempPathFactory, nlu_model: object
+) -> Iterator[Stack]:
+    tmp = tmp_path_factory.mktemp("rasa-stack")
+    port, rasa_port, actions_port = free_port(), free_port(), free_port()
+    settings = get_settings().model_copy(
+        update={
+            "actions_url": f"http://127.0.0.1:{actions_port}/webhook",
+            "platform_url": f"http://127.0.0.1:{port}",
+        }
+    )
+    assistant.train(settings)
+    env = {
+        **os.environ,
+        "TIEPDAN_VAR_DIR": str(tmp),
+        "TIEPDAN_RASA_URL": f"http://127.0.0.1:{rasa_port}",
+    }
+    processes = []
+    try:
+        worker, _ = _start([sys.executable, "-m", "tiepdan", "worker"], env, tmp / "worker.log")
+        processes.append(worker)
+        server, _ = _start(
+            [sys.executable, "-m", "tiepdan", "serve", "--port", str(port)], env, tmp / "server.log"
+        )
+        processes.append(server)
+        actions, _ = _start(
+            assistant.actions_command(settings, port=actions_port),
+            assistant.rasa_env(settings),
+            tmp / "actions.log",
+            cwd=assistant.PROJECT_DIR,
+        )
+        processes.append(actions)
+        base = f"http://127.0.0.1:{port}"
+        wait_until_healthy(base, server, tmp / "server.log", timeout=60)
+        _wait_for(f"http://127.0.0.1:{actions_port}/health", actions, tmp / "actions.log", 120)
+        result = Stack(tmp, settings, base, rasa_port)
+        result.start_rasa()
+        yield result
+        result.stop_rasa()
+    finally:
+        for process in processes:
+            stop(process)
+        _clean_up()
+
+
+def _clean_up() -> None:
+    with session_scope() as session:
+        web_tickets = select(Ticket.id).where(Ticket.channel == "web")
+        staff_id = select(StaffUser.id).where(StaffUser.username == STAFF[0])
+        session.execute(delete(SurveyResponse).where(SurveyResponse.ticket_id.in_(web_tickets)))
+        session.execute(
+            delete(TicketEvent).where(
+                TicketEvent.ticket_id.in_(web_tickets) | TicketEvent.actor_id.in_(staff_id)
+            )
+        )
+        contact_ids = list(
+            session.scalars(
+                select(ContactIdentity.contact_id).where(ContactIdentity.channel == "web")
+            )
+        )
+        session.execute(delete(Ticket).where(Ticket.channel == "web"))
+        session.execute(delete(ContactIdentity).where(ContactIdentity.channel == "web"))
+        session.execute(delete(Contact).where(Contact.id.in_(contact_ids)))
+        web = select(Conversation.id).where(Conversation.channel == "web")
+        session.execute(delete(Message).where(Message.conversation_id.in_(web)))
+        session.execute(delete(WebchatSession))
+        session.execute(delete(Conversation).where(Conversation.channel == "web"))
+        session.execute(delete(StaffUser).where(StaffUser.username == STAFF[0]))
+
+
+class Chat:
+    def __init__(self, base: str) -> None:
+        self.base = base
+        opened = httpx.post(f"{base}/api/v1/webchat/sessions", timeout=10)
+        assert opened.status_code == 201, opened.text
+        self.session_id = opened.json()["session_id"]
+
+    def say(self, text: str | None = None, payload: str | None = None) -> list[dict[str, Any]]:
+        body = {"session_id": self.session_id, "text": text, "payload": payload}
+        response = httpx.post(f"{self.base}/api/v1/webchat/messages", json=body, timeout=30)
+        assert response.status_code == 200, response.text
+        messages: list[dict[str, Any]] = response.json()["messages"]
+        return messages
+
+    def history(self) -> list[dict[str, Any]]:
+        response = httpx.get(
+            f"{self.base}/api/v1/webchat/sessions/{self.session_id}/messages", timeout=10
+        )
+        items: list[dict[str, Any]] = response.json()["messages"]
+        return items
+
+
+def _text(replies: list[dict[str, Any]]) -> str:
+    return "\n".join(r.get("text") or "" for r in replies)
+
+
+def _eventually(check: Callable[[], Any], timeout: float = 30) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.3)
+
+
+def _ticket(code: str) -> Ticket:
+    with session_scope() as session:
+        ticket = session.scalar(select(Ticket).where(Ticket.code == code))
+        assert ticket is not None
+        session.expunge(ticket)
+        return ticket
+
+
+def _file_one_message_complaint(chat: Chat) -> str:
+    first = chat.say("Đèn đường trước số 12 Yersin, phường Thủ Dầu Một tắt cả tuần nay")
+    assert "ảnh" in _text(first), first  # what and where are known: the photo is next
+    assert "điện thoại" in _text(chat.say("bỏ qua"))
+    summary = chat.say("không")
+    assert "Thủ Dầu Một" in _text(summary)
+    assert {b["payload"] for b in summary[-1]["buttons"]} == {"/affirm", "/deny"}
+    filed = chat.say(payload="/affirm")
+    match = CODE.search(_text(filed))
+    assert match, filed
+    return match.group(0)
+
+
+@pytest.fixture(scope="module")
+def staff(stack: Stack) -> dict[str, str]:
+    with session_scope() as session:
+        create_user(session, username=STAFF[0], password=STAFF[1], role=StaffRole.DISPATCHER)
+    token = httpx.post(
+        f"{stack.platform}/api/v1/auth/token",
+        data={"username": STAFF[0], "password": STAFF[1]},
+        timeout=10,
+    ).json()["access_token"]
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_a_one_message_complaint_is_filed_routed_and_looked_up(stack: Stack) -> None:
+    chat = Chat(stack.platform)
+
+    code = _file_one_message_complaint(chat)
+
+    ticket = _eventually(lambda: (t := _ticket(code)).status.value != "new" and t)
+    assert ticket.ward_code == "25747"
+    assert ticket.predicted_category_code == "ha_tang_do_thi"
+    assert ticket.status.value == "assigned"
+    by_code = _text(chat.say(f"phản ánh {code.lower()} tới đâu rồi"))
+    assert code in by_code and "đã được chuyển đến" in by_code
+    mine = _text(chat.say("phản ánh của tôi"))
+    assert code in mine
+    # Another chat does not see it.
+    assert code not in _text(Chat(stack.platform).say("phản ánh của tôi"))
+
+
+def test_staff_resolve_the_chat_is_told_and_the_rating_is_recorded(
+    stack: Stack, staff: dict[str, str]
+) -> None:
+    chat = Chat(stack.platform)
+    code = _file_one_message_complaint(chat)
+    _eventually(lambda: _ticket(code).status.value == "assigned")
+    for action, body in (("start", {}), ("resolve", {"message": "Đã thay bóng đèn mới."})):
+        done = httpx.post(
+            f"{stack.platform}/api/v1/tickets/{code}/{action}", json=body, headers=staff
+        )
+        assert done.status_code == 200, done.text
+
+    notice = _eventually(
+        lambda: next((m for m in chat.history() if "xử lý xong" in (m["text"] or "")), None)
+    )
+    assert notice["pushed"] and "Đã thay bóng đèn mới." in notice["text"]
+    four_stars = next(b for b in notice["buttons"] if b["title"] == "⭐⭐⭐⭐")
+    thanks = chat.say(payload=four_stars["payload"])
+    assert "4/5" in _text(thanks) and "góp ý thêm" in _text(thanks)
+    assert "Cảm ơn góp ý" in _text(chat.say("cán bộ xử lý nhanh, cảm ơn"))
+
+    with session_scope() as session:
+        ticket_id = session.scalar(select(Ticket.id).where(Ticket.code == code))
+        survey = session.scalars(
+            select(SurveyResponse).where(SurveyResponse.ticket_id == ticket_id)
+        ).one()
+        assert (survey.score, survey.comment) == (4, "cán bộ xử lý nhanh, cảm ơn")
+        kinds = session.scalars(
+            select(TicketEvent.kind).where(TicketEvent.ticket_id == ticket_id)
+        ).all()
+        assert "rating" in kinds
+
+    # "Chưa được xử lý" reopens it.
+    not_fixed = next(b for b in notice["buttons"] if b["title"] == "Chưa được xử lý")
+    assert "mở lại" in _text(chat.say(payload=not_fixed["payload"]))
+    assert _ticket(code).status.value == "reopened"
+
+
+def test_bad_input_gets_a_polite_answer(stack: Stack) -> None:
+    chat = Chat(stack.platform)
+
+    assert "nhập nội dung" in _text(chat.say("   "))
+    assert "5000 ký tự" in _text(chat.say("a" * 5001))
+    forged = chat.say(payload='/rate{"ticket_code": "PA00000000", "score": 9}')
+    assert "Không tìm thấy" in _text(forged) or "chưa có" in _text(forged)
+    assert chat.say("xin chào")[0]["buttons"]  # the conversation goes on
+
+
+def test_rasa_stopped_mid_conversation_loses_nothing(stack: Stack) -> None:
+    chat = Chat(stack.platform)
+    assert "mô tả" in _text(chat.say("tôi muốn phản ánh"))
+
+    stack.stop_rasa()
+    try:
+        report = "Cống thoát nước trước nhà số 5 đường Lê Lợi bị vỡ, nước thải tràn ra đường"
+        replies = chat.say(report)
+        assert "tạm gián đoạn" in _text(replies)
+        code = CODE.search(_text(replies))
+        assert code, replies
+        assert _ticket(code.group(0)).description == report
+    finally:
+        stack.start_rasa()
+
+    assert "Tiếp Dân" in _text(chat.say("xin chào"))
+    with session_scope() as session:
+        conversation_id = session.get_one(WebchatSession, chat.session_id).conversation_id
+        states = session.scalars(
+            select(Message.state).where(
+                Message.conversation_id == conversation_id, Message.direction == "in"
+            )
+        ).all()
+    assert states == [MessageState.ANSWERED, MessageState.FALLBACK, MessageState.ANSWERED]

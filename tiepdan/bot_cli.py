@@ -1,0 +1,84 @@
+"""`tiepdan bot ...`: train, check, evaluate and serve the Rasa assistant (bot/rasa/)."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from urllib.parse import urlsplit
+
+import click
+
+from bot import assistant
+from core.settings import get_settings
+
+
+@click.group()
+def bot() -> None:
+    """The Rasa assistant: train, check, evaluate, serve."""
+
+
+@bot.command("train")
+@click.option("--force", is_flag=True, help="Train even when a model for this data exists.")
+def bot_train(force: bool) -> None:
+    """Train the assistant, unless a model for exactly this data is cached."""
+    try:
+        assistant.train(force=force, say=click.echo)
+    except (assistant.RasaNotInstalled, RuntimeError) as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@bot.command("check")
+def bot_check() -> None:
+    """`rasa data validate` and the story tests (tests/stories), as CI runs them."""
+    sys.exit(assistant.run_checks())
+
+
+@bot.command("evaluate")
+def bot_evaluate() -> None:
+    """Per-intent F1 on the held-out set (bot/rasa/tests/nlu), which training never sees."""
+    try:
+        report = assistant.evaluate()
+    except (assistant.RasaNotInstalled, RuntimeError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"{'intent':<18} {'precision':>9} {'recall':>7} {'f1':>6} {'n':>4}")
+    rows = [(k, v) for k, v in sorted(report.items()) if isinstance(v, dict) and "support" in v]
+    for intent, row in [r for r in rows if not r[0].endswith("avg")] + [
+        ("macro avg", report["macro avg"])
+    ]:
+        click.echo(
+            f"{intent:<18} {row['precision']:9.3f} {row['recall']:7.3f} "
+            f"{row['f1-score']:6.3f} {row['support']:4d}"
+        )
+
+
+@bot.command("serve")
+@click.option("--port", type=int, default=None, help="Defaults to the port of TIEPDAN_RASA_URL.")
+@click.option(
+    "--actions-port", type=int, default=None, help="Defaults to the port of TIEPDAN_ACTIONS_URL."
+)
+def bot_serve(port: int | None, actions_port: int | None) -> None:
+    """Run the Rasa server and its action server (trains first when needed)."""
+    settings = get_settings()
+    port = port or urlsplit(settings.rasa_url).port or 5005
+    actions_port = actions_port or urlsplit(settings.actions_url).port or 5055
+    assistant.train(say=click.echo)
+    children = [
+        assistant.start(assistant.actions_command(port=actions_port)),
+        assistant.start(assistant.server_command(port=port)),
+    ]
+    try:
+        while all(child.poll() is None for child in children):
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        for child in children:
+            try:
+                child.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                child.kill()
