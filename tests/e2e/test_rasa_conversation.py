@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -313,3 +314,45 @@ def test_rasa_stopped_mid_conversation_loses_nothing(stack: Stack) -> None:
             )
         ).all()
     assert states == [MessageState.ANSWERED, MessageState.FALLBACK, MessageState.ANSWERED]
+
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Chromium is not installed")
+def test_the_widget_files_a_report_through_rasa_with_buttons(
+    stack: Stack, staff: dict[str, str]
+) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        page = browser.new_page(viewport={"width": 390, "height": 844})  # a phone
+        page.goto(stack.platform + "/")
+        page.get_by_role("button", name="Phản ánh, kiến nghị").click()
+        box = page.get_by_label("Nhập tin nhắn")
+        box.fill("Đèn đường trước số 12 Yersin, phường Thủ Dầu Một tắt cả tuần nay")
+        box.press("Enter")
+        log = page.get_by_role("log", name="Tin nhắn")
+        expect(log).to_contain_text("ảnh chụp hiện trường", timeout=20_000)
+        page.get_by_role("button", name="Bỏ qua").click()
+        expect(log).to_contain_text("số điện thoại", timeout=20_000)
+        page.get_by_role("button", name="Không", exact=True).click()
+        expect(log).to_contain_text("Bạn kiểm tra lại", timeout=20_000)
+        page.get_by_role("button", name="Đồng ý, gửi đi").click()
+        expect(log).to_contain_text("được ghi nhận với mã PA", timeout=20_000)
+        code = CODE.search(log.inner_text())
+        assert code is not None
+
+        _eventually(lambda: _ticket(code.group(0)).status.value == "assigned")
+        reply = httpx.post(
+            f"{stack.platform}/api/v1/tickets/{code.group(0)}/reply",
+            json={"message": "Điện lực sẽ thay bóng trong hôm nay."},
+            headers=staff,
+        )
+        assert reply.status_code == 200, reply.text
+        expect(log).to_contain_text("Điện lực sẽ thay bóng trong hôm nay.", timeout=30_000)
+        browser.close()
