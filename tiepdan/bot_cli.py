@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import signal
-import subprocess
 import sys
-import time
 from urllib.parse import urlsplit
 
 import click
 
 from bot import assistant
 from core.settings import get_settings
+from tiepdan.processes import supervise
 
 
 @click.group()
@@ -68,17 +66,4 @@ def bot_serve(port: int | None, actions_port: int | None) -> None:
         assistant.start(assistant.actions_command(port=actions_port)),
         assistant.start(assistant.server_command(port=port)),
     ]
-    try:
-        while all(child.poll() is None for child in children):
-            time.sleep(0.5)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        for child in children:
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-        for child in children:
-            try:
-                child.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                child.kill()
+    sys.exit(0 if supervise(children) else 1)

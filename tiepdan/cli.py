@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ from core.logging import configure_logging
 from core.settings import get_settings
 from tiepdan.bot_cli import bot
 from tiepdan.nlu_cli import nlu
+from tiepdan.processes import supervise
 
 
 @click.group()
@@ -215,19 +215,4 @@ def run(host: str, port: int | None) -> None:
         "  demo logins  admin / admin-demo-123, dieuphoi / dieuphoi-demo-123 (more above)\n"
         "Stop with Ctrl+C.\n"
     )
-    try:
-        while all(child.poll() is None for child in children):
-            time.sleep(0.5)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        for child in children:
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-        for child in children:
-            try:
-                child.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                child.kill()
-    failed = [c for c in children if c.returncode not in (0, -signal.SIGTERM, None)]
-    sys.exit(1 if failed else 0)
+    sys.exit(0 if supervise(children) else 1)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -24,11 +23,15 @@ from sqlalchemy import delete, select
 from core.database import session_scope
 from feedback.auth import create_user
 from feedback.models import StaffRole, StaffUser, Ticket, TicketEvent
-from tests.e2e.processes import free_port, stop, wait_until_healthy
+from tests.e2e.processes import (
+    CHROMIUM,
+    free_port,
+    launch_chromium,
+    stop,
+    wait_until_healthy,
+)
 
 pytestmark = pytest.mark.e2e
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
 @pytest.fixture
@@ -88,10 +91,7 @@ def test_a_complaint_typed_in_the_widget_gets_a_code_and_a_staff_reply_appears(
     from playwright.sync_api import expect, sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
+        browser = launch_chromium(playwright)
         page = browser.new_page(viewport={"width": 390, "height": 844})  # a phone
         page.goto(server + "/")
         page.get_by_role("button", name="Phản ánh, kiến nghị").click()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -34,7 +33,13 @@ from feedback.models import (
     Ticket,
     TicketEvent,
 )
-from tests.e2e.processes import free_port, stop, wait_until_healthy
+from tests.e2e.processes import (
+    CHROMIUM,
+    free_port,
+    launch_chromium,
+    stop,
+    wait_until_healthy,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -316,9 +321,6 @@ def test_rasa_stopped_mid_conversation_loses_nothing(stack: Stack) -> None:
     assert states == [MessageState.ANSWERED, MessageState.FALLBACK, MessageState.ANSWERED]
 
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-
-
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Chromium is not installed")
 def test_the_widget_files_a_report_through_rasa_with_buttons(
     stack: Stack, staff: dict[str, str]
@@ -326,10 +328,7 @@ def test_the_widget_files_a_report_through_rasa_with_buttons(
     from playwright.sync_api import expect, sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
+        browser = launch_chromium(playwright)
         page = browser.new_page(viewport={"width": 390, "height": 844})  # a phone
         page.goto(stack.platform + "/")
         page.get_by_role("button", name="Phản ánh, kiến nghị").click()
