@@ -13,12 +13,17 @@ is back.
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 import secrets
 from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import httpx
+import yaml
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -116,6 +121,22 @@ def conversation_messages(
             .order_by(Message.id)
         )
     )
+
+
+def record_rejected_upload(
+    session: Session, conversation: Conversation, *, reason: str, size: int
+) -> None:
+    """An upload that was refused is still an inbound message: kept, with the reason given."""
+    session.add(
+        Message(
+            conversation_id=conversation.id,
+            direction=Direction.INBOUND,
+            text=None,
+            content={"upload": {"bytes": size, "refused": reason}},
+            state=MessageState.REJECTED,
+        )
+    )
+    conversation.last_message_at = utcnow()
 
 
 # --- The inbound path ------------------------------------------------------------------------
@@ -305,6 +326,26 @@ def reply_of(message: Message) -> Reply:
     )
 
 
+# A button's payload: "/intent" or '/intent{"entity": value, ...}'.
+_PAYLOAD = re.compile(r"^/(?P<intent>[a-z_]+)(?P<entities>\{.*\})?$")
+DOMAIN_FILE = Path(__file__).resolve().parent / "rasa" / "domain.yml"
+
+
+@lru_cache
+def assistant_intents() -> frozenset[str]:
+    """The intents of the Rasa assistant's domain: the only ones a payload may name."""
+    domain = yaml.safe_load(DOMAIN_FILE.read_text(encoding="utf-8"))
+    return frozenset(domain["intents"])
+
+
 def is_valid_payload(payload: str) -> bool:
-    """Button payloads are Rasa intents ("/affirm", '/rate{"score": 4}'), nothing else."""
-    return payload.startswith("/") and len(payload) <= 500 and "\n" not in payload
+    """A payload names one of the assistant's intents, with a JSON object of entities or none."""
+    match = _PAYLOAD.match(payload) if len(payload) <= 500 else None
+    if match is None or match["intent"] not in assistant_intents():
+        return False
+    if match["entities"] is None:
+        return True
+    try:
+        return isinstance(json.loads(match["entities"]), dict)
+    except ValueError:
+        return False

@@ -41,3 +41,12 @@ class WebchatBackend:
                 }
                 for m in gateway.conversation_messages(session, conversation.id, after_id=after)
             ]
+
+    def check_session(self, session_id: str) -> None:
+        with session_scope() as session:
+            gateway.webchat_conversation(session, session_id)
+
+    def reject_upload(self, session_id: str, *, reason: str, size: int) -> None:
+        with session_scope() as session:
+            conversation = gateway.webchat_conversation(session, session_id)
+            gateway.record_rejected_upload(session, conversation, reason=reason, size=size)

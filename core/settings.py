@@ -65,6 +65,8 @@ class Settings(BaseSettings):
     # A routed ticket below this category confidence goes to the dispatchers' triage queue.
     triage_threshold: float = Field(default=0.8, ge=0, le=1)
     max_body_bytes: int = 1_000_000
+    # A photo attached in the chat. The widget shrinks photos before sending; this is the cap.
+    max_photo_bytes: int = 5_000_000
     port: int = Field(default=8000, validation_alias="PORT")
 
     @model_validator(mode="after")

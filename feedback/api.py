@@ -79,6 +79,7 @@ def ticket_out(ticket: Ticket) -> TicketOut:
         latitude=ticket.latitude,
         longitude=ticket.longitude,
         description=ticket.description,
+        photos=[a["url"] for a in ticket.attachments if a.get("type") == "photo"],
         channel=ticket.channel,
         is_public=ticket.is_public,
         duplicate_of=ticket.duplicate_of.code if ticket.duplicate_of else None,

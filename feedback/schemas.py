@@ -65,6 +65,12 @@ class ContactIn(BaseModel):
         return self
 
 
+# A photo the web chat stored (integrations/webchat/photos.py), or one on the web.
+PhotoUrl = Annotated[
+    str, Field(max_length=500, pattern=r"^(/api/v1/webchat/photos/|https?://)[^\s]+$")
+]
+
+
 class TicketCreate(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
@@ -96,6 +102,9 @@ class TicketCreate(BaseModel):
     priority: TicketPriority = TicketPriority.NORMAL
     channel: str | None = Field(default=None, max_length=20)
     contact: ContactIn | None = None
+    photos: list[PhotoUrl] = Field(
+        default_factory=list, max_length=5, description="Photos attached in the chat (their URLs)"
+    )
 
 
 class EventOut(BaseModel):
@@ -131,6 +140,7 @@ class TicketOut(BaseModel):
     latitude: float | None
     longitude: float | None
     description: str
+    photos: list[str]
     channel: str | None
     is_public: bool
     duplicate_of: str | None

@@ -200,7 +200,7 @@ def create_ticket(
         address=data.address,
         latitude=data.latitude,
         longitude=data.longitude,
-        attachments=[],
+        attachments=[{"type": "photo", "url": url} for url in data.photos],
         channel=data.channel or (data.contact.channel if data.contact else None),
         category_code=data.category,
         predicted_category_code=None,

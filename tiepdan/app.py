@@ -45,7 +45,13 @@ def create_app() -> FastAPI:
         lifespan=_lifespan,
     )
     install_error_handlers(app)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.max_body_bytes,
+        # Photos up to twice their limit are read, so that a refusal is kept in the chat;
+        # anything larger is cut off here.
+        path_limits={"/api/v1/webchat/photos": 2 * settings.max_photo_bytes},
+    )
     app.include_router(health_router)
     app.include_router(feedback_router)
     app.include_router(bot_router)

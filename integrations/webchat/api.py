@@ -16,7 +16,11 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field, model_validator
 from starlette.concurrency import run_in_threadpool
 
-from core.errors import AppError, Invalid
+from core.errors import AppError, Invalid, NotFound
+from core.settings import get_settings
+from integrations.webchat.photos import MEDIA_TYPES, image_kind
+from integrations.webchat.photos import path_of as photo_path
+from integrations.webchat.photos import save as save_photo
 
 router = APIRouter(prefix="/api/v1/webchat", tags=["webchat"])
 # The widget and the demo page, served by the platform itself (no CDN).
@@ -45,6 +49,14 @@ class ChatBackend(Protocol):
         ...
 
     def history(self, session_id: str, *, after: int) -> list[dict[str, Any]]: ...
+
+    def check_session(self, session_id: str) -> None:
+        """Raise when this server did not issue the session id."""
+        ...
+
+    def reject_upload(self, session_id: str, *, reason: str, size: int) -> None:
+        """Keep a record of an upload that was refused, in the session's conversation."""
+        ...
 
 
 def get_backend(request: Request) -> ChatBackend:
@@ -122,6 +134,53 @@ async def send_message(backend: Backend, body: MessageIn) -> RepliesOut:
         backend.send, body.session_id, text=body.text, payload=body.payload
     )
     return RepliesOut(messages=[ReplyOut.model_validate(r) for r in replies])
+
+
+class PhotoOut(BaseModel):
+    url: str = Field(description="Send it on as the payload /share_photo{\"photo_url\": url}")
+
+
+NOT_AN_IMAGE = "Tệp này không phải ảnh. Bạn vui lòng gửi ảnh JPEG, PNG hoặc WebP."
+TOO_LARGE = "Ảnh lớn quá {limit} MB. Bạn vui lòng gửi ảnh nhỏ hơn."
+
+
+@router.post("/photos", response_model=PhotoOut, status_code=201)
+async def upload_photo(
+    request: Request, backend: Backend, session_id: Annotated[str, Query(max_length=64)]
+) -> PhotoOut:
+    """Attach a photo to a chat: the request body is the image itself (JPEG, PNG or WebP).
+
+    A file that is not an image (415) or is too large (413) is refused with a reason, and the
+    refusal is kept in the conversation.
+    """
+    await run_in_threadpool(backend.check_session, session_id)
+    limit = get_settings().max_photo_bytes
+    data = bytearray()
+    async for chunk in request.stream():
+        data.extend(chunk)
+        if len(data) > limit:
+            break
+    kind = image_kind(bytes(data[:16]))
+    if len(data) > limit or kind is None:
+        refusal = (
+            AppError(TOO_LARGE.format(limit=limit // 1_000_000), status_code=413)
+            if len(data) > limit
+            else AppError(NOT_AN_IMAGE, status_code=415)
+        )
+        await run_in_threadpool(
+            backend.reject_upload, session_id, reason=refusal.message, size=len(data)
+        )
+        raise refusal
+    return PhotoOut(url=await run_in_threadpool(save_photo, bytes(data), kind))
+
+
+@router.get("/photos/{name}")
+def photo(name: str) -> FileResponse:
+    """A photo attached in a chat, by the name its upload returned."""
+    path = photo_path(name)
+    if path is None:
+        raise NotFound("No such photo.")
+    return FileResponse(path, media_type=MEDIA_TYPES[path.suffix.lstrip(".")])
 
 
 @router.get("/sessions/{session_id}/messages", response_model=HistoryOut)

@@ -228,3 +228,18 @@ def test_agency_staff_and_the_bot_cannot_use_the_desk(
         "/api/v1/bot/handoff", json={"sender": "web:nobody"}, headers=service_headers
     )
     assert unknown.status_code == 404
+
+
+def test_a_ticket_keeps_the_chat_photos_and_refuses_other_links(client, service_headers):
+    photo = "/api/v1/webchat/photos/" + "a" * 32 + ".jpg"
+    filed = client.post(
+        "/api/v1/tickets", json={**REPORT, "photos": [photo]}, headers=service_headers
+    )
+    refused = client.post(
+        "/api/v1/tickets",
+        json={**REPORT, "photos": ["javascript:alert(1)"]},
+        headers=service_headers,
+    )
+
+    assert filed.status_code == 201 and filed.json()["photos"] == [photo]
+    assert refused.status_code == 422 and "photos" in refused.json()["detail"]

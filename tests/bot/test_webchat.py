@@ -18,6 +18,7 @@ from core.database import session_scope
 from core.settings import get_settings
 from feedback.models import Contact, ContactIdentity, Ticket, TicketEvent
 from tests.e2e.processes import free_port
+from tests.images import tiny_png
 
 
 @pytest.fixture
@@ -98,6 +99,8 @@ def test_small_talk_while_rasa_is_down_is_acknowledged_without_a_ticket(
         ({"text": "   "}, gateway.EMPTY),
         ({"text": "a" * 5001}, gateway.TOO_LONG.format(limit=gateway.MAX_TEXT)),
         ({"payload": "tôi là nút giả"}, gateway.BAD_PAYLOAD),
+        ({"payload": "/drop_tables"}, gateway.BAD_PAYLOAD),  # no such intent
+        ({"payload": '/rate{"score": 5'}, gateway.BAD_PAYLOAD),  # broken entities
     ],
 )
 def test_bad_input_gets_a_polite_reply_and_is_stored(client, rasa_down, body, expected):
@@ -196,3 +199,62 @@ def test_the_websocket_refuses_an_id_it_did_not_issue(client, rasa_down):
     ):
         pass
     assert refused.value.code == 1008
+
+
+# --- Photos ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def photo_dir(tmp_path, monkeypatch):
+    monkeypatch.setattr(get_settings(), "var_dir", tmp_path)
+    return tmp_path / "uploads" / "photos"
+
+
+def _upload(client, session_id: str, data: bytes, media_type: str = "image/png"):
+    return client.post(
+        "/api/v1/webchat/photos",
+        params={"session_id": session_id},
+        content=data,
+        headers={"Content-Type": media_type},
+    )
+
+
+def test_a_photo_is_stored_and_served_back(client, rasa_down, photo_dir):
+    session_id = _open(client)
+    png = tiny_png()
+
+    response = _upload(client, session_id, png)
+
+    assert response.status_code == 201, response.text
+    url = response.json()["url"]
+    assert url.startswith("/api/v1/webchat/photos/") and url.endswith(".png")
+    served = client.get(url)
+    assert served.content == png and served.headers["content-type"] == "image/png"
+    assert client.get("/api/v1/webchat/photos/../../etc/passwd").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("data", "media_type", "status", "reason"),
+    [
+        (b"%PDF-1.7 not a photo", "image/jpeg", 415, "không phải ảnh"),  # the type lies
+        (b"\xff\xd8\xff" + b"0" * 2_000, "image/jpeg", 413, "lớn quá"),
+    ],
+)
+def test_a_refused_upload_gets_a_reason_and_is_kept(
+    client, rasa_down, photo_dir, monkeypatch, data, media_type, status, reason
+):
+    monkeypatch.setattr(get_settings(), "max_photo_bytes", 1_000)
+    session_id = _open(client)
+
+    response = _upload(client, session_id, data, media_type)
+
+    assert response.status_code == status
+    assert reason in response.json()["detail"]
+    [stored] = _stored(session_id)
+    assert stored.state == MessageState.REJECTED
+    assert stored.content["upload"]["refused"] == response.json()["detail"]
+    assert not photo_dir.exists() or not any(photo_dir.iterdir())
+
+
+def test_a_photo_for_a_session_the_server_did_not_issue_is_refused(client, rasa_down, photo_dir):
+    assert _upload(client, "not-a-session", tiny_png()).status_code == 403

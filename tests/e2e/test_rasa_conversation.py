@@ -40,6 +40,7 @@ from tests.e2e.processes import (
     stop,
     wait_until_healthy,
 )
+from tests.images import tiny_png
 
 pytestmark = pytest.mark.e2e
 
@@ -292,6 +293,8 @@ def test_bad_input_gets_a_polite_answer(stack: Stack) -> None:
     assert "5000 ký tự" in _text(chat.say("a" * 5001))
     forged = chat.say(payload='/rate{"ticket_code": "PA00000000", "score": 9}')
     assert "Không tìm thấy" in _text(forged) or "chưa có" in _text(forged)
+    unknown = chat.say(payload="/drop_tables")  # an intent the assistant does not have
+    assert "không còn hiệu lực" in _text(unknown)
     assert chat.say("xin chào")[0]["buttons"]  # the conversation goes on
 
 
@@ -322,7 +325,7 @@ def test_rasa_stopped_mid_conversation_loses_nothing(stack: Stack) -> None:
 
 
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Chromium is not installed")
-def test_the_widget_files_a_report_through_rasa_with_buttons(
+def test_the_widget_files_a_report_with_a_photo_through_rasa_with_buttons(
     stack: Stack, staff: dict[str, str]
 ) -> None:
     from playwright.sync_api import expect, sync_playwright
@@ -337,7 +340,10 @@ def test_the_widget_files_a_report_through_rasa_with_buttons(
         box.press("Enter")
         log = page.get_by_role("log", name="Tin nhắn")
         expect(log).to_contain_text("ảnh chụp hiện trường", timeout=20_000)
-        page.get_by_role("button", name="Bỏ qua").click()
+        photo = stack.tmp / "den-duong.png"
+        photo.write_bytes(tiny_png())
+        page.get_by_label("Chọn ảnh để gửi").set_input_files(str(photo))
+        expect(log).to_contain_text("Đã gửi ảnh", timeout=20_000)
         expect(log).to_contain_text("số điện thoại", timeout=20_000)
         page.get_by_role("button", name="Không", exact=True).click()
         expect(log).to_contain_text("Bạn kiểm tra lại", timeout=20_000)
@@ -346,7 +352,12 @@ def test_the_widget_files_a_report_through_rasa_with_buttons(
         code = CODE.search(log.inner_text())
         assert code is not None
 
-        _eventually(lambda: _ticket(code.group(0)).status.value == "assigned")
+        expect(log).to_contain_text("Ảnh: đã đính kèm")
+        ticket = _eventually(lambda: (t := _ticket(code.group(0))).status.value == "assigned" and t)
+        [attached] = ticket.attachments
+        assert attached["url"].startswith("/api/v1/webchat/photos/")
+        # The widget re-encodes photos as JPEG (shrunk to 1600 px at most) before sending.
+        assert httpx.get(stack.platform + attached["url"]).content.startswith(b"\xff\xd8\xff")
         reply = httpx.post(
             f"{stack.platform}/api/v1/tickets/{code.group(0)}/reply",
             json={"message": "Điện lực sẽ thay bóng trong hôm nay."},

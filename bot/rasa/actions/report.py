@@ -329,16 +329,14 @@ def ticket_body(tracker: Tracker) -> dict[str, Any]:
     """The POST /api/v1/tickets body for the report in the slots."""
     channel, user = platform.identity(tracker.sender_id)
     kind = tracker.get_slot("report_kind") or "complaint"
-    description = tracker.get_slot("what") or ""
     photo = tracker.get_slot("photo")
-    if photo and photo != NONE:
-        description += f"\nẢnh hiện trường: {photo}"
     phone = tracker.get_slot("phone")
     phone = phone if phone and phone != NONE else None
     latitude = tracker.get_slot("latitude")
     where = tracker.get_slot("where")
     return {
-        "description": description,
+        "description": tracker.get_slot("what") or "",
+        "photos": [photo] if photo and photo != NONE else [],
         "kind": kind,
         "ward_code": tracker.get_slot("ward_code"),
         "address": None if latitude is not None else where,

@@ -67,8 +67,12 @@
   var input = el("input", { id: "td-input", type: "text", autocomplete: "off", maxlength: "5000",
     placeholder: "Nhập nội dung phản ánh…" });
   var locate = el("button", { type: "button", "class": "td-loc", "aria-label": "Gửi vị trí hiện tại" }, "📍");
+  var camera = el("button", { type: "button", "class": "td-loc", "aria-label": "Gửi ảnh chụp" }, "📷");
+  var picker = el("input", { type: "file", accept: "image/*", "class": "td-sr", tabindex: "-1",
+    "aria-label": "Chọn ảnh để gửi" });
   var send = el("button", { type: "submit" }, "Gửi");
-  form.appendChild(label); form.appendChild(input); form.appendChild(locate); form.appendChild(send);
+  form.appendChild(label); form.appendChild(input); form.appendChild(camera); form.appendChild(picker);
+  form.appendChild(locate); form.appendChild(send);
   panel.appendChild(head); panel.appendChild(log); panel.appendChild(status); panel.appendChild(form);
   document.body.appendChild(launcher);
   document.body.appendChild(panel);
@@ -196,6 +200,45 @@
         "📍 Vị trí: " + lat + ", " + lon);
     }, function () {
       show({ text: "Không lấy được vị trí. Bạn có thể gõ địa chỉ thay thế." }, "out");
+    });
+  });
+
+  // Phone photos are large: shrink to 1600 px JPEG before sending, when the browser can.
+  function shrink(file) {
+    return new Promise(function (resolve) {
+      if (!/^image\//.test(file.type) || !window.createImageBitmap) { resolve(file); return; }
+      createImageBitmap(file).then(function (bitmap) {
+        var scale = Math.min(1, 1600 / Math.max(bitmap.width, bitmap.height));
+        var canvas = document.createElement("canvas");
+        canvas.width = Math.round(bitmap.width * scale);
+        canvas.height = Math.round(bitmap.height * scale);
+        canvas.getContext("2d").drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+        canvas.toBlob(function (blob) { resolve(blob || file); }, "image/jpeg", 0.85);
+      }).catch(function () { resolve(file); });  // not decodable: the server says why
+    });
+  }
+
+  camera.addEventListener("click", function () { picker.click(); });
+  picker.addEventListener("change", function () {
+    var file = picker.files && picker.files[0];
+    picker.value = "";
+    if (!file) return;
+    shrink(file).then(function (blob) {
+      return ensureSession().then(function (id) {
+        return fetch(BASE + "/api/v1/webchat/photos?session_id=" + encodeURIComponent(id), {
+          method: "POST", headers: { "Content-Type": blob.type || "application/octet-stream" }, body: blob
+        });
+      });
+    }).then(function (r) {
+      return r.json().then(function (body) {
+        if (!r.ok) { var e = new Error(body.detail || ""); e.reason = body.detail; throw e; }
+        return body;
+      });
+    }).then(function (body) {
+      show({ image: BASE + body.url }, "in");
+      post({ payload: '/share_photo{"photo_url": "' + body.url + '"}' }, "📷 Đã gửi ảnh");
+    }).catch(function (error) {
+      show({ text: error.reason || "Không gửi được ảnh. Bạn vui lòng thử lại sau ít phút." }, "out");
     });
   });
 

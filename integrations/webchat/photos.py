@@ -1,0 +1,52 @@
+"""Photos attached in the web chat: checked to be images, kept under var/, served back.
+
+A photo is accepted only when its bytes are a JPEG, PNG or WebP image, whatever the browser
+says its type is. It is stored under a random name, which is also its address, so a photo is
+seen only by whoever has been given its link (the citizen, and staff through the ticket).
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from pathlib import Path
+
+from core.settings import get_settings
+
+URL_PREFIX = "/api/v1/webchat/photos/"
+_NAME = re.compile(r"^[A-Za-z0-9_-]{32}\.(jpg|png|webp)$")
+MEDIA_TYPES = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
+
+
+def image_kind(data: bytes) -> str | None:
+    """The file extension of a JPEG, PNG or WebP image, read from its first bytes."""
+    if data.startswith(b"\xff\xd8\xff"):
+        return "jpg"
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "webp"
+    return None
+
+
+def _directory() -> Path:
+    return get_settings().var_dir / "uploads" / "photos"
+
+
+def save(data: bytes, kind: str) -> str:
+    """Store the photo and return its URL."""
+    directory = _directory()
+    directory.mkdir(parents=True, exist_ok=True)
+    name = f"{secrets.token_urlsafe(24)}.{kind}"
+    partial = directory / f".{name}.part"
+    partial.write_bytes(data)
+    partial.rename(directory / name)  # never a half-written photo under its real name
+    return URL_PREFIX + name
+
+
+def path_of(name: str) -> Path | None:
+    """The stored photo with this name, or None for any other name."""
+    if not _NAME.match(name):
+        return None
+    path = _directory() / name
+    return path if path.is_file() else None
