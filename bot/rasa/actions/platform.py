@@ -40,13 +40,21 @@ def _headers() -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+_session: aiohttp.ClientSession | None = None
+
+
+def _http() -> aiohttp.ClientSession:
+    """One session for the action server's life: its connections to the platform are reused."""
+    global _session
+    if _session is None or _session.closed:
+        _session = aiohttp.ClientSession(timeout=TIMEOUT, headers=_headers())
+    return _session
+
+
 async def call(method: str, path: str, **kwargs: Any) -> Answer:
     """One request; a network failure or a 5xx is PlatformUnavailable, anything else an Answer."""
     try:
-        async with (
-            aiohttp.ClientSession(timeout=TIMEOUT, headers=_headers()) as http,
-            http.request(method, _base_url() + path, **kwargs) as response,
-        ):
+        async with _http().request(method, _base_url() + path, **kwargs) as response:
             body = await response.json(content_type=None)
     # On Python 3.10 asyncio's TimeoutError is not the built-in one.
     except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
