@@ -21,7 +21,6 @@ from bot.schemas import (
     ChatMessageOut,
     ConversationOut,
     FaqOut,
-    OwnTicketOut,
     OwnTickets,
     RatingIn,
     RatingOut,
@@ -32,10 +31,10 @@ from bot.schemas import (
 from core.errors import Forbidden
 from core.http import SessionDep
 from feedback import citizen
-from feedback.api import CurrentPrincipal
+from feedback.api import CurrentPrincipal, ticket_summary
 from feedback.auth import Principal
 from feedback.citizen import Identity
-from feedback.models import StaffRole, Ticket, TicketStatus
+from feedback.models import StaffRole, TicketStatus
 
 router = APIRouter(prefix="/api/v1/bot", tags=["bot"])
 desk = APIRouter(prefix="/api/v1/conversations", tags=["conversations"])
@@ -97,19 +96,6 @@ async def faq(
     )
 
 
-def _own_ticket_out(ticket: Ticket) -> OwnTicketOut:
-    return OwnTicketOut(
-        code=ticket.code,
-        kind=ticket.kind,
-        status=ticket.status.value,
-        category=ticket.category_code,
-        agency_name=ticket.agency.name if ticket.agency else None,
-        created_at=ticket.created_at,
-        sla_due_at=ticket.sla_due_at,
-        resolved_at=ticket.resolved_at,
-    )
-
-
 _STATUS_SETS = {
     "open": citizen.OPEN_STATUSES,
     "resolved": citizen.RATEABLE,
@@ -129,7 +115,7 @@ def own_tickets(
     tickets = citizen.own_tickets(
         session, Identity.from_sender(sender), statuses=_STATUS_SETS[status], limit=limit
     )
-    return OwnTickets(items=[_own_ticket_out(t) for t in tickets])
+    return OwnTickets(items=[ticket_summary(t) for t in tickets])
 
 
 @router.post("/tickets/{code}/rating", response_model=RatingOut)

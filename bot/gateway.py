@@ -142,13 +142,16 @@ def record_rejected_upload(
 # --- The inbound path ------------------------------------------------------------------------
 
 
-def _conversation_for(session: Session, inbound: Inbound) -> Conversation:
-    conversation = session.scalar(
+def find_conversation(session: Session, channel: str, channel_user_id: str) -> Conversation | None:
+    return session.scalar(
         select(Conversation).where(
-            Conversation.channel == inbound.channel,
-            Conversation.channel_user_id == inbound.channel_user_id,
+            Conversation.channel == channel, Conversation.channel_user_id == channel_user_id
         )
     )
+
+
+def _conversation_for(session: Session, inbound: Inbound) -> Conversation:
+    conversation = find_conversation(session, inbound.channel, inbound.channel_user_id)
     if conversation is None:
         conversation = Conversation(
             channel=inbound.channel, channel_user_id=inbound.channel_user_id

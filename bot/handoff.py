@@ -11,6 +11,7 @@ import secrets
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.gateway import find_conversation
 from bot.models import Conversation, Direction, Message, MessageState
 from core.database import utcnow
 from core.errors import NotFound
@@ -20,12 +21,7 @@ HANDED_BACK = "Cán bộ đã kết thúc trao đổi. Trợ lý tự động s�
 
 
 def conversation_of(session: Session, identity: Identity) -> Conversation:
-    conversation = session.scalar(
-        select(Conversation).where(
-            Conversation.channel == identity.channel,
-            Conversation.channel_user_id == identity.channel_user_id,
-        )
-    )
+    conversation = find_conversation(session, identity.channel, identity.channel_user_id)
     if conversation is None:
         raise NotFound("No conversation with this sender.")
     return conversation

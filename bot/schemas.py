@@ -7,6 +7,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from feedback.schemas import TicketSummaryOut
+
 Sender = Annotated[
     str,
     Field(min_length=3, max_length=130, description="Rasa's sender id: <channel>:<user id>"),
@@ -39,21 +41,10 @@ class FaqOut(BaseModel):
     score: float | None
 
 
-class OwnTicketOut(BaseModel):
-    """A ticket as its own citizen sees it in the chat: no personal data."""
-
-    code: str
-    kind: str
-    status: str
-    category: str | None
-    agency_name: str | None
-    created_at: datetime
-    sla_due_at: datetime | None
-    resolved_at: datetime | None
-
-
 class OwnTickets(BaseModel):
-    items: list[OwnTicketOut]
+    """A chat's own tickets, as anyone holding their codes may see them."""
+
+    items: list[TicketSummaryOut]
 
 
 class RatingIn(BaseModel):

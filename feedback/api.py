@@ -27,6 +27,7 @@ from feedback.schemas import (
     TicketCreate,
     TicketOut,
     TicketPage,
+    TicketSummaryOut,
     TokenOut,
 )
 
@@ -99,6 +100,19 @@ def ticket_out(ticket: Ticket) -> TicketOut:
         if contact
         else None,
         events=[_event_out(e) for e in ticket.events],
+    )
+
+
+def ticket_summary(ticket: Ticket) -> TicketSummaryOut:
+    return TicketSummaryOut(
+        code=ticket.code,
+        kind=ticket.kind,
+        status=ticket.status.value,
+        category=ticket.category_code,
+        agency_name=ticket.agency.name if ticket.agency else None,
+        created_at=ticket.created_at,
+        sla_due_at=ticket.sla_due_at,
+        resolved_at=ticket.resolved_at,
     )
 
 
@@ -222,14 +236,4 @@ def public_ticket(session: SessionDep, code: str) -> PublicTicketOut:
         for e in ticket.events
         if e.public and e.message
     ]
-    return PublicTicketOut(
-        code=ticket.code,
-        kind=ticket.kind,
-        status=ticket.status.value,
-        category=ticket.category_code,
-        agency_name=ticket.agency.name if ticket.agency else None,
-        created_at=ticket.created_at,
-        sla_due_at=ticket.sla_due_at,
-        resolved_at=ticket.resolved_at,
-        replies=replies,
-    )
+    return PublicTicketOut(**ticket_summary(ticket).model_dump(), replies=replies)

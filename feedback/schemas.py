@@ -165,8 +165,8 @@ class PublicReply(BaseModel):
     created_at: datetime
 
 
-class PublicTicketOut(BaseModel):
-    """What anyone holding the code may see: no description, no contact, no location detail."""
+class TicketSummaryOut(BaseModel):
+    """A ticket without personal data: no description, no contact, no location detail."""
 
     code: str
     kind: TicketKind
@@ -176,6 +176,11 @@ class PublicTicketOut(BaseModel):
     created_at: datetime
     sla_due_at: datetime | None
     resolved_at: datetime | None
+
+
+class PublicTicketOut(TicketSummaryOut):
+    """What anyone holding the code may see: the summary and the public replies."""
+
     replies: list[PublicReply]
 
 

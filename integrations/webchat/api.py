@@ -18,9 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from core.errors import AppError, Invalid, NotFound
 from core.settings import get_settings
-from integrations.webchat.photos import MEDIA_TYPES, image_kind
-from integrations.webchat.photos import path_of as photo_path
-from integrations.webchat.photos import save as save_photo
+from integrations.webchat import photos
 
 router = APIRouter(prefix="/api/v1/webchat", tags=["webchat"])
 # The widget and the demo page, served by the platform itself (no CDN).
@@ -137,7 +135,7 @@ async def send_message(backend: Backend, body: MessageIn) -> RepliesOut:
 
 
 class PhotoOut(BaseModel):
-    url: str = Field(description="Send it on as the payload /share_photo{\"photo_url\": url}")
+    url: str = Field(description='Send it on as the payload /share_photo{"photo_url": url}')
 
 
 NOT_AN_IMAGE = "Tệp này không phải ảnh. Bạn vui lòng gửi ảnh JPEG, PNG hoặc WebP."
@@ -160,7 +158,7 @@ async def upload_photo(
         data.extend(chunk)
         if len(data) > limit:
             break
-    kind = image_kind(bytes(data[:16]))
+    kind = photos.image_kind(bytes(data[:16]))
     if len(data) > limit or kind is None:
         refusal = (
             AppError(TOO_LARGE.format(limit=limit // 1_000_000), status_code=413)
@@ -171,16 +169,16 @@ async def upload_photo(
             backend.reject_upload, session_id, reason=refusal.message, size=len(data)
         )
         raise refusal
-    return PhotoOut(url=await run_in_threadpool(save_photo, bytes(data), kind))
+    return PhotoOut(url=await run_in_threadpool(photos.save, bytes(data), kind))
 
 
 @router.get("/photos/{name}")
 def photo(name: str) -> FileResponse:
     """A photo attached in a chat, by the name its upload returned."""
-    path = photo_path(name)
+    path = photos.path_of(name)
     if path is None:
         raise NotFound("No such photo.")
-    return FileResponse(path, media_type=MEDIA_TYPES[path.suffix.lstrip(".")])
+    return FileResponse(path, media_type=photos.MEDIA_TYPES[path.suffix.lstrip(".")])
 
 
 @router.get("/sessions/{session_id}/messages", response_model=HistoryOut)

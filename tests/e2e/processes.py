@@ -21,19 +21,24 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def wait_for(url: str, process: subprocess.Popen[bytes], log_path: Path, *, timeout: float) -> None:
+    """Wait for `url` to answer 200; fail with the process's log if it dies or takes too long."""
+    deadline = time.monotonic() + timeout
+    while True:
+        assert process.poll() is None, log_path.read_text()[-3000:]
+        assert time.monotonic() < deadline, f"no answer from {url} in {timeout} s"
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+
+
 def wait_until_healthy(
     base_url: str, process: subprocess.Popen[bytes], log_path: Path, *, timeout: float
 ) -> None:
-    """Wait for /healthz; fail with the process's log if it dies or takes too long."""
-    deadline = time.monotonic() + timeout
-    while True:
-        assert process.poll() is None, log_path.read_text()
-        assert time.monotonic() < deadline, f"no answer from {base_url}/healthz in {timeout} s"
-        try:
-            if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            time.sleep(0.3)
+    wait_for(f"{base_url}/healthz", process, log_path, timeout=timeout)
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:

@@ -38,6 +38,7 @@ from tests.e2e.processes import (
     free_port,
     launch_chromium,
     stop,
+    wait_for,
     wait_until_healthy,
 )
 from tests.images import tiny_png
@@ -56,18 +57,6 @@ def _start(command: list[str], env: dict[str, str], log_path: Path, cwd: Path | 
     return process, log
 
 
-def _wait_for(url: str, process: subprocess.Popen[bytes], log_path: Path, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        assert process.poll() is None, log_path.read_text()[-3000:]
-        assert time.monotonic() < deadline, f"{url} did not answer in {timeout} s"
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            time.sleep(0.5)
-
-
 class Stack:
     """The platform, and a Rasa that a test may stop and start again."""
 
@@ -83,7 +72,7 @@ class Stack:
             log_path,
             cwd=assistant.PROJECT_DIR,
         )
-        _wait_for(f"http://127.0.0.1:{self.rasa_port}/status", self.rasa, log_path, timeout=180)
+        wait_for(f"http://127.0.0.1:{self.rasa_port}/status", self.rasa, log_path, timeout=180)
 
     def stop_rasa(self) -> None:
         if self.rasa is not None:
@@ -126,7 +115,9 @@ def stack(
         processes.append(actions)
         base = f"http://127.0.0.1:{port}"
         wait_until_healthy(base, server, tmp / "server.log", timeout=60)
-        _wait_for(f"http://127.0.0.1:{actions_port}/health", actions, tmp / "actions.log", 120)
+        wait_for(
+            f"http://127.0.0.1:{actions_port}/health", actions, tmp / "actions.log", timeout=120
+        )
         result = Stack(tmp, settings, base, rasa_port)
         result.start_rasa()
         yield result
