@@ -2,49 +2,18 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
-
-from tests.conftest import ADMIN_URL
 
 pytestmark = pytest.mark.e2e
 
 
-def test_quick_benchmark_run_writes_its_report(tmp_path: Path) -> None:
-    database = f"tiepdan_bench_smoke_{os.getpid()}"
+def test_quick_benchmark_run_writes_its_report(tmp_path: Path, run_bench) -> None:
     output = tmp_path / "platform.md"
-    try:
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "bench.platform",
-                "--tickets",
-                "5000",
-                "--quick",
-                "--database",
-                database,
-                "--broker-url",
-                "redis://127.0.0.1:6379/13",
-                "--output",
-                str(output),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=300,
-            env={k: v for k, v in os.environ.items() if not k.startswith("TIEPDAN_")},
-        )
-        assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-        report = output.read_text()
-        assert "| POST /api/v1/tickets |" in report
-        assert "ix_tickets_agency_status_created" in report
-    finally:
-        admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
-        admin.dispose()
+
+    run_bench("bench.platform", "--tickets", "5000", "--quick", "--output", str(output))
+
+    report = output.read_text()
+    assert "| POST /api/v1/tickets |" in report
+    assert "ix_tickets_agency_status_created" in report
