@@ -17,7 +17,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from core.settings import Settings, get_settings
 
@@ -73,7 +73,8 @@ def model_path(settings: Settings | None = None) -> Path:
 
 
 def rasa_env(settings: Settings | None = None) -> dict[str, str]:
-    """The environment of Rasa and its action server: where each finds the other."""
+    """The environment of Rasa and its action server: where each finds the other, and the
+    variables endpoints.production.yml reads."""
     settings = settings or get_settings()
     return {
         **os.environ,
@@ -84,6 +85,41 @@ def rasa_env(settings: Settings | None = None) -> dict[str, str]:
         "RASA_CACHE_DIRECTORY": str(settings.cache_dir / "rasa" / "build-cache"),
         "PYTHONWARNINGS": "ignore",
         "TF_CPP_MIN_LOG_LEVEL": "2",
+        **store_variables(settings),
+    }
+
+
+def endpoints_file(settings: Settings | None = None) -> str:
+    """endpoints.production.yml when Rasa's conversations go to PostgreSQL, else endpoints.yml."""
+    settings = settings or get_settings()
+    return "endpoints.production.yml" if settings.rasa_tracker_store_url else "endpoints.yml"
+
+
+def store_variables(settings: Settings) -> dict[str, str]:
+    """TIEPDAN_RASA_TRACKER_STORE_URL and _LOCK_STORE_URL, split into the RASA_* variables of
+    endpoints.production.yml (Rasa's configuration takes host, port and database apart)."""
+    if not settings.rasa_tracker_store_url:
+        return {}
+    tracker = urlsplit(settings.rasa_tracker_store_url)
+    lock = urlsplit(settings.rasa_lock_store_url)
+    if not tracker.scheme.startswith("postgresql") or not tracker.path.strip("/"):
+        raise ValueError(
+            "TIEPDAN_RASA_TRACKER_STORE_URL must be postgresql://user:password@host:port/database"
+        )
+    if lock.scheme != "redis":
+        raise ValueError("TIEPDAN_RASA_LOCK_STORE_URL must be redis://[:password@]host:port/db")
+    return {
+        "RASA_TRACKER_STORE_HOST": tracker.hostname or "localhost",
+        "RASA_TRACKER_STORE_PORT": str(tracker.port or 5432),
+        "RASA_TRACKER_STORE_DB": tracker.path.strip("/"),
+        # PostgreSQL's maintenance database, which always exists.
+        "RASA_TRACKER_STORE_LOGIN_DB": "postgres",
+        "RASA_TRACKER_STORE_USER": unquote(tracker.username or "postgres"),
+        "RASA_TRACKER_STORE_PASSWORD": unquote(tracker.password or ""),
+        "RASA_LOCK_STORE_HOST": lock.hostname or "localhost",
+        "RASA_LOCK_STORE_PORT": str(lock.port or 6379),
+        "RASA_LOCK_STORE_DB": lock.path.strip("/") or "0",
+        "RASA_LOCK_STORE_PASSWORD": unquote(lock.password or ""),
     }
 
 
@@ -153,7 +189,7 @@ def server_command(settings: Settings | None = None, *, port: int = 5005) -> lis
         "--credentials",
         "credentials.yml",
         "--endpoints",
-        "endpoints.yml",
+        endpoints_file(settings),
     ]
     if settings.rasa_token:
         command += ["--auth-token", settings.rasa_token]

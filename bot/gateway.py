@@ -17,6 +17,7 @@ import json
 import logging
 import re
 import secrets
+import time
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -24,11 +25,12 @@ from typing import Any
 
 import httpx
 import yaml
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.models import Conversation, Direction, Message, MessageState, WebchatSession
+from core import timing
 from core.database import session_scope, utcnow
 from core.errors import Forbidden
 from core.settings import get_settings
@@ -79,6 +81,10 @@ class Inbound:
     payload: str | None = None
     channel_message_id: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    # Whether a sender never seen before starts a conversation. A web chat's conversation
+    # starts with the session this server issued (open_webchat_session), so the web chat
+    # says False and an id it did not issue is refused.
+    opens_conversation: bool = True
 
 
 @dataclass
@@ -152,6 +158,8 @@ def find_conversation(session: Session, channel: str, channel_user_id: str) -> C
 
 def _conversation_for(session: Session, inbound: Inbound) -> Conversation:
     conversation = find_conversation(session, inbound.channel, inbound.channel_user_id)
+    if conversation is None and not inbound.opens_conversation:
+        raise Forbidden("Unknown conversation.")
     if conversation is None:
         conversation = Conversation(
             channel=inbound.channel, channel_user_id=inbound.channel_user_id
@@ -164,13 +172,17 @@ def _conversation_for(session: Session, inbound: Inbound) -> Conversation:
 @dataclass(frozen=True)
 class Stored:
     message_id: int
+    conversation_id: int
     duplicate: bool  # the channel sent this message id before
     sender_id: str  # Rasa's sender: <channel>:<channel_user_id>
     handed_off: bool  # staff have the conversation
 
 
 def store_inbound(inbound: Inbound) -> Stored:
-    """Commit the message before anything else, and say what the rest needs to know."""
+    """Commit the message before anything else, and say what the rest needs to know.
+
+    One short transaction: this and `_finish` are all the database work of a turn, and the
+    gateway's overhead over a direct call to Rasa is mostly theirs (bench/chat.py)."""
     with session_scope() as session:
         conversation = _conversation_for(session, inbound)
         sender_id, handed_off = conversation.sender_id, conversation.handed_off
@@ -182,7 +194,7 @@ def store_inbound(inbound: Inbound) -> Stored:
                 )
             )
             if known is not None:
-                return Stored(known, True, sender_id, handed_off)
+                return Stored(known, conversation.id, True, sender_id, handed_off)
         message = Message(
             conversation_id=conversation.id,
             direction=Direction.INBOUND,
@@ -195,7 +207,7 @@ def store_inbound(inbound: Inbound) -> Stored:
         session.add(message)
         conversation.last_message_at = utcnow()
         session.flush()  # the same message id at the same moment: IntegrityError, a duplicate
-        return Stored(message.id, False, sender_id, handed_off)
+        return Stored(message.id, conversation.id, False, sender_id, handed_off)
 
 
 def handle_inbound(inbound: Inbound, *, rasa_url: str | None = None) -> Outcome:
@@ -206,29 +218,26 @@ def handle_inbound(inbound: Inbound, *, rasa_url: str | None = None) -> Outcome:
         return Outcome(replies=[], duplicate=True)
     if stored.duplicate:
         return Outcome(replies=[], duplicate=True)
-    message_id = stored.message_id
 
     text = (inbound.text or "").strip()
     if inbound.payload is not None and not is_valid_payload(inbound.payload):
-        return _finish(message_id, MessageState.REJECTED, [Reply(text=BAD_PAYLOAD)])
+        return _finish(stored, MessageState.REJECTED, [Reply(text=BAD_PAYLOAD)])
     if inbound.payload is None and not text:
-        return _finish(message_id, MessageState.REJECTED, [Reply(text=EMPTY)])
+        return _finish(stored, MessageState.REJECTED, [Reply(text=EMPTY)])
     if len(text) > MAX_TEXT:
-        return _finish(
-            message_id, MessageState.REJECTED, [Reply(text=TOO_LONG.format(limit=MAX_TEXT))]
-        )
+        return _finish(stored, MessageState.REJECTED, [Reply(text=TOO_LONG.format(limit=MAX_TEXT))])
 
     if stored.handed_off:
-        return _finish(message_id, MessageState.HANDED_OFF, [])
+        return _finish(stored, MessageState.HANDED_OFF, [])
 
     rasa_message = inbound.payload if inbound.payload is not None else text
     url = rasa_url or get_settings().rasa_url
     try:
         replies = _ask_rasa(url, stored.sender_id, rasa_message, inbound)
     except RasaUnavailable as exc:
-        logger.warning("Rasa unavailable for message %s: %s", message_id, exc)
-        return _fallback(message_id, inbound, text)
-    return _finish(message_id, MessageState.ANSWERED, replies)
+        logger.warning("Rasa unavailable for message %s: %s", stored.message_id, exc)
+        return _fallback(stored, inbound, text)
+    return _finish(stored, MessageState.ANSWERED, replies)
 
 
 class RasaUnavailable(Exception):
@@ -248,10 +257,13 @@ def _ask_rasa(base_url: str, sender: str, message: str, inbound: Inbound) -> lis
         "message": message,
         "metadata": {"channel": inbound.channel, **inbound.metadata},
     }
+    started = time.perf_counter()
     try:
         response = _rasa_http().post(f"{base_url.rstrip('/')}/webhooks/rest/webhook", json=body)
     except httpx.HTTPError as exc:
         raise RasaUnavailable(f"{exc.__class__.__name__}: {exc}") from exc
+    finally:
+        timing.record("rasa", time.perf_counter() - started)
     if response.status_code >= 500:
         raise RasaUnavailable(f"HTTP {response.status_code}")
     if response.status_code != 200:
@@ -272,7 +284,7 @@ def _ask_rasa(base_url: str, sender: str, message: str, inbound: Inbound) -> lis
     return replies
 
 
-def _fallback(message_id: int, inbound: Inbound, text: str) -> Outcome:
+def _fallback(stored: Stored, inbound: Inbound, text: str) -> Outcome:
     """Rasa cannot answer: open a ticket if this reads like a report, and say so politely."""
     code = None
     if text and len(text) >= FALLBACK_MIN_LENGTH and _reads_like_a_report(text):
@@ -290,8 +302,7 @@ def _fallback(message_id: int, inbound: Inbound, text: str) -> Outcome:
             )
             code = ticket.code
     reply = Reply(text=ACK_TICKET_OPENED.format(code=code) if code else ACK_RASA_DOWN)
-    outcome = _finish(message_id, MessageState.FALLBACK, [reply], ticket_code=code)
-    return outcome
+    return _finish(stored, MessageState.FALLBACK, [reply], ticket_code=code)
 
 
 def _reads_like_a_report(text: str) -> bool:
@@ -307,23 +318,26 @@ def _reads_like_a_report(text: str) -> bool:
 
 
 def _finish(
-    message_id: int, state: MessageState, replies: list[Reply], ticket_code: str | None = None
+    stored: Stored, state: MessageState, replies: list[Reply], ticket_code: str | None = None
 ) -> Outcome:
+    """Mark the inbound message with how it was handled, and store the replies."""
     with session_scope() as session:
-        inbound = session.get_one(Message, message_id)
-        inbound.state = state
-        inbound.ticket_code = ticket_code
-        for reply in replies:
-            session.add(
-                Message(
-                    conversation_id=inbound.conversation_id,
-                    direction=Direction.OUTBOUND,
-                    text=reply.text,
-                    content={"buttons": reply.buttons, "image": reply.image},
-                    state=MessageState.SENT,
-                    ticket_code=ticket_code,
-                )
+        session.execute(
+            update(Message)
+            .where(Message.id == stored.message_id)
+            .values(state=state, ticket_code=ticket_code)
+        )
+        session.add_all(
+            Message(
+                conversation_id=stored.conversation_id,
+                direction=Direction.OUTBOUND,
+                text=reply.text,
+                content={"buttons": reply.buttons, "image": reply.image},
+                state=MessageState.SENT,
+                ticket_code=ticket_code,
             )
+            for reply in replies
+        )
     return Outcome(replies=replies, ticket_code=ticket_code)
 
 

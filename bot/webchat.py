@@ -7,6 +7,7 @@ from typing import Any
 from bot import gateway
 from bot.gateway import Inbound
 from core.database import session_scope
+from core.errors import Forbidden
 
 
 class WebchatBackend:
@@ -17,11 +18,17 @@ class WebchatBackend:
     def send(
         self, session_id: str, *, text: str | None, payload: str | None
     ) -> list[dict[str, Any]]:
-        with session_scope() as session:
-            conversation = gateway.webchat_conversation(session, session_id)
-            user_id = conversation.channel_user_id
+        if not session_id or len(session_id) > 64:
+            raise Forbidden("Unknown web-chat session.")
+        # A web chat's conversation is keyed by its session id (open_webchat_session).
         outcome = gateway.handle_inbound(
-            Inbound(channel="web", channel_user_id=user_id, text=text, payload=payload)
+            Inbound(
+                channel="web",
+                channel_user_id=session_id,
+                text=text,
+                payload=payload,
+                opens_conversation=False,
+            )
         )
         return [reply.as_dict() for reply in outcome.replies]
 

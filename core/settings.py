@@ -31,6 +31,11 @@ class Settings(BaseSettings):
     # Where Rasa asks its action server, and where the action server finds this platform.
     actions_url: str = "http://127.0.0.1:5055/webhook"
     platform_url: str = ""
+    # Where Rasa keeps conversations (a PostgreSQL URL, postgresql://user:password@host:port/db)
+    # and takes its per-conversation lock (redis://[:password@]host:port/db). Empty: in Rasa's
+    # memory, which a restart loses. Rasa creates the database if it is missing.
+    rasa_tracker_store_url: str = ""
+    rasa_lock_store_url: str = ""
     # Rasa 3.6's Python 3.10 virtualenv; empty means <cache_dir>/venv-rasa.
     rasa_venv: Path | None = None
 
@@ -82,6 +87,11 @@ class Settings(BaseSettings):
             self.rasa_venv = self.cache_dir / "venv-rasa"
         if not self.platform_url:
             self.platform_url = f"http://127.0.0.1:{self.port}"
+        if bool(self.rasa_tracker_store_url) != bool(self.rasa_lock_store_url):
+            raise ValueError(
+                "Set TIEPDAN_RASA_TRACKER_STORE_URL and TIEPDAN_RASA_LOCK_STORE_URL together: "
+                "conversations kept in PostgreSQL need Redis's lock when several Rasa servers run"
+            )
         if self.environment == "production":
             if self.secret_key == _DEV_SECRET_KEY or len(self.secret_key) < 32:
                 raise ValueError(

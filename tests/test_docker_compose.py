@@ -108,6 +108,18 @@ def test_config_is_valid_with_the_secrets_set(compose_cli: list[str], empty_env_
     assert result.returncode == 0, result.stderr
 
 
+def test_rasa_keeps_conversations_in_postgres_with_every_variable_it_reads(
+    rendered: dict[str, Any],
+) -> None:
+    rasa = rendered["services"]["rasa"]
+    endpoints = rasa["command"][rasa["command"].index("--endpoints") + 1]
+    assert endpoints == "/app/project/endpoints.production.yml"
+    text = (ROOT / "bot" / "rasa" / "endpoints.production.yml").read_text()
+    named = {word[2:-1] for word in text.split() if word.startswith("${")}
+    assert named <= set(rasa["environment"])
+    assert rasa["environment"]["RASA_TRACKER_STORE_HOST"] == "postgres"
+
+
 def test_services_are_exactly_those_of_the_design(rendered: dict[str, Any]) -> None:
     assert set(rendered["services"]) == SERVICES
 

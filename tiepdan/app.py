@@ -13,6 +13,7 @@ from bot.webchat import WebchatBackend
 from core.database import dispose_engine, get_engine
 from core.http import BodySizeLimit, install_error_handlers
 from core.settings import get_settings
+from core.timing import ServerTiming
 from feedback.api import router as feedback_router
 from integrations.webchat.api import pages as webchat_pages
 from integrations.webchat.api import router as webchat_router
@@ -52,6 +53,7 @@ def create_app() -> FastAPI:
         # anything larger is cut off here.
         path_limits={"/api/v1/webchat/photos": 2 * settings.max_photo_bytes},
     )
+    app.add_middleware(ServerTiming)  # added last: the outermost, so `app` counts everything
     app.include_router(health_router)
     app.include_router(feedback_router)
     app.include_router(bot_router)

@@ -62,6 +62,15 @@ def bot_serve(port: int | None, actions_port: int | None) -> None:
     port = port or urlsplit(settings.rasa_url).port or 5005
     actions_port = actions_port or urlsplit(settings.actions_url).port or 5055
     assistant.train(say=click.echo)
+    if settings.rasa_tracker_store_url:
+        database = urlsplit(settings.rasa_tracker_store_url).path.strip("/")
+        click.echo(f"Rasa keeps conversations in the PostgreSQL database {database!r}.")
+    elif settings.environment == "production":
+        click.echo(
+            "Warning: Rasa keeps conversations in memory, so a restart forgets them. Set "
+            "TIEPDAN_RASA_TRACKER_STORE_URL and TIEPDAN_RASA_LOCK_STORE_URL.",
+            err=True,
+        )
     children = [
         assistant.start(assistant.actions_command(port=actions_port)),
         assistant.start(assistant.server_command(port=port)),

@@ -14,6 +14,7 @@ from sqlalchemy import delete, select
 from bot import gateway
 from bot.gateway import Inbound
 from bot.models import Conversation, Direction, Message, MessageState, WebchatSession
+from core import timing
 from core.database import session_scope
 from core.settings import get_settings
 from feedback.models import Contact, ContactIdentity, Ticket, TicketEvent
@@ -258,3 +259,14 @@ def test_a_refused_upload_gets_a_reason_and_is_kept(
 
 def test_a_photo_for_a_session_the_server_did_not_issue_is_refused(client, rasa_down, photo_dir):
     assert _upload(client, "not-a-session", tiny_png()).status_code == 403
+
+
+def test_a_turn_reports_its_wait_for_rasa_in_server_timing(client, rasa_down):
+    """bench/chat.py tells the gateway's own time from Rasa's by this header."""
+    session_id = _open(client)
+    response = client.post(
+        "/api/v1/webchat/messages", json={"session_id": session_id, "text": "xin chào"}
+    )
+    durations = timing.parse_header(response.headers["server-timing"])
+    assert set(durations) == {"app", "rasa"}
+    assert 0 < durations["rasa"] <= durations["app"]
