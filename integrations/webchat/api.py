@@ -57,7 +57,8 @@ class ChatBackend(Protocol):
         ...
 
 
-def get_backend(request: Request) -> ChatBackend:
+async def get_backend(request: Request) -> ChatBackend:
+    # async: FastAPI runs a plain-def dependency in the thread pool, a hop per request.
     return request.app.state.webchat_backend  # type: ignore[no-any-return]
 
 
