@@ -39,6 +39,13 @@ from core.settings import get_settings
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results" / "chat.md"
 # Answered by Rasa alone, and by Rasa with an action that calls the platform ("my tickets").
 TURNS = ["xin chào", "cảm ơn bạn", "phản ánh của tôi", "tạm biệt"]
+# The gateway's own time, part by part, from the response's Server-Timing: storing the message,
+# storing the replies, and the HTTP hop (the client's wait minus the app's time).
+PARTS = {
+    "store": "storing the message (before Rasa)",
+    "finish": "storing the replies (after Rasa)",
+    "http": "the HTTP hop to the platform and back",
+}
 
 
 @dataclass
@@ -94,14 +101,14 @@ def main(argv: list[str] | None = None) -> int:
         try:
             _wait_for(f"http://127.0.0.1:{actions_port}/health", 120)
             _wait_for(f"{rasa_url}/status", 240)
-            direct, gateway, own = _one_turn_at_a_time(server.url, rasa_url, plan)
+            direct, gateway, own, parts = _one_turn_at_a_time(server.url, rasa_url, plan)
             loaded, sent, stored, answered = _many_sessions(server.url, url, plan)
         finally:
             for process in rasa_processes:
                 process.terminate()
                 process.wait(timeout=30)
 
-    report = _render(direct, gateway, own, loaded, sent, stored, answered, plan)
+    report = _render(direct, gateway, own, parts, loaded, sent, stored, answered, plan)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(report, encoding="utf-8")
     print("\n" + report)
@@ -141,16 +148,18 @@ def _open_sessions(base_url: str, count: int) -> list[str]:
 
 def _one_turn_at_a_time(
     base_url: str, rasa_url: str, plan: Plan
-) -> tuple[LoadResult, LoadResult, LoadResult]:
+) -> tuple[LoadResult, LoadResult, LoadResult, dict[str, LoadResult]]:
     """Pairs of turns, one in flight: the same message straight to Rasa, then through the
     gateway. Pairing them makes a busy moment of the machine hit both alike.
 
     The third result is the gateway's own time in each gateway turn: what the client waited
-    minus what the gateway waited for Rasa (its `Server-Timing: rasa;dur=`)."""
+    minus what the gateway waited for Rasa (its `Server-Timing: rasa;dur=`). The fourth splits
+    it into the parts of PARTS."""
     through_gateway = _gateway_turn(_open_sessions(base_url, 1))
     direct = LoadResult(name="Rasa REST channel, direct", concurrency=1, seconds=0.0)
     gateway = LoadResult(name="through the gateway", concurrency=1, seconds=0.0)
     own = LoadResult(name="the gateway's own time", concurrency=1, seconds=0.0)
+    parts = {name: LoadResult(name=name, concurrency=1, seconds=0.0) for name in PARTS}
     total = plan.rounds * plan.turns_per_round
     with (
         httpx.Client(base_url=rasa_url, timeout=60) as rasa,
@@ -171,9 +180,12 @@ def _one_turn_at_a_time(
                     result.errors += 1
                     result.first_error = result.first_error or response.text[:200]
                 if result is gateway and response.status_code == 200:
-                    waited = timing.parse_header(response.headers.get("server-timing", ""))
-                    own.latencies.append(elapsed - waited.get("rasa", float("nan")) / 1000)
-    return direct, gateway, own
+                    spent = timing.parse_header(response.headers.get("server-timing", ""))
+                    own.latencies.append(elapsed - spent.get("rasa", float("nan")) / 1000)
+                    spent["http"] = elapsed * 1000 - spent.get("app", float("nan"))
+                    for name, part in parts.items():
+                        part.latencies.append(spent.get(name, float("nan")) / 1000)
+    return direct, gateway, own, parts
 
 
 def _direct_turn(client: httpx.Client, number: int) -> httpx.Response:
@@ -225,6 +237,7 @@ def _render(
     direct: LoadResult,
     gateway: LoadResult,
     own: LoadResult,
+    parts: dict[str, LoadResult],
     loaded: LoadResult,
     sent: int,
     stored: int,
@@ -267,6 +280,14 @@ def _render(
         "(the response's `Server-Timing: rasa;dur=`): the HTTP hop to the platform, storing the "
         "message before Rasa is asked and the replies after (two short transactions), and the "
         "JSON in and out.",
+        "",
+        "| part of the gateway's own time | p50 ms | p95 ms |",
+        "|---|---|---|",
+        *(
+            f"| {PARTS[name]} | {part.percentile_ms(50):.1f} | {part.percentile_ms(95):.1f} |"
+            for name, part in parts.items()
+        ),
+        f"| all of it | {own.percentile_ms(50):.1f} | {own.percentile_ms(95):.1f} |",
         "",
         "The same from the two columns above, which also carries Rasa's own variation between "
         f"two calls of the same message: {overhead_50:.1f} ms at p50, {overhead_95:.1f} ms at "

@@ -226,10 +226,13 @@ def store_inbound(inbound: Inbound) -> Stored:
 
 def handle_inbound(inbound: Inbound, *, rasa_url: str | None = None) -> Outcome:
     """Store, then answer: Rasa's replies, or a fallback when Rasa cannot answer."""
+    started = time.perf_counter()
     try:
         stored = store_inbound(inbound)
     except IntegrityError:
         return Outcome(replies=[], duplicate=True)
+    finally:
+        timing.record("store", time.perf_counter() - started)
     if stored.duplicate:
         return Outcome(replies=[], duplicate=True)
 
@@ -335,6 +338,7 @@ def _finish(
     stored: Stored, state: MessageState, replies: list[Reply], ticket_code: str | None = None
 ) -> Outcome:
     """Mark the inbound message with how it was handled, and store the replies."""
+    started = time.perf_counter()
     with session_scope() as session:
         session.execute(
             update(Message)
@@ -357,6 +361,7 @@ def _finish(
                     for reply in replies
                 ],
             )
+    timing.record("finish", time.perf_counter() - started)
     return Outcome(replies=replies, ticket_code=ticket_code)
 
 
