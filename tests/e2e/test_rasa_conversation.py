@@ -356,4 +356,13 @@ def test_the_widget_files_a_report_with_a_photo_through_rasa_with_buttons(
         )
         assert reply.status_code == 200, reply.text
         expect(log).to_contain_text("Điện lực sẽ thay bóng trong hôm nay.", timeout=30_000)
+
+        # After a reload, the history shows the buttons the person chose by their titles.
+        page.reload()
+        page.get_by_role("button", name="Phản ánh, kiến nghị").click()
+        log = page.get_by_role("log", name="Tin nhắn")
+        expect(log).to_contain_text("Điện lực sẽ thay bóng trong hôm nay.", timeout=20_000)
+        said = page.locator(".td-in").all_inner_texts()
+        assert "Không" in said and "Đồng ý, gửi đi" in said, said
+        assert not any(text.startswith("/") for text in said), said
         browser.close()

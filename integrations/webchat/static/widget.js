@@ -167,6 +167,9 @@
 
   function post(body, echo) {
     show({ text: echo }, "in");
+    // A button's title goes with its payload: it is what the person chose, and what the chat's
+    // history (after a reload) and the staff desk show, instead of "/affirm".
+    if (body.payload && !body.text) body.text = echo;
     send.disabled = true;
     return ensureSession().then(function (id) {
       body.session_id = id;
