@@ -520,7 +520,8 @@ def perform_action(
         message = body.message
 
     ticket.status = to_status
-    if action in ("reply", "resolve") and ticket.first_response_at is None:
+    # A reply, a resolution and a rejection's reason each answer the citizen; a note does not.
+    if action in ("reply", "resolve", "reject") and ticket.first_response_at is None:
         ticket.first_response_at = now
     if to_status == TicketStatus.RESOLVED:
         ticket.resolved_at = now

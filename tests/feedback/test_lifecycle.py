@@ -302,6 +302,7 @@ def test_any_open_ticket_can_be_rejected_with_a_public_reason(
     ticket = act_ok(client, admin, code, "reject", {"reason": reason})
 
     assert ticket["status"] == "rejected"
+    assert ticket["first_response_at"] is not None  # the reason answers the citizen
     last = ticket["events"][-1]
     assert (last["kind"], last["from_status"], last["to_status"]) == ("reject", status, "rejected")
     assert (last["message"], last["public"]) == (reason, True)
