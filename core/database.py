@@ -7,6 +7,7 @@ wrapper) commits once at the end or rolls back. Services only `flush()`.
 from __future__ import annotations
 
 import enum
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -25,6 +26,7 @@ from sqlalchemy import (
     create_engine,
     event,
 )
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from core.settings import get_settings
@@ -86,7 +88,35 @@ def make_engine(url: str) -> Engine:
         return engine
     # A pool at least as large as the requests one process serves at once: a smaller pool keeps
     # opening and closing connections under load (seen in `make bench`).
-    return create_engine(url, pool_pre_ping=True, pool_size=20, max_overflow=20)
+    engine = create_engine(url, pool_size=20, max_overflow=20)
+    _ping_after_idle(engine)
+    return engine
+
+
+# A pooled connection that sat unused this long is pinged before use (it may have been cut by a
+# database restart or a firewall meanwhile), and replaced if it does not answer. SQLAlchemy's
+# pool_pre_ping pings at every checkout: a round trip that was a tenth of a ticket creation and
+# two of a chat turn's eight (bench/). A connection used moments ago is trusted; if the database
+# went away in between, that one statement fails, SQLAlchemy sees the disconnect and replaces
+# every connection of the pool.
+PING_AFTER_IDLE_SECONDS = 10.0
+
+
+def _ping_after_idle(engine: Engine) -> None:
+    @event.listens_for(engine, "checkin")
+    def _returned(_dbapi_connection: Any, record: Any) -> None:
+        record.info["returned_at"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        returned_at = record.info.get("returned_at")
+        if returned_at is None or time.monotonic() - returned_at < PING_AFTER_IDLE_SECONDS:
+            return  # new, or used moments ago
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:
+            # The pool discards this connection and checks out another one (three tries).
+            raise DisconnectionError("a pooled connection did not answer") from exc
 
 
 def get_engine() -> Engine:
