@@ -80,7 +80,10 @@ class CpuMeter:
             fields = stat.rsplit(")", 1)[1].split()  # the name may hold spaces; it ends at ")"
             group = self._group(int(entry.name), int(fields[1]), command)
             if group:
-                groups[group] += (int(fields[11]) + int(fields[12])) / _TICKS
+                ticks = int(fields[11]) + int(fields[12])  # utime, stime
+                if group == "client":  # and its children that ended: wrk (bench/wrk.py)
+                    ticks += int(fields[13]) + int(fields[14])
+                groups[group] += ticks / _TICKS
         groups["machine"] = _machine_busy_seconds()
         groups["connections"] = self._sessions()
         return time.perf_counter(), groups

@@ -26,7 +26,7 @@ import redis
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.orm import Session
 
-from bench import dataset, generate, kpi
+from bench import dataset, generate, kpi, wrk
 from bench.generate import LOCAL, Reference
 from bench.load import CpuMeter, Send, run_load, running_server
 from bench.report import Environment, Results, render_markdown
@@ -50,6 +50,7 @@ class Plan:
     max_seconds: float = 120
     warmup: int = 100
     kpi_runs: int = 3
+    wrk_seconds: int = 15  # each throughput run with wrk, after a third as long to warm up
 
     @classmethod
     def quick(cls) -> Plan:
@@ -60,6 +61,7 @@ class Plan:
             deep_pages=10,
             max_seconds=15,
             warmup=20,
+            wrk_seconds=3,
         )
 
 
@@ -178,6 +180,13 @@ def _measure_http(
         meter=meter,
     )
 
+    if wrk.available():
+        _measure_with_wrk(
+            base_url, meter, database_url, bodies, service_headers, plan, args, results
+        )
+    else:
+        print("wrk is not installed (apt-get install wrk): throughput with the Python client only.")
+
     print("Measuring the staff queue ...", flush=True)
     token = httpx.post(
         f"{base_url}/api/v1/auth/token",
@@ -215,6 +224,59 @@ def _measure_http(
         results.page_bytes = len(first.content)
         results.page_events = sum(len(item["events"]) for item in first.json()["items"])
     results.plans = _explain_queue(database_url, reference, load.queue_status, deep_cursor)
+
+
+def _measure_with_wrk(
+    base_url: str,
+    meter: CpuMeter,
+    database_url: str,
+    bodies: list[bytes],
+    service_headers: dict[str, str],
+    plan: Plan,
+    args: argparse.Namespace,
+    results: Results,
+) -> None:
+    """/healthz and ticket creation again, with wrk as the client (bench/wrk.py says why)."""
+    connections, seconds = args.concurrency, plan.wrk_seconds
+    warmup = max(1, seconds // 3)
+    print(
+        f"Measuring /healthz and POST /api/v1/tickets with wrk ({seconds} s each) ...", flush=True
+    )
+    wrk.run_wrk(base_url, "/healthz", name="warm-up", connections=connections, seconds=warmup)
+    results.wrk_baseline = wrk.run_wrk(
+        base_url,
+        "/healthz",
+        name="GET /healthz (wrk)",
+        connections=connections,
+        seconds=seconds,
+        meter=meter,
+    )
+
+    def create(name: str, duration: int, cpu: CpuMeter | None) -> wrk.WrkResult:
+        return wrk.run_wrk(
+            base_url,
+            "/api/v1/tickets",
+            name=name,
+            connections=connections,
+            seconds=duration,
+            method="POST",
+            bodies=bodies,
+            headers=service_headers,
+            meter=cpu,
+        )
+
+    create("warm-up", warmup, None)
+    before = _ticket_count(database_url)
+    results.wrk_create = create("POST /api/v1/tickets (wrk)", seconds, meter)
+    results.wrk_created = _ticket_count(database_url) - before
+
+
+def _ticket_count(database_url: str) -> int:
+    engine = create_engine(database_url)
+    with engine.connect() as connection:
+        count = int(connection.execute(text("SELECT count(*) FROM tickets")).scalar_one())
+    engine.dispose()
+    return count
 
 
 def _walk_pages(

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from bench.dataset import STAFF_USERNAME, LoadReport
 from bench.kpi import AgencyKpi
-from bench.load import LoadResult
+from bench.load import CpuUse, LoadResult
+from bench.wrk import WrkResult
 
 CREATE_TARGET_PER_S = 300
 LIST_TARGET_P95_MS = 50
@@ -61,6 +62,10 @@ class Results:
     kpi_plan: list[str]
     baseline: LoadResult | None = None
     create: LoadResult | None = None
+    # The same two with wrk as the client, and the tickets the database gained meanwhile.
+    wrk_baseline: WrkResult | None = None
+    wrk_create: WrkResult | None = None
+    wrk_created: int = 0
     lists: list[LoadResult] = field(default_factory=list)
     queue: str = ""
     deep_page: int = 0
@@ -94,8 +99,8 @@ def render_markdown(results: Results) -> str:
         f"| Server | `tiepdan serve --workers {env.workers}` (uvicorn), Redis broker; no Celery"
         " worker runs, so created tickets stay `new` |",
         f"| Client | httpx in threads, {env.concurrency} requests in flight (staff queue: 1 and"
-        f" {env.list_concurrency}); client, server and PostgreSQL share the same"
-        f" {env.nproc} cores |",
+        f" {env.list_concurrency}); for throughput also wrk (C), {env.concurrency} connections;"
+        f" client, server and PostgreSQL share the same {env.nproc} cores |",
         f"| Code | {env.code} |",
         f"| Data seed | {env.seed} |",
         "",
@@ -125,6 +130,11 @@ def render_markdown(results: Results) -> str:
         lines.append(
             _row("POST /api/v1/tickets", results.create, f"≥ {CREATE_TARGET_PER_S}/s", _yes(met))
         )
+    if results.wrk_baseline:
+        lines.append(_wrk_row(results.wrk_baseline, "", ""))
+    if results.wrk_create:
+        met = results.wrk_create.rate >= CREATE_TARGET_PER_S and not results.wrk_create.failed
+        lines.append(_wrk_row(results.wrk_create, f"≥ {CREATE_TARGET_PER_S}/s", _yes(met)))
     for result in results.lists:
         met = result.percentile_ms(95) < LIST_TARGET_P95_MS and not result.errors
         lines.append(_row(result.name, result, f"p95 < {LIST_TARGET_P95_MS} ms", _yes(met)))
@@ -141,6 +151,16 @@ def render_markdown(results: Results) -> str:
             f"Creation runs at **{ratio:.2f}×** the /healthz rate of the same server and client"
             f" ({results.create.rate:,.0f} vs {results.baseline.rate:,.0f} req/s)."
         )
+    if results.wrk_baseline and results.wrk_create and results.wrk_baseline.rate:
+        ratio = results.wrk_create.rate / results.wrk_baseline.rate
+        lines.append(
+            f"With wrk as the client, creation runs at **{results.wrk_create.rate:,.0f}/s**,"
+            f" {ratio:.3f}× the /healthz rate ({results.wrk_baseline.rate:,.0f} req/s); the"
+            f" database gained {results.wrk_created:,} tickets during that run (wrk counted"
+            f" {results.wrk_create.answered:,} answers: a request cut off at the end may still"
+            " have been stored). Both clients run on the server's own cores: the client column"
+            " below shows what each takes from them per request."
+        )
     lines += [
         f"The staff queue is `{results.queue}` as `{STAFF_USERNAME}`"
         f" ({load.queue_size:,} tickets in it). The deep page is page {results.deep_page},"
@@ -154,7 +174,14 @@ def render_markdown(results: Results) -> str:
         if failed is not None and failed.first_error:
             lines.append(f"First error of {failed.name}: `{failed.first_error}`.")
     lines += ["", "### Where the CPU went", ""]
-    lines += _cpu_table([results.baseline, results.create, *results.lists], env.nproc)
+    measured: list[LoadResult | WrkResult | None] = [
+        results.baseline,
+        results.create,
+        results.wrk_baseline,
+        results.wrk_create,
+        *results.lists,
+    ]
+    lines += _cpu_table(measured, env.nproc)
     lines += ["", "## Query plans", ""]
     lines += _plan_section(results)
     lines += ["", f"## KPI by agency, {start:%Y-%m-%d} to {end:%Y-%m-%d} (local time)", ""]
@@ -187,7 +214,22 @@ def _row(name: str, result: LoadResult, target: str, met: str) -> str:
     )
 
 
-def _cpu_table(measured: list[LoadResult | None], nproc: int) -> list[str]:
+def _wrk_row(result: WrkResult, target: str, met: str) -> str:
+    return (
+        f"| {result.name} | {result.connections} | {result.answered:,} | {result.failed} |"
+        f" {result.rate:,.0f} | {result.p50_ms:.1f} | {result.p95_ms:.1f} | {result.p99_ms:.1f}"
+        f" | {target} | {met} |"
+    )
+
+
+def _cpu_figures(result: LoadResult | WrkResult) -> tuple[int, int, CpuUse | None]:
+    """In flight, requests answered, CPU use."""
+    if isinstance(result, WrkResult):
+        return result.connections, result.answered, result.cpu
+    return result.concurrency, result.count, result.cpu
+
+
+def _cpu_table(measured: list[LoadResult | WrkResult | None], nproc: int) -> list[str]:
     lines = [
         "CPU time per request, from /proc, while each measurement ran. Other processes are"
         " everything else on the machine: another test run, say, but also PostgreSQL backends"
@@ -199,11 +241,13 @@ def _cpu_table(measured: list[LoadResult | None], nproc: int) -> list[str]:
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for result in measured:
-        if result is None or result.cpu is None or not result.count:
+        if result is None:
             continue
-        cpu, count = result.cpu, result.count
+        in_flight, count, cpu = _cpu_figures(result)
+        if cpu is None or not count:
+            continue
         lines.append(
-            f"| {result.name} | {result.concurrency} | {cpu.server / count * 1000:.2f}"
+            f"| {result.name} | {in_flight} | {cpu.server / count * 1000:.2f}"
             f" | {cpu.postgres / count * 1000:.2f} | {cpu.client / count * 1000:.2f}"
             f" | {cpu.machine / cpu.wall / nproc:.0%} | {cpu.other / cpu.wall:.2f}"
             f" | {cpu.connections:.0f} |"
