@@ -30,7 +30,7 @@ import httpx
 from sqlalchemy import create_engine, func, select
 
 from bench import dataset
-from bench.load import LoadResult, free_port, run_load, running_server
+from bench.load import LoadResult, free_port, run_load, running_server, wait_for
 from bot import assistant
 from bot.models import Conversation, Direction, Message, MessageState
 from core import timing
@@ -99,8 +99,9 @@ def main(argv: list[str] | None = None) -> int:
             _start(assistant.server_command(settings, port=rasa_port), settings, logs, "rasa"),
         ]
         try:
-            _wait_for(f"http://127.0.0.1:{actions_port}/health", 120)
-            _wait_for(f"{rasa_url}/status", 240)
+            actions, rasa = rasa_processes
+            wait_for(f"http://127.0.0.1:{actions_port}/health", actions, timeout=120)
+            wait_for(f"{rasa_url}/status", rasa, timeout=240)
             direct, gateway, own, parts = _one_turn_at_a_time(server.url, rasa_url, plan)
             loaded, sent, stored, answered = _many_sessions(server.url, url, plan)
         finally:
@@ -125,18 +126,6 @@ def _start(command: list[str], settings: object, logs: Path, name: str) -> subpr
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-
-
-def _wait_for(url: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise RuntimeError(f"{url} did not answer within {timeout:.0f} s")
 
 
 def _open_sessions(base_url: str, count: int) -> list[str]:

@@ -226,24 +226,27 @@ def running_server(
             command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
         try:
-            _wait_until_healthy(base_url, process, timeout=60)
+            wait_for(f"{base_url}/healthz", process, timeout=60)
             yield Server(url=base_url, pid=process.pid)
         finally:
             _stop(process)
 
 
-def _wait_until_healthy(base_url: str, process: subprocess.Popen, *, timeout: float) -> None:
+def wait_for(url: str, process: subprocess.Popen[bytes], *, timeout: float) -> None:
+    """Wait for `url` to answer 200; fail when `process` exits or the time runs out."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"the server exited with code {process.returncode}; see its log")
+            raise RuntimeError(
+                f"{process.args!r} exited with code {process.returncode}; see its log"
+            )
         try:
-            if httpx.get(f"{base_url}/healthz", timeout=2).status_code == 200:
+            if httpx.get(url, timeout=2).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
         time.sleep(0.3)
-    raise RuntimeError(f"the server did not answer /healthz within {timeout:.0f} s")
+    raise RuntimeError(f"{url} did not answer within {timeout:.0f} s")
 
 
 def _stop(process: subprocess.Popen) -> None:

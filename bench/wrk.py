@@ -12,6 +12,7 @@ end, prints one summary line that this module reads back.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import tempfile
@@ -88,7 +89,7 @@ def run_wrk(
     with tempfile.TemporaryDirectory(prefix="tiepdan-wrk-") as work:
         script = Path(work) / "requests.lua"
         script.write_text(SCRIPT, encoding="utf-8")
-        env = {"PATH": "/usr/bin:/bin"}
+        env = dict(os.environ)
         if bodies:
             if any(b"\n" in body for body in bodies):
                 raise ValueError("a request body holds a newline; bodies are read one per line")

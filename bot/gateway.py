@@ -86,6 +86,11 @@ class Inbound:
     # says False and an id it did not issue is refused.
     opens_conversation: bool = True
 
+    @property
+    def sender_id(self) -> str:
+        """Rasa's sender, as Conversation.sender_id has it: <channel>:<channel_user_id>."""
+        return f"{self.channel}:{self.channel_user_id}"
+
 
 @dataclass
 class Outcome:
@@ -107,10 +112,15 @@ def open_webchat_session(session: Session) -> str:
     return session_id
 
 
-def webchat_conversation(session: Session, session_id: str) -> Conversation:
-    """The conversation behind a session id this server issued; anything else is refused."""
+def refuse_malformed_session_id(session_id: str) -> None:
+    """An id this server cannot have issued is refused before any query."""
     if not session_id or len(session_id) > 64:
         raise Forbidden("Unknown web-chat session.")
+
+
+def webchat_conversation(session: Session, session_id: str) -> Conversation:
+    """The conversation behind a session id this server issued; anything else is refused."""
+    refuse_malformed_session_id(session_id)
     row = session.get(WebchatSession, session_id)
     if row is None:
         raise Forbidden("Unknown web-chat session.")
@@ -167,7 +177,6 @@ class Stored:
     message_id: int
     conversation_id: int
     duplicate: bool  # the channel sent this message id before
-    sender_id: str  # Rasa's sender: <channel>:<channel_user_id>
     handed_off: bool  # staff have the conversation
 
 
@@ -201,7 +210,6 @@ def store_inbound(inbound: Inbound) -> Stored:
             conversation_id, handed_off = conversation.id, False
         else:
             conversation_id, handed_off = touched
-        sender_id = f"{inbound.channel}:{inbound.channel_user_id}"
         if inbound.channel_message_id:
             known = session.scalar(
                 select(Message.id).where(
@@ -211,7 +219,7 @@ def store_inbound(inbound: Inbound) -> Stored:
             )
             if known is not None:
                 session.rollback()  # a retry is a no-op: not even the conversation's time moves
-                return Stored(known, conversation_id, True, sender_id, handed_off)
+                return Stored(known, conversation_id, True, handed_off)
         # The same message id at the same moment: IntegrityError, a duplicate.
         message_id = session.scalar(
             insert(messages)
@@ -227,7 +235,7 @@ def store_inbound(inbound: Inbound) -> Stored:
             .returning(messages.c.id)
         )
         assert message_id is not None
-        return Stored(message_id, conversation_id, False, sender_id, handed_off)
+        return Stored(message_id, conversation_id, False, handed_off)
 
 
 def handle_inbound(inbound: Inbound, *, rasa_url: str | None = None) -> Outcome:
@@ -256,7 +264,7 @@ def handle_inbound(inbound: Inbound, *, rasa_url: str | None = None) -> Outcome:
     rasa_message = inbound.payload if inbound.payload is not None else text
     url = rasa_url or get_settings().rasa_url
     try:
-        replies = _ask_rasa(url, stored.sender_id, rasa_message, inbound)
+        replies = _ask_rasa(url, inbound.sender_id, rasa_message, inbound)
     except RasaUnavailable as exc:
         logger.warning("Rasa unavailable for message %s: %s", stored.message_id, exc)
         return _fallback(stored, inbound, text)

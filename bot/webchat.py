@@ -7,7 +7,6 @@ from typing import Any
 from bot import gateway
 from bot.gateway import Inbound
 from core.database import session_scope
-from core.errors import Forbidden
 
 
 class WebchatBackend:
@@ -18,8 +17,7 @@ class WebchatBackend:
     def send(
         self, session_id: str, *, text: str | None, payload: str | None
     ) -> list[dict[str, Any]]:
-        if not session_id or len(session_id) > 64:
-            raise Forbidden("Unknown web-chat session.")
+        gateway.refuse_malformed_session_id(session_id)
         # A web chat's conversation is keyed by its session id (open_webchat_session).
         outcome = gateway.handle_inbound(
             Inbound(

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from core.settings import get_settings
-from tests.e2e.processes import stop
+from tests.e2e.processes import start, stop
 
 
 @pytest.fixture
@@ -25,15 +25,8 @@ def redis_worker(database: str, tmp_path: Path) -> Iterator[Path]:
         capture_output=True,
     )
     log_path = tmp_path / "worker.log"
-    log = log_path.open("w")
     env = {**os.environ, "TIEPDAN_VAR_DIR": str(tmp_path)}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tiepdan", "worker", "--beat"],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    process = start([sys.executable, "-m", "tiepdan", "worker", "--beat"], log_path, env=env)
     try:
         deadline = time.monotonic() + 60
         while "ready." not in log_path.read_text():
@@ -43,4 +36,3 @@ def redis_worker(database: str, tmp_path: Path) -> Iterator[Path]:
         yield log_path
     finally:
         stop(process)
-        log.close()

@@ -21,6 +21,17 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def start(
+    command: list[str], log_path: Path, *, env: dict[str, str], cwd: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """Start a process in its own session (so `stop` ends it and its children), its output in
+    `log_path` for the assertion messages."""
+    with log_path.open("wb") as log:  # the child keeps its own copy of the file
+        return subprocess.Popen(
+            command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+
 def wait_for(url: str, process: subprocess.Popen[bytes], log_path: Path, *, timeout: float) -> None:
     """Wait for `url` to answer 200; fail with the process's log if it dies or takes too long."""
     deadline = time.monotonic() + timeout

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -27,6 +26,7 @@ from tests.e2e.processes import (
     CHROMIUM,
     free_port,
     launch_chromium,
+    start,
     stop,
     wait_until_healthy,
 )
@@ -43,13 +43,8 @@ def server(database: str, tmp_path: Path, nlu_model: object) -> Iterator[str]:
         "TIEPDAN_RASA_URL": f"http://127.0.0.1:{free_port()}",  # Rasa is down
     }
     log_path = tmp_path / "server.log"
-    log = log_path.open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tiepdan", "serve", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
+    process = start(
+        [sys.executable, "-m", "tiepdan", "serve", "--port", str(port)], log_path, env=env
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -57,7 +52,6 @@ def server(database: str, tmp_path: Path, nlu_model: object) -> Iterator[str]:
         yield base
     finally:
         stop(process)
-        log.close()
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ Celery worker, with no PostgreSQL and no Redis. A ticket filed over HTTP is rout
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -14,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.processes import free_port, stop, wait_until_healthy
+from tests.e2e.processes import free_port, start, stop, wait_until_healthy
 
 pytestmark = pytest.mark.e2e
 
@@ -29,21 +28,13 @@ def embedded_platform(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         TIEPDAN_RASA_URL=f"http://127.0.0.1:{free_port()}",
         PORT=str(port),
     )
-    log = (tmp_path / "platform.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tiepdan", "run"],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    process = start([sys.executable, "-m", "tiepdan", "run"], tmp_path / "platform.log", env=env)
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until_healthy(base, process, tmp_path / "platform.log", timeout=90)
         yield base, tmp_path
     finally:
         stop(process)
-        log.close()
 
 
 def test_ticket_filed_over_http_is_routed_by_a_real_worker(embedded_platform):

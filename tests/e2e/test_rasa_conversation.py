@@ -37,6 +37,7 @@ from tests.e2e.processes import (
     CHROMIUM,
     free_port,
     launch_chromium,
+    start,
     stop,
     wait_for,
     wait_until_healthy,
@@ -49,14 +50,6 @@ CODE = re.compile(r"\bPA[0-9A-Z]{8}\b")
 STAFF = ("rasa-e2e-dispatcher", "rasa-e2e-pass-123")
 
 
-def _start(command: list[str], env: dict[str, str], log_path: Path, cwd: Path | None = None):
-    log = log_path.open("w")
-    process = subprocess.Popen(
-        command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-    )
-    return process, log
-
-
 class Stack:
     """The platform, and a Rasa that a test may stop and start again."""
 
@@ -66,10 +59,10 @@ class Stack:
 
     def start_rasa(self) -> None:
         log_path = self.tmp / "rasa.log"
-        self.rasa, _log = _start(
+        self.rasa = start(
             assistant.server_command(self.settings, port=self.rasa_port),
-            assistant.rasa_env(self.settings),
             log_path,
+            env=assistant.rasa_env(self.settings),
             cwd=assistant.PROJECT_DIR,
         )
         wait_for(f"http://127.0.0.1:{self.rasa_port}/status", self.rasa, log_path, timeout=180)
@@ -100,16 +93,18 @@ def stack(
     }
     processes = []
     try:
-        worker, _ = _start([sys.executable, "-m", "tiepdan", "worker"], env, tmp / "worker.log")
+        worker = start([sys.executable, "-m", "tiepdan", "worker"], tmp / "worker.log", env=env)
         processes.append(worker)
-        server, _ = _start(
-            [sys.executable, "-m", "tiepdan", "serve", "--port", str(port)], env, tmp / "server.log"
+        server = start(
+            [sys.executable, "-m", "tiepdan", "serve", "--port", str(port)],
+            tmp / "server.log",
+            env=env,
         )
         processes.append(server)
-        actions, _ = _start(
+        actions = start(
             assistant.actions_command(settings, port=actions_port),
-            assistant.rasa_env(settings),
             tmp / "actions.log",
+            env=assistant.rasa_env(settings),
             cwd=assistant.PROJECT_DIR,
         )
         processes.append(actions)

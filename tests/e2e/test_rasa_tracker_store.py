@@ -17,7 +17,7 @@ from sqlalchemy import create_engine, text
 from bot import assistant
 from core.settings import Settings, get_settings
 from tests.conftest import ADMIN_URL, TEST_DB
-from tests.e2e.processes import free_port, stop, wait_for
+from tests.e2e.processes import free_port, start, stop, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -46,13 +46,11 @@ def settings() -> Iterator[Settings]:
 
 
 def _start_rasa(settings: Settings, port: int, log_path: Path) -> subprocess.Popen[bytes]:
-    process = subprocess.Popen(
+    process = start(
         assistant.server_command(settings, port=port),
-        cwd=assistant.PROJECT_DIR,
+        log_path,
         env=assistant.rasa_env(settings),
-        stdout=log_path.open("w"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
+        cwd=assistant.PROJECT_DIR,
     )
     wait_for(f"http://127.0.0.1:{port}/status", process, log_path, timeout=180)
     return process
