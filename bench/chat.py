@@ -267,8 +267,8 @@ def _render(
         f"{own.percentile_ms(95):.1f} ms at p95** (target: under 10 ms at p95). It is what the "
         "client waited for a gateway turn minus what the gateway waited for Rasa in that turn "
         "(the response's `Server-Timing: rasa;dur=`): the HTTP hop to the platform, storing the "
-        "message before Rasa is asked and the replies after (two short transactions), and the "
-        "JSON in and out.",
+        "message before Rasa is asked and the replies after (one statement each on PostgreSQL), "
+        "and the JSON in and out.",
         "",
         "| part of the gateway's own time | p50 ms | p95 ms |",
         "|---|---|---|",
