@@ -25,7 +25,7 @@ from typing import Any, cast
 
 import httpx
 import yaml
-from sqlalchemy import Table, bindparam, select
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy import text as sql
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -187,7 +187,7 @@ _STORE_INBOUND_POSTGRESQL = sql(
     WITH touched AS (
         UPDATE conversations SET last_message_at = :now
         WHERE channel = :channel AND channel_user_id = :channel_user_id
-        RETURNING id, handed_off
+        RETURNING id, handed_off, rasa_restart_due
     ), inserted AS (
         INSERT INTO messages
             (conversation_id, direction, channel_message_id, text, payload, content, state,
@@ -196,7 +196,7 @@ _STORE_INBOUND_POSTGRESQL = sql(
         FROM touched
         RETURNING id, conversation_id
     )
-    SELECT inserted.id, inserted.conversation_id, touched.handed_off
+    SELECT inserted.id, inserted.conversation_id, touched.handed_off, touched.rasa_restart_due
     FROM inserted JOIN touched ON touched.id = inserted.conversation_id
     """
 ).bindparams(_NOW, _CONTENT)
@@ -205,7 +205,7 @@ _TOUCH_CONVERSATION = sql(
     """
     UPDATE conversations SET last_message_at = :now
     WHERE channel = :channel AND channel_user_id = :channel_user_id
-    RETURNING id, handed_off
+    RETURNING id, handed_off, rasa_restart_due
     """
 ).bindparams(_NOW)
 
@@ -251,6 +251,7 @@ class Stored:
     message_id: int
     conversation_id: int
     handed_off: bool  # staff have the conversation
+    rasa_restart_due: bool  # see Conversation.rasa_restart_due
 
 
 def store_inbound(inbound: Inbound) -> Stored | None:
@@ -293,11 +294,11 @@ def _store_inbound(values: dict[str, Any]) -> Stored | None:
         touched = connection.execute(_TOUCH_CONVERSATION, values).one_or_none()
         if touched is None:
             return None
-        conversation_id, handed_off = touched
+        conversation_id, handed_off, rasa_restart_due = touched
         message_id = connection.execute(
             _INSERT_INBOUND, {**values, "conversation_id": conversation_id}
         ).scalar_one()
-    return Stored(message_id, conversation_id, bool(handed_off))
+    return Stored(message_id, conversation_id, bool(handed_off), bool(rasa_restart_due))
 
 
 def _open_conversation(inbound: Inbound) -> None:
@@ -368,6 +369,8 @@ def handle_inbound(inbound: Inbound, *, rasa_url: str | None = None) -> Outcome:
     rasa_message = inbound.payload if inbound.payload is not None else text
     url = rasa_url or get_settings().rasa_url
     try:
+        if stored.rasa_restart_due:
+            _restart_rasa_conversation(url, stored, inbound)
         replies = _ask_rasa(url, inbound.sender_id, rasa_message, inbound)
     except RasaUnavailable as exc:
         logger.warning("Rasa unavailable for message %s: %s", stored.message_id, exc)
@@ -419,6 +422,21 @@ def _ask_rasa(base_url: str, sender: str, message: str, inbound: Inbound) -> lis
     return replies
 
 
+def _restart_rasa_conversation(url: str, stored: Stored, inbound: Inbound) -> None:
+    """Rasa forgets what it had begun with this person, now that a ticket holds it.
+
+    `/restart` is Rasa's own restart intent: it ends any form, clears the slots and starts a new
+    session, through the same REST channel (no API token needed).
+    """
+    _ask_rasa(url, inbound.sender_id, "/restart", inbound)
+    with session_scope() as session:
+        session.execute(
+            update(Conversation)
+            .where(Conversation.id == stored.conversation_id)
+            .values(rasa_restart_due=False)
+        )
+
+
 def _fallback(stored: Stored, inbound: Inbound, text: str) -> Outcome:
     """Rasa cannot answer: open a ticket if this reads like a report, and say so politely."""
     code = None
@@ -436,6 +454,11 @@ def _fallback(stored: Stored, inbound: Inbound, text: str) -> Outcome:
                 actor=SERVICE,
             )
             code = ticket.code
+            session.execute(
+                update(Conversation)
+                .where(Conversation.id == stored.conversation_id)
+                .values(rasa_restart_due=True)
+            )
     reply = Reply(text=ACK_TICKET_OPENED.format(code=code) if code else ACK_RASA_DOWN)
     return _finish(stored, MessageState.FALLBACK, [reply], ticket_code=code)
 

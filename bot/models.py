@@ -6,7 +6,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.database import Base, BigId, UTCDateTime, enum_column, utcnow
@@ -36,6 +36,10 @@ class Conversation(Base):
     channel: Mapped[str] = mapped_column(String(20))
     channel_user_id: Mapped[str] = mapped_column(String(100))
     handed_off: Mapped[bool] = mapped_column(Boolean, default=False)
+    # A ticket was opened from this person's words while Rasa could not answer: Rasa may still
+    # hold the intake it had begun, which would file the same report again. The gateway
+    # restarts Rasa's conversation before the next message (bot/gateway.py).
+    rasa_restart_due: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_message_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

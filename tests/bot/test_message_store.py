@@ -114,7 +114,16 @@ def test_a_handed_off_conversation_says_so(channel):
     with session_scope() as session:
         session.get_one(Conversation, stored.conversation_id).handed_off = True
     again = gateway.store_inbound(Inbound(channel=channel, channel_user_id="u1", text="còn đó?"))
-    assert again is not None and again.handed_off
+    assert again is not None and again.handed_off and not again.rasa_restart_due
+
+
+def test_a_due_restart_of_rasa_is_told_with_the_message(channel):
+    stored = gateway.store_inbound(Inbound(channel=channel, channel_user_id="u1", text="alo"))
+    assert stored is not None and not stored.rasa_restart_due
+    with session_scope() as session:
+        session.get_one(Conversation, stored.conversation_id).rasa_restart_due = True
+    again = gateway.store_inbound(Inbound(channel=channel, channel_user_id="u1", text="còn đó?"))
+    assert again is not None and again.rasa_restart_due and not again.handed_off
 
 
 def test_a_message_id_seen_before_is_not_stored_again(channel):

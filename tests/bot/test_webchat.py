@@ -77,6 +77,9 @@ def test_a_report_while_rasa_is_down_becomes_a_ticket(client, rasa_down, nlu_mod
     with session_scope() as session:
         ticket = session.scalar(select(Ticket).where(Ticket.code == stored[0].ticket_code))
         assert ticket is not None and ticket.description == text and ticket.channel == "web"
+        # Rasa's own intake, if it had begun one, is to be ended before its next turn.
+        conversation = session.get_one(Conversation, stored[0].conversation_id)
+        assert conversation.rasa_restart_due
 
 
 def test_small_talk_while_rasa_is_down_is_acknowledged_without_a_ticket(
@@ -90,7 +93,10 @@ def test_small_talk_while_rasa_is_down_is_acknowledged_without_a_ticket(
     assert response.status_code == 200
     [reply] = response.json()["messages"]
     assert reply["text"] == gateway.ACK_RASA_DOWN
-    assert _stored(session_id)[0].ticket_code is None
+    [message, _] = _stored(session_id)
+    assert message.ticket_code is None
+    with session_scope() as session:  # nothing was filed: Rasa's conversation resumes as it was
+        assert not session.get_one(Conversation, message.conversation_id).rasa_restart_due
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -71,6 +72,28 @@ class Stack:
         if self.rasa is not None:
             stop(self.rasa)
             self.rasa = None
+
+    def pause_rasa(self) -> None:
+        """Rasa hangs: it still accepts connections and keeps its conversations, but answers
+        nothing until resumed, like a server stuck on a slow tracker store."""
+        assert self.rasa is not None
+        os.killpg(self.rasa.pid, signal.SIGSTOP)
+
+    def resume_rasa(self) -> None:
+        assert self.rasa is not None
+        os.killpg(self.rasa.pid, signal.SIGCONT)
+
+    def tracker(self, sender: str) -> dict[str, Any]:
+        """Rasa's own record of a conversation (its HTTP API)."""
+        token = {"token": self.settings.rasa_token} if self.settings.rasa_token else {}
+        response = httpx.get(
+            f"http://127.0.0.1:{self.rasa_port}/conversations/{sender}/tracker",
+            params=token,
+            timeout=30,
+        )
+        assert response.status_code == 200, response.text
+        tracker: dict[str, Any] = response.json()
+        return tracker
 
 
 @pytest.fixture(scope="module")
@@ -308,6 +331,36 @@ def test_rasa_stopped_mid_conversation_loses_nothing(stack: Stack) -> None:
             )
         ).all()
     assert states == [MessageState.ANSWERED, MessageState.FALLBACK, MessageState.ANSWERED]
+
+
+def test_an_intake_rasa_kept_while_it_hung_is_ended_once_the_report_is_a_ticket(
+    stack: Stack,
+) -> None:
+    """Rasa hangs in the middle of an intake and keeps its state. The report becomes a ticket
+    from the raw text, while Rasa's form still waits for it. Before Rasa's next turn the gateway
+    restarts that conversation, so the person is not asked again for a report already filed,
+    and it is not filed twice."""
+    chat = Chat(stack.platform)
+    sender = f"web:{chat.session_id}"
+    assert "mô tả" in _text(chat.say("tôi muốn phản ánh"))
+
+    report = "Cống thoát nước trước nhà số 9 đường Lê Lợi bị vỡ, nước thải tràn ra đường"
+    stack.pause_rasa()
+    try:
+        replies = chat.say(report)  # the gateway waits out its read timeout (10 s)
+    finally:
+        stack.resume_rasa()
+    assert "tạm gián đoạn" in _text(replies)
+    code = CODE.search(_text(replies))
+    assert code, replies
+
+    # Rasa still holds the intake it had begun (whether or not it also read the late message).
+    assert stack.tracker(sender)["active_loop"].get("name") == "complaint_form"
+
+    greeting = _text(chat.say("xin chào"))
+    assert "Tiếp Dân" in greeting and "mô tả" not in greeting and "ảnh" not in greeting
+    assert not stack.tracker(sender)["active_loop"]
+    assert set(CODE.findall(_text(chat.say("phản ánh của tôi")))) == {code.group(0)}
 
 
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Chromium is not installed")
