@@ -81,6 +81,9 @@ def rasa_env(settings: Settings | None = None) -> dict[str, str]:
         "TIEPDAN_ACTIONS_URL": settings.actions_url,
         "TIEPDAN_PLATFORM_URL": settings.platform_url,
         "TIEPDAN_SERVICE_TOKEN": settings.service_token,
+        # The action server (rasa-sdk 3.6 has no --host) listens where actions_url points, not
+        # on every interface: in development that is loopback only. Rasa binds by --interface.
+        "SANIC_HOST": urlsplit(settings.actions_url).hostname or "127.0.0.1",
         # Rasa's own training cache would go into the clone; keep it with the models.
         "RASA_CACHE_DIRECTORY": str(settings.cache_dir / "rasa" / "build-cache"),
         "PYTHONWARNINGS": "ignore",

@@ -38,6 +38,7 @@ from tests.e2e.processes import (
     CHROMIUM,
     free_port,
     launch_chromium,
+    listening_on,
     start,
     stop,
     wait_for,
@@ -54,8 +55,11 @@ STAFF = ("rasa-e2e-dispatcher", "rasa-e2e-pass-123")
 class Stack:
     """The platform, and a Rasa that a test may stop and start again."""
 
-    def __init__(self, tmp: Path, settings: Settings, platform: str, rasa_port: int) -> None:
-        self.tmp, self.settings, self.platform, self.rasa_port = tmp, settings, platform, rasa_port
+    def __init__(
+        self, tmp: Path, settings: Settings, platform: str, rasa_port: int, actions_port: int
+    ) -> None:
+        self.tmp, self.settings, self.platform = tmp, settings, platform
+        self.rasa_port, self.actions_port = rasa_port, actions_port
         self.rasa: subprocess.Popen[bytes] | None = None
 
     def start_rasa(self) -> None:
@@ -136,7 +140,7 @@ def stack(
         wait_for(
             f"http://127.0.0.1:{actions_port}/health", actions, tmp / "actions.log", timeout=120
         )
-        result = Stack(tmp, settings, base, rasa_port)
+        result = Stack(tmp, settings, base, rasa_port, actions_port)
         result.start_rasa()
         yield result
         result.stop_rasa()
@@ -238,6 +242,13 @@ def staff(stack: Stack) -> dict[str, str]:
         timeout=10,
     ).json()["access_token"]
     return {"Authorization": f"Bearer {token}"}
+
+
+def test_rasa_and_its_action_server_listen_on_loopback_only(stack: Stack) -> None:
+    """In development nothing but this machine may reach them: the action server would run
+    any action for anyone who can post to it."""
+    assert listening_on(stack.rasa_port) == {"127.0.0.1"}
+    assert listening_on(stack.actions_port) == {"127.0.0.1"}
 
 
 def test_a_one_message_complaint_is_filed_routed_and_looked_up(stack: Stack) -> None:
