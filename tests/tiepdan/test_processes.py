@@ -1,0 +1,53 @@
+"""`tiepdan run` and `tiepdan bot serve` stop their children however they are stopped."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+SUPERVISOR = textwrap.dedent(
+    """
+    import subprocess, sys
+    from tiepdan.processes import supervise
+
+    sleep = [sys.executable, "-c", "import time; time.sleep(120)"]
+    children = [subprocess.Popen(sleep), subprocess.Popen(sleep)]
+    print(" ".join(str(child.pid) for child in children), flush=True)
+    sys.exit(0 if supervise(children) else 1)
+    """
+)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A child that ended but was not yet reaped is a zombie: gone for our purpose.
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().split(") ", 1)[1][0] != "Z"
+
+
+@pytest.mark.parametrize("sent", [signal.SIGTERM, signal.SIGINT])
+def test_the_children_stop_with_the_supervisor(sent: signal.Signals) -> None:
+    """Only the supervisor gets the signal (as from a process manager), not its group."""
+    supervisor = subprocess.Popen(
+        [sys.executable, "-c", SUPERVISOR], stdout=subprocess.PIPE, text=True
+    )
+    assert supervisor.stdout is not None
+    children = [int(pid) for pid in supervisor.stdout.readline().split()]
+    assert len(children) == 2 and all(_alive(pid) for pid in children)
+
+    supervisor.send_signal(sent)
+
+    assert supervisor.wait(timeout=20) == 0  # the children ended by its SIGTERM: a clean stop
+    deadline = time.monotonic() + 5
+    while any(_alive(pid) for pid in children) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(pid) for pid in children)
