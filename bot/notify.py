@@ -12,9 +12,10 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
 from bot.models import Conversation, Direction, Message, MessageState
-from feedback.models import ContactIdentity, Ticket, TicketEvent, TicketStatus
+from feedback.models import ContactIdentity, Ticket, TicketEvent
 
 DELIVERED_BY_STORING = {"web"}
+RATING_QUESTION = "Bạn đánh giá thế nào về việc xử lý phản ánh này?"
 
 
 def notice_text(ticket: Ticket, event: TicketEvent) -> str:
@@ -29,12 +30,7 @@ def notice_text(ticket: Ticket, event: TicketEvent) -> str:
         return f"Phản ánh {code} không được tiếp nhận xử lý. Lý do: {event.message}"
     if event.kind == "start":
         return f"Phản ánh {code} đang được cơ quan chức năng xử lý."
-    if event.to_status == TicketStatus.RESOLVED.value:
-        return f"Phản ánh {code} đã được xử lý xong.\n{RATING_QUESTION}"
     return f"Phản hồi về phản ánh {code}: {event.message}"
-
-
-RATING_QUESTION = "Bạn đánh giá thế nào về việc xử lý phản ánh này?"
 
 
 def rating_buttons(code: str) -> list[dict[str, str]]:
@@ -51,7 +47,7 @@ def rating_buttons(code: str) -> list[dict[str, str]]:
 
 def notice_buttons(ticket: Ticket, event: TicketEvent) -> list[dict[str, str]]:
     """A resolution asks for a rating."""
-    if event.to_status == TicketStatus.RESOLVED.value:
+    if event.kind == "resolve":
         return rating_buttons(ticket.code)
     return []
 

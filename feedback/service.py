@@ -542,7 +542,10 @@ def perform_action(
         data=data,
     )
     session.flush()
-    if ticket.contact_id is not None and (public or to_status in _STATUSES_TOLD_TO_CITIZEN):
+    # A public message, or a move to a status the citizen hears about; a note on a resolved
+    # ticket is neither, though the ticket is still resolved.
+    told = public or (to_status != from_status and to_status in _STATUSES_TOLD_TO_CITIZEN)
+    if ticket.contact_id is not None and told:
         # The bot tells the citizen on the channel they wrote from (bot/notify.py).
         enqueue(session, "bot.notify_contact", event_id=event.id)
     session.expire(ticket, ["events", "agency"])

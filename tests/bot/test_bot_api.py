@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.models import Conversation, Direction, Message
-from bot.notify import notice_buttons
+from bot.notify import notice_buttons, notice_text
 from feedback.models import SurveyResponse, Ticket, TicketEvent
 from tests.feedback.helpers import route
 
@@ -168,6 +168,31 @@ def test_a_resolution_notice_asks_for_a_rating(client, db_session, file_for, adm
 
     assert [b["title"] for b in buttons][-1] == "Chưa được xử lý"
     assert buttons[0]["payload"] == f'/rate{{"ticket_code": "{code}", "score": 5}}'
+
+
+def test_after_the_resolution_a_reply_is_told_as_itself_and_a_note_is_not_told(
+    client, db_session, file_for, admin, sent_tasks
+):
+    """The rating question goes with the resolution only: a public reply on a resolved ticket
+    is told as that reply, and a private note tells the citizen nothing."""
+    code = file_for("alice")
+    _resolve(client, admin, code)
+    sent_tasks.clear()
+    for action, body in (
+        ("reply", {"message": "Đội sẽ kiểm tra lại vào sáng mai.", "public": True}),
+        ("note", {"message": "Ghi chú nội bộ."}),
+    ):
+        response = client.post(f"/api/v1/tickets/{code}/{action}", json=body, headers=admin)
+        assert response.status_code == 200, response.text
+
+    queued = [kwargs["event_id"] for name, kwargs in sent_tasks if name == "bot.notify_contact"]
+    [reply] = db_session.scalars(select(TicketEvent).where(TicketEvent.id.in_(queued))).all()
+    ticket = db_session.scalar(select(Ticket).where(Ticket.code == code))
+    assert reply.kind == "reply"
+    assert notice_text(ticket, reply) == (
+        f"Phản hồi về phản ánh {code}: Đội sẽ kiểm tra lại vào sáng mai."
+    )
+    assert notice_buttons(ticket, reply) == []
 
 
 # --- Hand-off ----------------------------------------------------------------------------------
