@@ -100,7 +100,7 @@ class Outcome:
     ticket_code: str | None = None
 
 
-# --- Web chat sessions ---------------------------------------------------------------------
+# --- Web chat sessions and conversations -----------------------------------------------------
 
 
 def open_webchat_session(session: Session) -> str:
@@ -154,9 +154,6 @@ def record_rejected_upload(
         )
     )
     conversation.last_message_at = utcnow()
-
-
-# --- The inbound path ------------------------------------------------------------------------
 
 
 def find_conversation(session: Session, channel: str, channel_user_id: str) -> Conversation | None:
@@ -326,23 +323,22 @@ def store_outcome(
         "direction": Direction.OUTBOUND.value,
         "reply_state": MessageState.SENT.value,
     }
-    contents = [{"buttons": reply.buttons, "image": reply.image} for reply in replies]
+    rows = [
+        {"text": reply.text, "content": {"buttons": reply.buttons, "image": reply.image}}
+        for reply in replies
+    ]
     engine = get_engine()
     if engine.dialect.name == "postgresql":
-        rows = [{"text": r.text, "content": c} for r, c in zip(replies, contents, strict=True)]
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
             connection.execute(_STORE_OUTCOME_POSTGRESQL, {**values, "replies": json.dumps(rows)})
         return
     with engine.begin() as connection:
         connection.execute(_MARK_INBOUND, values)
-        if replies:
-            connection.execute(
-                _INSERT_REPLY,
-                [
-                    {**values, "text": reply.text, "content": content}
-                    for reply, content in zip(replies, contents, strict=True)
-                ],
-            )
+        if rows:
+            connection.execute(_INSERT_REPLY, [{**values, **row} for row in rows])
+
+
+# --- The inbound path ------------------------------------------------------------------------
 
 
 def handle_inbound(inbound: Inbound, *, rasa_url: str | None = None) -> Outcome:
@@ -371,7 +367,7 @@ def handle_inbound(inbound: Inbound, *, rasa_url: str | None = None) -> Outcome:
     try:
         if stored.rasa_restart_due:
             _restart_rasa_conversation(url, stored, inbound)
-        replies = _ask_rasa(url, inbound.sender_id, rasa_message, inbound)
+        replies = _ask_rasa(url, rasa_message, inbound)
     except RasaUnavailable as exc:
         logger.warning("Rasa unavailable for message %s: %s", stored.message_id, exc)
         return _fallback(stored, inbound, text)
@@ -389,9 +385,9 @@ def _rasa_http() -> httpx.Client:
     return httpx.Client(timeout=RASA_TIMEOUT)
 
 
-def _ask_rasa(base_url: str, sender: str, message: str, inbound: Inbound) -> list[Reply]:
+def _ask_rasa(base_url: str, message: str, inbound: Inbound) -> list[Reply]:
     body = {
-        "sender": sender,
+        "sender": inbound.sender_id,
         "message": message,
         "metadata": {"channel": inbound.channel, **inbound.metadata},
     }
@@ -428,13 +424,15 @@ def _restart_rasa_conversation(url: str, stored: Stored, inbound: Inbound) -> No
     `/restart` is Rasa's own restart intent: it ends any form, clears the slots and starts a new
     session, through the same REST channel (no API token needed).
     """
-    _ask_rasa(url, inbound.sender_id, "/restart", inbound)
+    _ask_rasa(url, "/restart", inbound)
     with session_scope() as session:
-        session.execute(
-            update(Conversation)
-            .where(Conversation.id == stored.conversation_id)
-            .values(rasa_restart_due=False)
-        )
+        _set_rasa_restart_due(session, stored.conversation_id, due=False)
+
+
+def _set_rasa_restart_due(session: Session, conversation_id: int, *, due: bool) -> None:
+    session.execute(
+        update(Conversation).where(Conversation.id == conversation_id).values(rasa_restart_due=due)
+    )
 
 
 def _fallback(stored: Stored, inbound: Inbound, text: str) -> Outcome:
@@ -454,11 +452,7 @@ def _fallback(stored: Stored, inbound: Inbound, text: str) -> Outcome:
                 actor=SERVICE,
             )
             code = ticket.code
-            session.execute(
-                update(Conversation)
-                .where(Conversation.id == stored.conversation_id)
-                .values(rasa_restart_due=True)
-            )
+            _set_rasa_restart_due(session, stored.conversation_id, due=True)
     reply = Reply(text=ACK_TICKET_OPENED.format(code=code) if code else ACK_RASA_DOWN)
     return _finish(stored, MessageState.FALLBACK, [reply], ticket_code=code)
 
