@@ -180,7 +180,8 @@ def run(host: str, port: int | None) -> None:
     """Migrate, seed the demo, and start the API, a worker with beat, and Rasa (embedded mode)."""
     settings = get_settings()
     port = port or settings.port
-    env = {**os.environ}
+    # Every child derives the API's address from PORT (Rasa's action server calls it there).
+    env = {**os.environ, "PORT": str(port)}
     tiepdan = [sys.executable, "-m", "tiepdan"]
     click.echo("Migrating the database ...")
     subprocess.run([*tiepdan, "db", "upgrade"], check=True, env=env)

@@ -90,3 +90,33 @@ def test_seed_twice_changes_nothing() -> None:
     assert "already up to date" in second.output
     with session_scope() as session:
         assert session.scalar(select(func.count()).select_from(StaffUser)) == users
+
+
+def test_run_tells_its_children_the_port_it_serves_on(monkeypatch) -> None:
+    """`tiepdan run --port`: the action server (under `bot serve`) calls the API on that port."""
+    from core.settings import Settings
+    from tiepdan import cli
+
+    started: dict[str, dict[str, str]] = {}
+
+    class Child:
+        def __init__(self, command: list[str], env: dict[str, str]) -> None:
+            started[" ".join(command[3:5])] = env
+
+        def poll(self) -> None:
+            return None
+
+    done = type("Done", (), {"returncode": 0})()
+    monkeypatch.setattr(cli.subprocess, "run", lambda *args, **kwargs: done)
+    monkeypatch.setattr(cli.subprocess, "Popen", Child)
+    monkeypatch.setattr(cli, "_wait_until_serving", lambda url, children: None)
+    monkeypatch.setattr(cli, "supervise", lambda children: True)
+
+    result = CliRunner().invoke(main, ["run", "--port", "9123"])
+
+    assert result.exit_code == 0, result.output
+    bot_serve = started["bot serve"]
+    monkeypatch.delenv("TIEPDAN_PLATFORM_URL", raising=False)
+    for name, value in bot_serve.items():
+        monkeypatch.setenv(name, value)
+    assert Settings().platform_url == "http://127.0.0.1:9123"
