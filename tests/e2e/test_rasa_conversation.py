@@ -306,6 +306,25 @@ def test_staff_resolve_the_chat_is_told_and_the_rating_is_recorded(
     assert _ticket(code).status.value == "reopened"
 
 
+def test_a_question_is_answered_from_the_faq_and_an_official_takes_over(stack: Stack) -> None:
+    chat = Chat(stack.platform)
+    assert "7 giờ 30" in _text(chat.say("giờ làm việc của UBND phường"))
+
+    assert "chuyển cuộc trò chuyện đến cán bộ" in _text(chat.say("cho tôi gặp cán bộ"))
+    assert chat.say("alo, có ai không?") == []  # the bot stays quiet for the official
+    with session_scope() as session:
+        conversation = session.get_one(
+            Conversation, session.get_one(WebchatSession, chat.session_id).conversation_id
+        )
+        assert conversation.handed_off
+        last = session.scalars(
+            select(Message)
+            .where(Message.conversation_id == conversation.id, Message.direction == "in")
+            .order_by(Message.id.desc())
+        ).first()
+        assert last is not None and last.state == MessageState.HANDED_OFF
+
+
 def test_bad_input_gets_a_polite_answer(stack: Stack) -> None:
     chat = Chat(stack.platform)
 
