@@ -7,9 +7,6 @@ STAMP   := $(VENV)/.installed
 PYTHON  ?= $(shell command -v python3.11 2>/dev/null || command -v python3 2>/dev/null)
 PYTEST_ARGS ?=
 
-# Outside the clone, so that CI on the same machine reuses it.
-RASA_VENV ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/tiepdan/venv-rasa
-
 .PHONY: help install run test lint format bench bench-nlu nlu rasa-venv clean
 
 help:
@@ -54,12 +51,13 @@ bench: $(STAMP) rasa-venv
 nlu: $(STAMP)
 	$(BIN)/tiepdan nlu train
 
-# Rasa 3.6 runs on Python 3.10 only: its own venv, found on PATH or in pyenv.
-rasa-venv:
-	@bash scripts/rasa-venv.sh $(RASA_VENV)
+# Rasa 3.6 runs on Python 3.10 only: its own venv, found on PATH or in pyenv, outside the clone
+# (TIEPDAN_RASA_VENV, default ~/.cache/tiepdan/venv-rasa) so that CI on the same machine reuses it.
+rasa-venv: $(STAMP)
+	@$(BIN)/tiepdan bot venv
 
 bench-nlu: $(STAMP) rasa-venv
-	$(BIN)/python -m bench.nlu --rasa-venv $(RASA_VENV)
+	$(BIN)/python -m bench.nlu
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,7 +29,7 @@ import httpx
 from sqlalchemy import create_engine, func, select
 
 from bench import dataset
-from bench.load import LoadResult, free_port, run_load, running_server, wait_for
+from bench.load import LoadResult, free_port, run_load, running_server, start, stop, wait_for
 from bot import assistant
 from bot.models import Conversation, Direction, Message, MessageState
 from core import timing
@@ -92,11 +91,20 @@ def main(argv: list[str] | None = None) -> int:
                 "platform_url": server.url,
             }
         )
+        env, cwd = assistant.rasa_env(settings), assistant.PROJECT_DIR
         rasa_processes = [
-            _start(
-                assistant.actions_command(settings, port=actions_port), settings, logs, "actions"
+            start(
+                assistant.actions_command(settings, port=actions_port),
+                logs / "bench-chat-actions.log",
+                env=env,
+                cwd=cwd,
             ),
-            _start(assistant.server_command(settings, port=rasa_port), settings, logs, "rasa"),
+            start(
+                assistant.server_command(settings, port=rasa_port),
+                logs / "bench-chat-rasa.log",
+                env=env,
+                cwd=cwd,
+            ),
         ]
         try:
             actions, rasa = rasa_processes
@@ -106,8 +114,7 @@ def main(argv: list[str] | None = None) -> int:
             loaded, sent, stored, answered = _many_sessions(server.url, url, plan)
         finally:
             for process in rasa_processes:
-                process.terminate()
-                process.wait(timeout=30)
+                stop(process)
 
     report = _render(direct, gateway, own, parts, loaded, sent, stored, answered, plan)
     args.output.parent.mkdir(parents=True, exist_ok=True)
@@ -115,17 +122,6 @@ def main(argv: list[str] | None = None) -> int:
     print("\n" + report)
     print(f"Written to {args.output}")
     return 0 if stored == sent else 1
-
-
-def _start(command: list[str], settings: object, logs: Path, name: str) -> subprocess.Popen[bytes]:
-    log = (logs / f"bench-chat-{name}.log").open("wb")
-    return subprocess.Popen(
-        command,
-        cwd=assistant.PROJECT_DIR,
-        env=assistant.rasa_env(settings),  # type: ignore[arg-type]
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
 
 
 def _open_sessions(base_url: str, count: int) -> list[str]:
@@ -241,9 +237,13 @@ def _render(
 
     overhead_50 = gateway.percentile_ms(50) - direct.percentile_ms(50)
     overhead_95 = gateway.percentile_ms(95) - direct.percentile_ms(95)
-    paired = sorted(g - d for g, d in zip(gateway.latencies, direct.latencies, strict=False))
-    paired_50 = paired[len(paired) // 2] * 1000 if paired else float("nan")
-    paired_95 = paired[int(len(paired) * 0.95)] * 1000 if paired else float("nan")
+    paired = LoadResult(
+        name="gateway minus direct, pair by pair",
+        concurrency=1,
+        seconds=0.0,
+        latencies=[g - d for g, d in zip(gateway.latencies, direct.latencies, strict=False)],
+    )
+    paired_50, paired_95 = paired.percentile_ms(50), paired.percentile_ms(95)
     lines = [
         "# Web-chat benchmark",
         "",

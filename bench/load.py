@@ -220,16 +220,24 @@ def running_server(
     command = [str(tiepdan), "serve", "--port", str(port), "--workers", str(workers)]
     base_url = f"http://127.0.0.1:{port}"
     print(f"Starting the server: {' '.join(command)} (log: {log_path})", flush=True)
-    with log_path.open("wb") as log:
-        # Its own session, so the uvicorn supervisor and its workers can be stopped together.
-        process = subprocess.Popen(
-            command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    process = start(command, log_path, env=env)
+    try:
+        wait_for(f"{base_url}/healthz", process, timeout=60)
+        yield Server(url=base_url, pid=process.pid)
+    finally:
+        stop(process)
+        print("Server stopped.", flush=True)
+
+
+def start(
+    command: list[str], log_path: Path, *, env: dict[str, str], cwd: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """Start a process with its output in `log_path`, in its own session, so that `stop` ends
+    it together with its children (uvicorn's workers)."""
+    with log_path.open("wb") as log:  # the child keeps its own copy of the file
+        return subprocess.Popen(
+            command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
-        try:
-            wait_for(f"{base_url}/healthz", process, timeout=60)
-            yield Server(url=base_url, pid=process.pid)
-        finally:
-            _stop(process)
 
 
 def wait_for(url: str, process: subprocess.Popen[bytes], *, timeout: float) -> None:
@@ -249,7 +257,8 @@ def wait_for(url: str, process: subprocess.Popen[bytes], *, timeout: float) -> N
     raise RuntimeError(f"{url} did not answer within {timeout:.0f} s")
 
 
-def _stop(process: subprocess.Popen) -> None:
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, a grace period, then SIGKILL to whatever is left of its process group."""
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)  # uvicorn stops its workers, then itself
         try:
@@ -260,4 +269,3 @@ def _stop(process: subprocess.Popen) -> None:
     # A worker left behind by a crash: the process group is the one started above.
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)
-    print("Server stopped.", flush=True)

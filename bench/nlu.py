@@ -29,7 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from bench.load import free_port
+from bench.load import free_port, start, stop, wait_for
+from bot import assistant
 from core.settings import get_settings
 from nlu import dataset
 from nlu.category import CategoryModel, train_head, train_ngram
@@ -293,38 +294,17 @@ def run_diet(venv: Path, work: Path, epochs: int, test_texts: list[str]) -> dict
     train_seconds = time.monotonic() - started
     port = free_port()
     print(f"DIET: trained in {train_seconds:.0f} s; serving /model/parse on {port} ...", flush=True)
-    log = (work / "rasa-server.log").open("w")
-    server = subprocess.Popen(
-        [
-            rasa,
-            "run",
-            "--enable-api",
-            "-m",
-            "models/diet.tar.gz",
-            "--port",
-            str(port),
-            "-i",
-            "127.0.0.1",
-        ],
-        cwd=project,
+    command = [rasa, "run", "--enable-api", "-m", "models/diet.tar.gz", "--port", str(port)]
+    server = start(
+        [*command, "--interface", "127.0.0.1"],
+        work / "rasa-server.log",
         env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
+        cwd=project,
     )
     import httpx
 
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/status", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline or server.poll() is not None:
-                raise RuntimeError(f"Rasa did not start; see {log.name}")
-            time.sleep(1)
+        wait_for(f"http://127.0.0.1:{port}/status", server, timeout=180)
         predicted, timings = [], []
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
             for text in test_texts[:20]:
@@ -335,9 +315,7 @@ def run_diet(venv: Path, work: Path, epochs: int, test_texts: list[str]) -> dict
                 timings.append((time.perf_counter() - started) * 1000)
                 predicted.append((answer.get("intent") or {}).get("name") or "khac")
     finally:
-        os.killpg(server.pid, 15)
-        server.wait(timeout=30)
-        log.close()
+        stop(server)
     return {
         "predicted": predicted,
         "train_seconds": train_seconds,
@@ -376,11 +354,7 @@ def main(argv: list[str] | None = None) -> int:
         diet: dict[str, object] | None = None
         if not args.skip_diet:
             epochs = args.diet_epochs or (5 if args.quick else 20)
-            if not (args.rasa_venv / "bin" / "rasa").exists():
-                subprocess.run(
-                    ["bash", str(ROOT / "scripts" / "rasa-venv.sh"), str(args.rasa_venv)],
-                    check=True,
-                )
+            assistant.ensure_venv(get_settings().model_copy(update={"rasa_venv": args.rasa_venv}))
             diet = run_diet(args.rasa_venv, work, epochs, test_texts)
 
     report = render(

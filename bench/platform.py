@@ -272,11 +272,7 @@ def _measure_with_wrk(
 
 
 def _ticket_count(database_url: str) -> int:
-    engine = create_engine(database_url)
-    with engine.connect() as connection:
-        count = int(connection.execute(text("SELECT count(*) FROM tickets")).scalar_one())
-    engine.dispose()
-    return count
+    return sum(_status_counts(database_url).values())
 
 
 def _walk_pages(

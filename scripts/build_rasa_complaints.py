@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import random
 import re
-import unicodedata
 from pathlib import Path
+
+from nlu.normalize import fold
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT / "nlu" / "data" / "train"
@@ -22,11 +23,6 @@ TARGET = ROOT / "bot" / "rasa" / "data" / "nlu" / "complaint.yml"
 PER_CATEGORY = 15
 MAX_LENGTH = 300
 SUGGESTION_START = re.compile(r"^(de nghi|kien nghi|gop y|de xuat|nen |xin de xuat|toi de xuat)")
-
-
-def fold(text: str) -> str:
-    text = unicodedata.normalize("NFD", text.lower()).replace("đ", "d")
-    return "".join(ch for ch in text if not unicodedata.combining(ch))
 
 
 def usable(line: str) -> bool:

@@ -1,4 +1,4 @@
-"""`tiepdan bot ...`: train, check, evaluate and serve the Rasa assistant (bot/rasa/)."""
+"""`tiepdan bot ...`: set up, train, check, evaluate and serve the Rasa assistant (bot/rasa/)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,15 @@ from tiepdan.processes import supervise
 @click.group()
 def bot() -> None:
     """The Rasa assistant: train, check, evaluate, serve."""
+
+
+@bot.command("venv")
+def bot_venv() -> None:
+    """Create Rasa's Python 3.10 environment where the settings say (once per machine)."""
+    try:
+        click.echo(f"Rasa's environment: {assistant.ensure_venv()}")
+    except assistant.RasaNotInstalled as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 @bot.command("train")

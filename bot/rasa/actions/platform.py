@@ -64,6 +64,16 @@ async def call(method: str, path: str, **kwargs: Any) -> Answer:
     return Answer(response.status, body)
 
 
+async def fetch(method: str, path: str, **kwargs: Any) -> Any | None:
+    """The body of a 2xx answer; None when the platform is unavailable or refused. For the
+    actions whose reply is the same whatever went wrong."""
+    try:
+        answer = await call(method, path, **kwargs)
+    except PlatformUnavailable:
+        return None
+    return answer.body if answer.ok else None
+
+
 def identity(sender_id: str) -> tuple[str, str]:
     """The gateway's Rasa sender is `<channel>:<user>`."""
     channel, _, user = sender_id.partition(":")

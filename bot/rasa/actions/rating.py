@@ -15,6 +15,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions import platform, text
+from actions.message import entity, is_payload, latest
 from actions.platform import PlatformUnavailable
 
 BUSY = "Xin lỗi, hệ thống đang bận nên chưa ghi nhận được đánh giá. Bạn vui lòng thử lại sau."
@@ -45,10 +46,6 @@ def rating_buttons(code: str) -> list[dict[str, str]]:
     return buttons
 
 
-def _entity(tracker: Tracker, name: str) -> Any:
-    return next(tracker.get_latest_entity_values(name), None)
-
-
 async def _resolved_codes(sender: str) -> list[str]:
     """The sender's resolved tickets, newest first: what they may rate."""
     answer = await platform.call(
@@ -59,8 +56,8 @@ async def _resolved_codes(sender: str) -> list[str]:
 
 def _score_of(tracker: Tracker, message_text: str) -> int | None:
     """1 to 5 from the button's entity or the text; anything else (a forged 9) is no score."""
-    value = _entity(tracker, "score")
-    if value is None and not message_text.startswith("/"):
+    value = entity(tracker, "score")
+    if value is None and not is_payload(message_text):
         return text.score(message_text)
     try:
         score = int(value) if value is not None else None
@@ -77,16 +74,14 @@ class ActionRecordRating(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
         not_recorded = [SlotSet("rating_recorded", False)]
-        message_text = ((tracker.latest_message or {}).get("text") or "").strip()
-        code = _entity(tracker, "ticket_code") or text.ticket_code(message_text)
-        fixed = _entity(tracker, "fixed")
+        _, message_text = latest(tracker)
+        code = entity(tracker, "ticket_code") or text.ticket_code(message_text)
+        fixed = entity(tracker, "fixed")
         not_fixed = (
             fixed is False
             or str(fixed).lower() == "false"
             or (
-                fixed is None
-                and not message_text.startswith("/")
-                and text.says_not_fixed(message_text)
+                fixed is None and not is_payload(message_text) and text.says_not_fixed(message_text)
             )
         )
         score = _score_of(tracker, message_text)
@@ -144,14 +139,8 @@ class ValidateCommentForm(FormValidationAction):
     ) -> dict[str, Any]:
         if tracker.get_slot("requested_slot") != "rating_comment":
             return {}
-        message = tracker.latest_message or {}
-        intent = (message.get("intent") or {}).get("name")
-        message_text = (message.get("text") or "").strip()
-        if (
-            intent in ("deny", "thank", "goodbye")
-            or not message_text
-            or message_text.startswith("/")
-        ):
+        intent, message_text = latest(tracker)
+        if intent in ("deny", "thank", "goodbye") or not message_text or is_payload(message_text):
             return {"rating_comment": SKIP}
         return {"rating_comment": message_text[:2000]}
 
@@ -172,15 +161,12 @@ class ActionSaveComment(Action):
         if not code or not comment or comment == SKIP:
             dispatcher.utter_message(response="utter_anything_else")
             return reset
-        try:
-            answer = await platform.call(
-                "POST",
-                f"/api/v1/bot/tickets/{code}/rating",
-                json={"sender": tracker.sender_id, "comment": comment},
-            )
-        except PlatformUnavailable:
-            answer = None
-        if answer is None or not answer.ok:
+        recorded = await platform.fetch(
+            "POST",
+            f"/api/v1/bot/tickets/{code}/rating",
+            json={"sender": tracker.sender_id, "comment": comment},
+        )
+        if recorded is None:
             dispatcher.utter_message(text=BUSY)
         else:
             dispatcher.utter_message(response="utter_comment_thanks")

@@ -15,7 +15,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions import platform, text
-from actions.platform import PlatformUnavailable
+from actions.message import entity, is_payload, latest
 
 REPORT_SLOTS = (
     "what",
@@ -76,32 +76,15 @@ KIND_NAMES = {
 }
 
 
-def _latest(tracker: Tracker) -> tuple[str, str]:
-    message = tracker.latest_message or {}
-    intent = (message.get("intent") or {}).get("name") or ""
-    return intent, (message.get("text") or "").strip()
-
-
-def _entity(tracker: Tracker, name: str) -> Any:
-    return next(tracker.get_latest_entity_values(name), None)
-
-
-def _is_payload(message_text: str) -> bool:
-    return message_text.startswith("/")
-
-
 async def _ward_reading(message_text: str) -> dict[str, Any]:
     """The platform NLU's reading of a place: one ward, several candidates, or nothing."""
-    try:
-        answer = await platform.call("POST", "/api/v1/bot/analyse", json={"text": message_text})
-    except PlatformUnavailable:
+    reading = await platform.fetch("POST", "/api/v1/bot/analyse", json={"text": message_text})
+    if reading is None:
         return {}
-    if not answer.ok:
-        return {}
-    ward = answer.body.get("ward")
+    ward = reading.get("ward")
     if ward:
         return {"ward_code": ward["code"], "where_name": ward["name"]}
-    candidates = answer.body.get("ward_candidates") or []
+    candidates = reading.get("ward_candidates") or []
     return {"ward_candidates": candidates} if candidates else {}
 
 
@@ -129,7 +112,7 @@ class ValidateComplaintForm(FormValidationAction):
     async def extract_what(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        intent, message_text = _latest(tracker)
+        intent, message_text = latest(tracker)
         requested = tracker.get_slot("requested_slot")
         slots: dict[str, Any] = {}
         if tracker.get_slot("report_kind") is None:
@@ -137,7 +120,7 @@ class ValidateComplaintForm(FormValidationAction):
         if tracker.get_slot("what") is not None:
             return slots
         words = len(message_text.split())
-        if _is_payload(message_text):
+        if is_payload(message_text):
             return slots
         opening = requested is None and words >= MIN_WORDS_OF_A_REPORT
         # "xin chào" or "cảm ơn" is not the problem: the form steps aside for it.
@@ -156,7 +139,7 @@ class ValidateComplaintForm(FormValidationAction):
     ) -> dict[str, Any]:
         if tracker.get_slot("where") is not None:
             return {}
-        intent, message_text = _latest(tracker)
+        intent, message_text = latest(tracker)
         requested = tracker.get_slot("requested_slot")
         if requested is None:
             what = tracker.get_slot("what")
@@ -169,7 +152,7 @@ class ValidateComplaintForm(FormValidationAction):
         if requested != "where" or intent in ("deny", "request_human"):
             return {}
         if intent == "share_location":
-            latitude, longitude = _entity(tracker, "latitude"), _entity(tracker, "longitude")
+            latitude, longitude = entity(tracker, "latitude"), entity(tracker, "longitude")
             try:
                 latitude, longitude = float(latitude), float(longitude)
             except (TypeError, ValueError):
@@ -183,13 +166,13 @@ class ValidateComplaintForm(FormValidationAction):
             }
         candidates = tracker.get_slot("ward_candidates") or []
         if intent == "choose_ward":
-            chosen = str(_entity(tracker, "ward_code") or "")
+            chosen = str(entity(tracker, "ward_code") or "")
             match = next((c for c in candidates if c.get("code") == chosen), None)
             if match is None:  # a stale or forged button
                 dispatcher.utter_message(text=BAD_WARD_CHOICE)
                 return {"ward_candidates": candidates}
             return {"where": match["name"], "ward_code": match["code"], "ward_candidates": None}
-        if not message_text or _is_payload(message_text):
+        if not message_text or is_payload(message_text):
             return {"where": None}
         reading = await _ward_reading(message_text)
         if "ward_candidates" in reading:
@@ -200,10 +183,10 @@ class ValidateComplaintForm(FormValidationAction):
     async def extract_photo(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        intent, _ = _latest(tracker)
+        intent, _ = latest(tracker)
         if tracker.get_slot("requested_slot") != "photo" or intent == "request_human":
             return {}
-        url = _entity(tracker, "photo_url") if intent == "share_photo" else None
+        url = entity(tracker, "photo_url") if intent == "share_photo" else None
         if isinstance(url, str) and url.startswith("/api/v1/webchat/photos/"):
             return {"photo": url}
         return {"photo": NONE}
@@ -211,7 +194,7 @@ class ValidateComplaintForm(FormValidationAction):
     async def extract_phone(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        intent, message_text = _latest(tracker)
+        intent, message_text = latest(tracker)
         if tracker.get_slot("requested_slot") != "phone" or intent == "request_human":
             return {}
         number = text.phone_number(message_text)
@@ -225,10 +208,10 @@ class ValidateComplaintForm(FormValidationAction):
     async def extract_company_name(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        intent, message_text = _latest(tracker)
+        intent, message_text = latest(tracker)
         if tracker.get_slot("requested_slot") != "company_name" or intent == "request_human":
             return {}
-        if intent == "deny" or not message_text or _is_payload(message_text):
+        if intent == "deny" or not message_text or is_payload(message_text):
             dispatcher.utter_message(text=NEED_COMPANY)
             return {"company_name": None}
         return {"company_name": message_text[:300]}
@@ -236,7 +219,7 @@ class ValidateComplaintForm(FormValidationAction):
     async def extract_tax_code(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        intent, message_text = _latest(tracker)
+        intent, message_text = latest(tracker)
         if tracker.get_slot("requested_slot") != "tax_code" or intent == "request_human":
             return {}
         code = text.tax_code(message_text)
@@ -247,7 +230,7 @@ class ValidateComplaintForm(FormValidationAction):
     async def extract_confirmed(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        intent, _ = _latest(tracker)
+        intent, _ = latest(tracker)
         if tracker.get_slot("requested_slot") != "confirmed" or intent == "request_human":
             return {}
         if intent == "affirm":
@@ -261,9 +244,8 @@ class ValidateComplaintForm(FormValidationAction):
     ) -> dict[str, Any]:
         if value is False:  # "Sửa lại": start the report again, keeping its kind
             dispatcher.utter_message(text=ASK_AGAIN)
-            return {
-                slot: None for slot in REPORT_SLOTS if slot not in ("report_kind", "company_name")
-            } | {"tax_code": tracker.get_slot("tax_code")}
+            kept = ("report_kind", "company_name", "tax_code")
+            return {slot: None for slot in REPORT_SLOTS if slot not in kept}
         return {"confirmed": value}
 
 
@@ -366,13 +348,10 @@ class ActionSubmitReport(Action):
         if tracker.get_slot("confirmed") is not True:
             return reset
         kind = tracker.get_slot("report_kind") or "complaint"
-        try:
-            answer = await platform.call("POST", "/api/v1/tickets", json=ticket_body(tracker))
-        except PlatformUnavailable:
-            answer = None
-        if answer is None or not answer.ok:
+        ticket = await platform.fetch("POST", "/api/v1/tickets", json=ticket_body(tracker))
+        if ticket is None:
             dispatcher.utter_message(text=FILE_FAILED.format(kind_lower=KIND_NAMES[kind].lower()))
             return reset
-        code = answer.body["code"]
+        code = ticket["code"]
         dispatcher.utter_message(text=FILED.format(kind=KIND_NAMES[kind], code=code))
         return reset

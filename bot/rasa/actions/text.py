@@ -27,6 +27,8 @@ _WORD_SCORES = {
     "rat khong hai long": 1,
     "te": 1,
 }
+# "rat khong hai long" must be tried before "hai long", which it contains.
+_WORD_SCORES_LONGEST_FIRST = sorted(_WORD_SCORES.items(), key=lambda kv: -len(kv[0]))
 
 
 def fold(text: str) -> str:
@@ -60,11 +62,11 @@ def tax_code(text: str) -> str | None:
 
 
 def score(text: str) -> int | None:
-    match = _SCORE.search(fold(text))
+    folded = fold(text)
+    match = _SCORE.search(folded)
     if match:
         return int(match.group(1))
-    folded = fold(text)
-    for phrase, value in sorted(_WORD_SCORES.items(), key=lambda kv: -len(kv[0])):
+    for phrase, value in _WORD_SCORES_LONGEST_FIRST:
         if phrase in folded:
             return value
     return None

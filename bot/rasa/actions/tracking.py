@@ -12,6 +12,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions import platform, text
+from actions.message import is_payload, latest
 from actions.platform import PlatformUnavailable
 
 VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -70,7 +71,7 @@ class ActionCheckStatus(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
-        message_text = (tracker.latest_message or {}).get("text") or ""
+        _, message_text = latest(tracker)
         code = text.ticket_code(message_text)
         try:
             if code:
@@ -113,15 +114,12 @@ class ActionAnswerFaq(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
-        question = ((tracker.latest_message or {}).get("text") or "").strip()
-        answer = None
-        if question and not question.startswith("/"):
-            try:
-                answer = await platform.call("GET", "/api/v1/bot/faq", params={"q": question})
-            except PlatformUnavailable:
-                answer = None
-        if answer is not None and answer.ok and answer.body.get("answer"):
-            dispatcher.utter_message(text=answer.body["answer"])
+        _, question = latest(tracker)
+        found = None
+        if question and not is_payload(question):
+            found = await platform.fetch("GET", "/api/v1/bot/faq", params={"q": question})
+        if found is not None and found.get("answer"):
+            dispatcher.utter_message(text=found["answer"])
             return []
         dispatcher.utter_message(
             text=NO_ANSWER,
@@ -140,13 +138,8 @@ class ActionHandOff(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
-        try:
-            answer = await platform.call(
-                "POST", "/api/v1/bot/handoff", json={"sender": tracker.sender_id}
-            )
-        except PlatformUnavailable:
-            answer = None
-        dispatcher.utter_message(
-            text=HANDED_OFF if answer is not None and answer.ok else HANDOFF_FAILED
+        handed = await platform.fetch(
+            "POST", "/api/v1/bot/handoff", json={"sender": tracker.sender_id}
         )
+        dispatcher.utter_message(text=HANDOFF_FAILED if handed is None else HANDED_OFF)
         return []
