@@ -17,7 +17,7 @@ from math import log
 from zoneinfo import ZoneInfo
 
 from bench import corpus
-from feedback.service import get_calendar
+from feedback.sla import get_calendar
 
 LOCAL = ZoneInfo("Asia/Ho_Chi_Minh")
 _CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # the app's Crockford base32

@@ -31,7 +31,7 @@ from bench.generate import LOCAL, Reference
 from bench.load import CpuMeter, Send, run_load, running_server
 from bench.report import Environment, Results, render_markdown
 from core.settings import get_settings
-from feedback import service
+from feedback import queries
 from feedback.auth import Principal
 from feedback.models import StaffRole, TicketStatus
 
@@ -318,15 +318,15 @@ def _explain_queue(
         agency_id=reference.agency_ids[dataset.STAFF_AGENCY],
         username=dataset.STAFF_USERNAME,
     )
-    filters = service.TicketFilters(status=[TicketStatus(status)], agency=dataset.STAFF_AGENCY)
+    filters = queries.TicketFilters(status=[TicketStatus(status)], agency=dataset.STAFF_AGENCY)
     plans: dict[str, list[str]] = {}
     try:
         with Session(engine) as session:
             for label, cursor in (("first page", None), ("deep page", deep_cursor)):
                 captured.clear()
-                service.list_tickets(session, principal=principal, filters=filters, cursor=cursor)
-                queries = list(captured)
-                for statement, parameters in queries:
+                queries.list_tickets(session, principal=principal, filters=filters, cursor=cursor)
+                statements = list(captured)
+                for statement, parameters in statements:
                     if "FROM tickets" in statement:
                         kind = "tickets"
                     elif "FROM ticket_events" in statement:

@@ -9,111 +9,29 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query
-from fastapi.security import OAuth2PasswordBearer, OAuth2PasswordRequestForm
+from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from core.errors import Forbidden, Invalid, Unauthorized
+from core.errors import Invalid
 from core.http import SessionDep
-from feedback import auth, service
-from feedback.auth import Principal
-from feedback.models import StaffRole, Ticket, TicketEvent, TicketStatus
+from feedback import auth, queries, reference, service
+from feedback.auth import CurrentPrincipal
+from feedback.models import TicketStatus
+from feedback.policy import require_ticket_filer
 from feedback.schemas import (
     AgencyOut,
-    ContactOut,
-    EventOut,
     PublicReply,
     PublicTicketOut,
     TicketCreate,
     TicketOut,
     TicketPage,
-    TicketSummaryOut,
     TokenOut,
+    ticket_out,
+    ticket_summary,
 )
 
 router = APIRouter(prefix="/api/v1")
-
-_bearer = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
-
-
-async def get_principal(
-    session: SessionDep, token: Annotated[str | None, Depends(_bearer)]
-) -> Principal:
-    """The caller behind the bearer token: a staff user or the bot's service account."""
-    if not token:
-        raise Unauthorized("Authentication required: send 'Authorization: Bearer <token>'.")
-    if auth.is_service_token(token):  # the bot's calls skip a trip to the thread pool
-        return auth.SERVICE
-    return await run_in_threadpool(auth.principal_from_token, session, token=token)
-
-
-CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
-
-
-def _event_out(event: TicketEvent) -> EventOut:
-    actor = event.actor.username if event.actor is not None else event.actor_type
-    return EventOut(
-        kind=event.kind,
-        from_status=event.from_status,
-        to_status=event.to_status,
-        agency=event.agency.code if event.agency else None,
-        actor=actor,
-        message=event.message,
-        public=event.public,
-        created_at=event.created_at,
-    )
-
-
-def ticket_out(ticket: Ticket) -> TicketOut:
-    contact = ticket.contact
-    return TicketOut(
-        code=ticket.code,
-        kind=ticket.kind,
-        status=ticket.status.value,
-        priority=ticket.priority,
-        category=ticket.category_code,
-        category_confidence=ticket.category_confidence,
-        predicted_category=ticket.predicted_category_code,
-        agency=ticket.agency.code if ticket.agency else None,
-        ward_code=ticket.ward_code,
-        address=ticket.address,
-        latitude=ticket.latitude,
-        longitude=ticket.longitude,
-        description=ticket.description,
-        photos=[a["url"] for a in ticket.attachments if a.get("type") == "photo"],
-        channel=ticket.channel,
-        is_public=ticket.is_public,
-        duplicate_of=ticket.duplicate_of.code if ticket.duplicate_of else None,
-        overdue=ticket.overdue_at is not None,
-        created_at=ticket.created_at,
-        sla_due_at=ticket.sla_due_at,
-        first_response_at=ticket.first_response_at,
-        resolved_at=ticket.resolved_at,
-        closed_at=ticket.closed_at,
-        contact=ContactOut(
-            kind=contact.kind,
-            name=contact.name,
-            phone=contact.phone,
-            company_name=contact.company_name,
-            tax_code=contact.tax_code,
-        )
-        if contact
-        else None,
-        events=[_event_out(e) for e in ticket.events],
-    )
-
-
-def ticket_summary(ticket: Ticket) -> TicketSummaryOut:
-    return TicketSummaryOut(
-        code=ticket.code,
-        kind=ticket.kind,
-        status=ticket.status.value,
-        category=ticket.category_code,
-        agency_name=ticket.agency.name if ticket.agency else None,
-        created_at=ticket.created_at,
-        sla_due_at=ticket.sla_due_at,
-        resolved_at=ticket.resolved_at,
-    )
 
 
 @router.post("/auth/token", response_model=TokenOut, tags=["auth"])
@@ -128,7 +46,7 @@ def list_agencies(session: SessionDep) -> list[AgencyOut]:
     """Every active agency: city departments and ward People's Committees."""
     return [
         AgencyOut(code=a.code, name=a.name, level=a.level.value)
-        for a in service.list_agencies(session)
+        for a in reference.list_agencies(session)
     ]
 
 
@@ -141,8 +59,7 @@ async def create_ticket(
     Routing runs in the worker: the answer shows `new`, and the ticket moves to `assigned`
     or `triage` moments later.
     """
-    if principal.kind == "staff" and principal.role == StaffRole.VIEWER:
-        raise Forbidden("Viewers cannot file tickets.")
+    require_ticket_filer(principal)
     # async, with the work in one trip to the thread pool: a plain-def route takes two (the
     # route, then the response's validation), and creation is the busiest write path.
     ticket = await run_in_threadpool(service.create_ticket, session, data=data, actor=principal)
@@ -171,7 +88,7 @@ def list_tickets(
                 moment.astimezone(UTC)  # year 1 at +14:00 has no UTC time: a 500 otherwise
         except OverflowError as exc:
             raise Invalid(f"'{name}' is out of range.") from exc
-    filters = service.TicketFilters(
+    filters = queries.TicketFilters(
         status=status,
         agency=agency,
         category=category,
@@ -179,7 +96,7 @@ def list_tickets(
         created_from=created_from,
         created_to=created_to,
     )
-    tickets, next_cursor = service.list_tickets(
+    tickets, next_cursor = queries.list_tickets(
         session, principal=principal, filters=filters, cursor=cursor, limit=limit
     )
     return TicketPage(items=[ticket_out(t) for t in tickets], next_cursor=next_cursor)
@@ -188,7 +105,7 @@ def list_tickets(
 @router.get("/tickets/{code}", response_model=TicketOut, tags=["tickets"])
 def get_ticket(session: SessionDep, principal: CurrentPrincipal, code: str) -> TicketOut:
     """One ticket with its whole history."""
-    return ticket_out(service.get_ticket(session, code=code, principal=principal))
+    return ticket_out(queries.get_ticket(session, code=code, principal=principal))
 
 
 _ACTION_EXAMPLES = {
@@ -229,7 +146,7 @@ def act_on_ticket(
 @router.get("/public/tickets/{code}", response_model=PublicTicketOut, tags=["public"])
 def public_ticket(session: SessionDep, code: str) -> PublicTicketOut:
     """Status and public replies of a ticket, for whoever holds its code. No personal data."""
-    ticket = service.get_public_ticket(session, code=code)
+    ticket = queries.get_public_ticket(session, code=code)
     replies = [
         PublicReply(
             message=e.message or "",

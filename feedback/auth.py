@@ -1,20 +1,25 @@
-"""Staff users, password hashing, access tokens, and who may see which ticket."""
+"""Staff users, password hashing, access tokens, and the caller behind a request."""
 
 from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Annotated
 
 import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from fastapi import Depends
+from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from core.errors import Conflict, Invalid, Unauthorized
+from core.http import SessionDep
 from core.settings import get_settings
-from feedback.models import Agency, StaffRole, StaffUser, Ticket
+from feedback.models import Agency, StaffRole, StaffUser
 
 _hasher = PasswordHasher()
 # Verifying against a dummy hash for unknown users keeps login timing the same either way.
@@ -132,10 +137,18 @@ def principal_from_token(session: Session, *, token: str) -> Principal:
     )
 
 
-def can_see_ticket(principal: Principal, ticket: Ticket) -> bool:
-    """Agency staff see their own agency's tickets only; viewers see aggregates, not tickets."""
-    if principal.sees_all_agencies:
-        return True
-    if principal.role == StaffRole.AGENCY_STAFF:
-        return ticket.agency_id is not None and ticket.agency_id == principal.agency_id
-    return False
+_bearer = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
+
+
+async def get_principal(
+    session: SessionDep, token: Annotated[str | None, Depends(_bearer)]
+) -> Principal:
+    """The caller behind the bearer token: a staff user or the bot's service account."""
+    if not token:
+        raise Unauthorized("Authentication required: send 'Authorization: Bearer <token>'.")
+    if is_service_token(token):  # the bot's calls skip a trip to the thread pool
+        return SERVICE
+    return await run_in_threadpool(principal_from_token, session, token=token)
+
+
+CurrentPrincipal = Annotated[Principal, Depends(get_principal)]

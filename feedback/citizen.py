@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, joinedload
 from core.errors import Conflict, Invalid, NotFound
 from feedback import service
 from feedback.auth import Principal
+from feedback.history import record_event
 from feedback.models import (
     OPEN_STATUSES,
     ContactIdentity,
@@ -25,6 +26,7 @@ from feedback.models import (
     TicketStatus,
 )
 from feedback.schemas import OptionalMessageBody
+from feedback.ticket_codes import normalize_ticket_code
 
 CITIZEN = Principal(kind="citizen")
 RATEABLE = (TicketStatus.RESOLVED, TicketStatus.CLOSED)
@@ -84,7 +86,7 @@ def own_ticket(session: Session, identity: Identity, code: str) -> Ticket:
         select(Ticket)
         .join(ContactIdentity, ContactIdentity.contact_id == Ticket.contact_id)
         .where(
-            Ticket.code == service.normalize_ticket_code(code),
+            Ticket.code == normalize_ticket_code(code),
             ContactIdentity.channel == identity.channel,
             ContactIdentity.channel_user_id == identity.channel_user_id,
         )
@@ -145,7 +147,7 @@ def rate(
         survey.fixed = fixed
     if comment:
         survey.comment = comment
-    service.record_event(
+    record_event(
         session,
         ticket,
         kind="rating",

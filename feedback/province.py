@@ -131,10 +131,28 @@ def _read_yaml_mapping(path: Path) -> dict[str, Any]:
     return raw
 
 
-def _check_references(config: ProvinceConfig, taxonomy: Taxonomy, path: Path) -> None:
-    def fail(message: str) -> None:
-        raise ValueError(f"{path}: {message}")
+def ward_committees(config: ProvinceConfig) -> dict[str, str]:
+    """Ward code → the code of the People's Committee that serves it."""
+    return {
+        ward: agency.code
+        for agency in config.agencies
+        if agency.level == "ward"
+        for ward in agency.wards
+    }
 
+
+def _check_references(config: ProvinceConfig, taxonomy: Taxonomy, path: Path) -> None:
+    """Every code the file names exists, once; a ValueError naming the file otherwise."""
+    try:
+        _check_unique_codes(config)
+        _check_agencies(config)
+        _check_categories(config, taxonomy)
+        _check_routing(config)
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from None
+
+
+def _check_unique_codes(config: ProvinceConfig) -> None:
     for kind, codes in (
         ("agency", [a.code for a in config.agencies]),
         ("ward", [w.code for w in config.wards]),
@@ -142,90 +160,69 @@ def _check_references(config: ProvinceConfig, taxonomy: Taxonomy, path: Path) ->
     ):
         for code, count in Counter(codes).items():
             if count > 1:
-                fail(f"{kind} code {code!r} is duplicated ({count} entries)")
+                raise ValueError(f"{kind} code {code!r} is duplicated ({count} entries)")
 
-    agency_codes = {a.code for a in config.agencies}
+
+def _check_agencies(config: ProvinceConfig) -> None:
+    """Agencies serve known wards, and a ward has at most one People's Committee."""
+    if WARD_TARGET in {a.code for a in config.agencies}:
+        raise ValueError(f"agency code {WARD_TARGET!r} is reserved for routing rules (`to: ward`)")
     ward_codes = {w.code for w in config.wards}
-    if WARD_TARGET in agency_codes:
-        fail(f"agency code {WARD_TARGET!r} is reserved for routing rules (`to: ward`)")
-
     committee_of: dict[str, str] = {}
     for agency in config.agencies:
         for ward in agency.wards:
             if ward not in ward_codes:
-                fail(f"agency {agency.code!r} serves unknown ward code {ward!r}")
+                raise ValueError(f"agency {agency.code!r} serves unknown ward code {ward!r}")
             if agency.level == "ward":
                 if ward in committee_of:
-                    fail(
+                    raise ValueError(
                         f"ward {ward!r} is served by two ward-level agencies: "
                         f"{committee_of[ward]!r} and {agency.code!r}"
                     )
                 committee_of[ward] = agency.code
 
+
+def _check_categories(config: ProvinceConfig, taxonomy: Taxonomy) -> None:
+    """The categories are exactly the taxonomy's, each with a known default agency."""
+    agency_codes = {a.code for a in config.agencies}
     category_codes = {c.code for c in config.categories}
     for category in config.categories:
         if category.code not in taxonomy.categories:
-            fail(f"category {category.code!r} is not in the taxonomy")
+            raise ValueError(f"category {category.code!r} is not in the taxonomy")
         if category.default_agency not in agency_codes:
-            fail(
+            raise ValueError(
                 f"category {category.code!r} has unknown default_agency {category.default_agency!r}"
             )
     for code in taxonomy.categories:
         if code not in category_codes:
-            fail(f"taxonomy category {code!r} is missing from categories")
+            raise ValueError(f"taxonomy category {code!r} is missing from categories")
 
+
+def _check_routing(config: ProvinceConfig) -> None:
+    """Every rule names known codes, `to: ward` always finds a committee, every category is
+    routed."""
+    agency_codes = {a.code for a in config.agencies}
+    ward_codes = {w.code for w in config.wards}
+    category_codes = {c.code for c in config.categories}
+    committee_of = ward_committees(config)
     routed: set[str] = set()
     for index, rule in enumerate(config.routing):
         where = f"routing rule #{index + 1} (category {rule.category!r})"
         if rule.category not in category_codes:
-            fail(f"{where} names unknown category {rule.category!r}")
+            raise ValueError(f"{where} names unknown category {rule.category!r}")
         if rule.to != WARD_TARGET and rule.to not in agency_codes:
-            fail(f"{where} routes to unknown agency {rule.to!r}")
+            raise ValueError(f"{where} routes to unknown agency {rule.to!r}")
         for ward in rule.wards:
             if ward not in ward_codes:
-                fail(f"{where} names unknown ward code {ward!r}")
+                raise ValueError(f"{where} names unknown ward code {ward!r}")
         if rule.to == WARD_TARGET:
             # Routing to "the ward's committee" must never find none at run time.
             for ward in rule.wards or [w.code for w in config.wards]:
                 if ward not in committee_of:
-                    fail(f"{where} routes to the ward, but ward {ward!r} has no ward-level agency")
+                    raise ValueError(
+                        f"{where} routes to the ward, but ward {ward!r} has no ward-level agency"
+                    )
         routed.add(rule.category)
-
     for category in config.categories:
         if category.code not in routed:
-            fail(f"category {category.code!r} has no routing rule")
-
-
-class RuleBook:
-    """The province's routing rules read from its file, for tools that have no database.
-
-    Same answers as `routing.choose_agency` on a seeded database: a rule for the ward first,
-    then a rule for any ward by priority, then the category's default agency.
-    """
-
-    def __init__(self, config: ProvinceConfig) -> None:
-        self.config = config
-        self.committee_of = {
-            ward: agency.code
-            for agency in config.agencies
-            if agency.level == "ward"
-            for ward in agency.wards
-        }
-        self.default_agency = {c.code: c.default_agency for c in config.categories}
-
-    @classmethod
-    def from_file(cls, path: Path | None = None) -> RuleBook:
-        return cls(load_province(path or default_province_file()))
-
-    def agency_for(self, category: str, ward_code: str | None) -> str | None:
-        rules = [r for r in self.config.routing if r.category == category]
-        for_ward = [r for r in rules if ward_code and ward_code in r.wards]
-        for_any = [r for r in rules if not r.wards]
-        for rule in sorted(for_ward, key=lambda r: -r.priority) + sorted(
-            for_any, key=lambda r: -r.priority
-        ):
-            if rule.to != WARD_TARGET:
-                return rule.to
-            if ward_code and ward_code in self.committee_of:
-                return self.committee_of[ward_code]
-        return self.default_agency.get(category)
+            raise ValueError(f"category {category.code!r} has no routing rule")

@@ -1,4 +1,4 @@
-"""Reference codes (categories, wards) cached per process, for checks on every request.
+"""Reference data: the agencies, and the category and ward codes cached per process.
 
 Every filed ticket names a category and a ward to check. Both lists change only when an
 operator seeds the province, so a process keeps the codes it has seen. The cache only ever says
@@ -14,7 +14,7 @@ import threading
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from feedback.models import Category, Ward
+from feedback.models import Agency, Category, Ward
 
 _lock = threading.Lock()
 _known: dict[type, frozenset[str]] = {}
@@ -43,3 +43,12 @@ def _exists(session: Session, model: type[Category] | type[Ward], code: str) -> 
     with _lock:
         _known[model] = codes
     return True
+
+
+def list_agencies(session: Session) -> list[Agency]:
+    """Active agencies: departments first, then ward People's Committees, by name."""
+    return list(
+        session.scalars(
+            select(Agency).where(Agency.active.is_(True)).order_by(Agency.level, Agency.code)
+        )
+    )

@@ -1,140 +1,92 @@
 """Routing: which agency handles a ticket, given its category and ward.
 
-The category and ward come from a classifier, chosen by `TIEPDAN_CLASSIFIER`: `nlu` (the
-Vietnamese NLU, the default) or `none`, which knows nothing, so tickets filed without a category
-go to the dispatchers' triage queue rather than to a guessed agency.
+The province file's compact rules (`feedback/provinces/*.yaml`) are expanded once, here, into
+one row per (category, ward or the whole province) → agency. Seeding stores those rows, routing
+reads them from the database, and `RuleBook` reads the same rows from the file for tools that
+have no database (`tiepdan nlu predict`). Both pick a rule the same way: a rule for the ticket's
+own ward first, then by priority, then the category's default agency.
 """
 
 from __future__ import annotations
 
-import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import case, select
 from sqlalchemy.orm import Session
 
-from feedback.models import Agency, Category, RoutingRule
+from core.settings import get_settings
+from feedback import reference
+from feedback.auth import SYSTEM
+from feedback.classifier import OpenTicketText, TicketClassifier
+from feedback.history import record_event
+from feedback.lifecycle import check_transition
+from feedback.models import OPEN_STATUSES, Agency, Category, RoutingRule, Ticket, TicketStatus
+from feedback.province import (
+    WARD_TARGET,
+    ProvinceConfig,
+    default_province_file,
+    load_province,
+    ward_committees,
+)
+from feedback.sla import set_sla_due
 
-if TYPE_CHECKING:
-    from nlu.pipeline import NLU
-
-logger = logging.getLogger(__name__)
+# --- The rules ------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class Prediction:
-    category: str | None
-    confidence: float
-    ward_code: str | None = None
+class Route:
+    """One expanded rule: a category in one ward (or in the whole province: None) → an agency."""
 
-
-@dataclass(frozen=True)
-class OpenTicketText:
-    code: str
-    text: str
-    category: str | None
+    category: str
     ward_code: str | None
+    agency: str
+    priority: int
 
 
-@dataclass(frozen=True)
-class DuplicateHint:
-    code: str
-    score: float
+def expand_rules(config: ProvinceConfig) -> list[Route]:
+    """The file's rules as rows; `to: ward` becomes one row per ward, to its People's Committee."""
+    committee_of = ward_committees(config)
+    priorities: dict[tuple[str, str | None, str], int] = {}
+    for rule in config.routing:
+        if rule.to == WARD_TARGET:
+            for ward_code in rule.wards or list(committee_of):
+                priorities[(rule.category, ward_code, committee_of[ward_code])] = rule.priority
+        else:
+            scopes: list[str | None] = list(rule.wards) or [None]  # None: the whole province
+            for scope in scopes:
+                priorities[(rule.category, scope, rule.to)] = rule.priority
+    return [Route(c, w, a, priority) for (c, w, a), priority in priorities.items()]
 
 
-class TicketClassifier(Protocol):
-    def predict(self, text: str) -> Prediction: ...
+def pick_route(routes: Iterable[Route], *, ward_code: str | None) -> Route | None:
+    """The route that applies in `ward_code`: one for that ward first, then by priority.
 
-    def neighbour_wards(self, ward_code: str) -> frozenset[str]:
-        """The wards whose open tickets may be the same problem (the ward itself included)."""
-        ...
-
-    def find_duplicate(
-        self, text: str, *, category: str, ward_code: str, open_tickets: list[OpenTicketText]
-    ) -> DuplicateHint | None: ...
-
-
-class NoClassifier:
-    """Predicts nothing: every uncategorised ticket is triaged by a person."""
-
-    def predict(self, text: str) -> Prediction:
-        return Prediction(category=None, confidence=0.0)
-
-    def neighbour_wards(self, ward_code: str) -> frozenset[str]:
-        return frozenset({ward_code})
-
-    def find_duplicate(
-        self, text: str, *, category: str, ward_code: str, open_tickets: list[OpenTicketText]
-    ) -> DuplicateHint | None:
-        return None
-
-
-class NluClassifier:
-    """The Vietnamese NLU (nlu/): category, ward and duplicate check.
-
-    The model loads on first use. Without a trained model every prediction is "unknown", so
-    tickets go to the dispatchers' triage queue instead of failing in the worker, and the
-    error is logged each time so that the missing `tiepdan nlu train` is noticed.
+    `choose_agency` orders the stored rows the same way in SQL.
     """
-
-    def _nlu(self) -> NLU | None:
-        from nlu.pipeline import ModelNotTrained, get_nlu
-
-        try:
-            return get_nlu()
-        except ModelNotTrained as exc:
-            logger.error("NLU unavailable, routing to triage: %s", exc)
-            return None
-
-    def predict(self, text: str) -> Prediction:
-        nlu = self._nlu()
-        if nlu is None:
-            return Prediction(category=None, confidence=0.0)
-        analysis = nlu.analyse(text)
-        return Prediction(
-            category=analysis.category,
-            confidence=analysis.category_confidence,
-            # A split old ward gives candidates, not a code: the ticket keeps no ward then.
-            ward_code=analysis.ward.code if analysis.ward else None,
-        )
-
-    def neighbour_wards(self, ward_code: str) -> frozenset[str]:
-        from nlu.duplicates import neighbours
-
-        return neighbours().get(ward_code, frozenset({ward_code}))
-
-    def find_duplicate(
-        self, text: str, *, category: str, ward_code: str, open_tickets: list[OpenTicketText]
-    ) -> DuplicateHint | None:
-        from nlu.duplicates import OpenTicket
-
-        nlu = self._nlu()
-        if nlu is None:
-            return None
-        found = nlu.find_duplicate(
-            text,
-            category=category,
-            ward_code=ward_code,
-            open_tickets=[
-                OpenTicket(code=t.code, text=t.text, category=t.category, ward_code=t.ward_code)
-                for t in open_tickets
-            ],
-        )
-        return DuplicateHint(code=found.code, score=found.score) if found else None
+    applicable = [r for r in routes if r.ward_code is None or r.ward_code == ward_code]
+    return min(applicable, key=lambda r: (r.ward_code is None, -r.priority), default=None)
 
 
-CLASSIFIERS: dict[str, type[TicketClassifier]] = {"none": NoClassifier, "nlu": NluClassifier}
+class RuleBook:
+    """The province's routing read from its file, for tools that have no database."""
 
-_classifier: TicketClassifier | None = None
+    def __init__(self, config: ProvinceConfig) -> None:
+        self.config = config
+        self._routes: dict[str, list[Route]] = {}
+        for route in expand_rules(config):
+            self._routes.setdefault(route.category, []).append(route)
+        self.default_agency = {c.code: c.default_agency for c in config.categories}
 
+    @classmethod
+    def from_file(cls, path: Path | None = None) -> RuleBook:
+        return cls(load_province(path or default_province_file()))
 
-def get_classifier(name: str = "none") -> TicketClassifier:
-    """The process's classifier, built on first use (models load lazily, not at import)."""
-    global _classifier
-    if _classifier is None:
-        _classifier = CLASSIFIERS[name]()
-    return _classifier
+    def agency_for(self, category: str, ward_code: str | None) -> str | None:
+        route = pick_route(self._routes.get(category, []), ward_code=ward_code)
+        return route.agency if route else self.default_agency.get(category)
 
 
 def choose_agency(session: Session, *, category_code: str, ward_code: str | None) -> Agency | None:
@@ -162,3 +114,110 @@ def choose_agency(session: Session, *, category_code: str, ward_code: str | None
     if category is None or category.default_agency_id is None:
         return None
     return session.get(Agency, category.default_agency_id)
+
+
+# --- Routing a new ticket -------------------------------------------------------------------
+
+
+def route_ticket(
+    session: Session,
+    *,
+    ticket_id: int,
+    classifier: TicketClassifier,
+    now: datetime | None = None,
+) -> Ticket | None:
+    """Classify a new ticket and send it to an agency, or to triage when unsure.
+
+    Idempotent: a ticket that has left `new` is not routed again.
+    """
+    now = now or datetime.now(UTC)
+    ticket = session.scalar(select(Ticket).where(Ticket.id == ticket_id).with_for_update())
+    if ticket is None or ticket.status != TicketStatus.NEW:
+        return ticket
+    if ticket.category_code is None or ticket.ward_code is None:
+        _classify(session, ticket, classifier)
+    agency = None
+    if ticket.category_code is not None:
+        agency = choose_agency(
+            session, category_code=ticket.category_code, ward_code=ticket.ward_code
+        )
+    from_status = ticket.status
+    if agency is None:
+        check_transition("route", from_status)
+        ticket.status = TicketStatus.TRIAGE
+        record_event(
+            session, ticket, kind="triaged", actor=SYSTEM, now=now, from_status=from_status
+        )
+        return ticket
+    ticket.status = TicketStatus.ASSIGNED
+    ticket.agency = agency
+    set_sla_due(session, ticket)
+    record_event(session, ticket, kind="routed", actor=SYSTEM, now=now, from_status=from_status)
+    flag_duplicate(session, ticket, classifier, now)
+    return ticket
+
+
+def _classify(session: Session, ticket: Ticket, classifier: TicketClassifier) -> None:
+    """Fill in what the ticket was filed without: its ward, and its category when confident."""
+    prediction = classifier.predict(ticket.description)
+    known_ward = prediction.ward_code and reference.ward_exists(session, prediction.ward_code)
+    if ticket.ward_code is None and known_ward:
+        ticket.ward_code = prediction.ward_code
+    if ticket.category_code is not None:
+        return
+    ticket.predicted_category_code = prediction.category
+    ticket.category_confidence = prediction.confidence
+    confident = prediction.confidence >= get_settings().triage_threshold
+    if (
+        prediction.category
+        and confident
+        and reference.category_exists(session, prediction.category)
+    ):
+        ticket.category_code = prediction.category
+
+
+# How far back an open ticket may be the same problem as a new one.
+DUPLICATE_LOOKBACK_DAYS = 30
+
+
+def flag_duplicate(
+    session: Session, ticket: Ticket, classifier: TicketClassifier, now: datetime
+) -> None:
+    """Mark a likely duplicate of an open ticket nearby; staff confirm or clear it."""
+    if ticket.category_code is None or ticket.ward_code is None:
+        return
+    rows = session.execute(
+        select(Ticket.id, Ticket.code, Ticket.description, Ticket.ward_code)
+        .where(
+            Ticket.id != ticket.id,
+            Ticket.category_code == ticket.category_code,
+            Ticket.ward_code.in_(classifier.neighbour_wards(ticket.ward_code)),
+            Ticket.status.in_(OPEN_STATUSES),
+            Ticket.duplicate_of_id.is_(None),
+            Ticket.created_at >= now - timedelta(days=DUPLICATE_LOOKBACK_DAYS),
+        )
+        .order_by(Ticket.created_at.desc())
+        .limit(200)
+    ).all()
+    if not rows:
+        return
+    hint = classifier.find_duplicate(
+        ticket.description,
+        category=ticket.category_code,
+        ward_code=ticket.ward_code,
+        open_tickets=[
+            OpenTicketText(r.code, r.description, ticket.category_code, r.ward_code) for r in rows
+        ],
+    )
+    if hint is None:
+        return
+    ticket.duplicate_of_id = next(r.id for r in rows if r.code == hint.code)
+    record_event(
+        session,
+        ticket,
+        kind="duplicate_suspected",
+        actor=SYSTEM,
+        now=now,
+        message=f"Có thể trùng với phản ánh {hint.code}.",
+        data={"of": hint.code, "score": round(hint.score, 3)},
+    )

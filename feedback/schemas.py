@@ -15,7 +15,7 @@ from pydantic import (
     model_validator,
 )
 
-from feedback.models import ContactKind, TicketKind, TicketPriority
+from feedback.models import ContactKind, Ticket, TicketEvent, TicketKind, TicketPriority
 
 _PHONE = re.compile(r"^\+?\d{9,12}$")
 _TAX_CODE = re.compile(r"^\d{10}(-?\d{3})?$")
@@ -236,3 +236,72 @@ ACTION_BODIES: dict[str, type[_ActionBody]] = {
 }
 
 ActionPayload = dict[str, Any]
+
+
+# --- Tickets as JSON: one place that decides what a ticket's JSON shows ----------------------
+
+
+def _event_out(event: TicketEvent) -> EventOut:
+    actor = event.actor.username if event.actor is not None else event.actor_type
+    return EventOut(
+        kind=event.kind,
+        from_status=event.from_status,
+        to_status=event.to_status,
+        agency=event.agency.code if event.agency else None,
+        actor=actor,
+        message=event.message,
+        public=event.public,
+        created_at=event.created_at,
+    )
+
+
+def ticket_out(ticket: Ticket) -> TicketOut:
+    contact = ticket.contact
+    return TicketOut(
+        code=ticket.code,
+        kind=ticket.kind,
+        status=ticket.status.value,
+        priority=ticket.priority,
+        category=ticket.category_code,
+        category_confidence=ticket.category_confidence,
+        predicted_category=ticket.predicted_category_code,
+        agency=ticket.agency.code if ticket.agency else None,
+        ward_code=ticket.ward_code,
+        address=ticket.address,
+        latitude=ticket.latitude,
+        longitude=ticket.longitude,
+        description=ticket.description,
+        photos=[a["url"] for a in ticket.attachments if a.get("type") == "photo"],
+        channel=ticket.channel,
+        is_public=ticket.is_public,
+        duplicate_of=ticket.duplicate_of.code if ticket.duplicate_of else None,
+        overdue=ticket.overdue_at is not None,
+        created_at=ticket.created_at,
+        sla_due_at=ticket.sla_due_at,
+        first_response_at=ticket.first_response_at,
+        resolved_at=ticket.resolved_at,
+        closed_at=ticket.closed_at,
+        contact=ContactOut(
+            kind=contact.kind,
+            name=contact.name,
+            phone=contact.phone,
+            company_name=contact.company_name,
+            tax_code=contact.tax_code,
+        )
+        if contact
+        else None,
+        events=[_event_out(e) for e in ticket.events],
+    )
+
+
+def ticket_summary(ticket: Ticket) -> TicketSummaryOut:
+    return TicketSummaryOut(
+        code=ticket.code,
+        kind=ticket.kind,
+        status=ticket.status.value,
+        category=ticket.category_code,
+        agency_name=ticket.agency.name if ticket.agency else None,
+        created_at=ticket.created_at,
+        sla_due_at=ticket.sla_due_at,
+        resolved_at=ticket.resolved_at,
+    )

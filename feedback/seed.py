@@ -26,10 +26,9 @@ from feedback.models import (
     Ward,
 )
 from feedback.province import ProvinceConfig
+from feedback.routing import expand_rules
 from feedback.schemas import ContactIn, TicketCreate
 from feedback.service import create_ticket
-
-WARD_TARGET = "ward"  # a routing rule's `to: ward`: the People's Committee of the ticket's ward
 
 
 @dataclass
@@ -86,7 +85,6 @@ def seed_province(session: Session, *, config: ProvinceConfig) -> SeedReport:
     session.flush()
 
     agencies: dict[str, Agency] = {}
-    ward_committee: dict[str, Agency] = {}
     for item in config.agencies:
         agency = _upsert(
             session,
@@ -111,8 +109,6 @@ def seed_province(session: Session, *, config: ProvinceConfig) -> SeedReport:
         for ward_code in set(item.wards) - current:
             session.add(AgencyWard(agency_id=agency.id, ward_code=ward_code))
             report.count(report.created, "agency_wards")
-        for ward_code in item.wards:
-            ward_committee[ward_code] = agency
 
     for category in config.categories:
         _upsert(
@@ -127,7 +123,7 @@ def seed_province(session: Session, *, config: ProvinceConfig) -> SeedReport:
             },
         )
     session.flush()
-    _seed_routing(session, report, config=config, agencies=agencies, ward_committee=ward_committee)
+    _seed_routing(session, report, config=config, agencies=agencies)
     session.flush()
     reference.forget()  # a process that seeds sees its new codes at once
     return report
@@ -139,19 +135,12 @@ def _seed_routing(
     *,
     config: ProvinceConfig,
     agencies: dict[str, Agency],
-    ward_committee: dict[str, Agency],
 ) -> None:
-    """Expand the compact rules of the file into one row per (category, ward) → agency."""
-    wanted: dict[tuple[str, str | None, int], int] = {}
-    for rule in config.routing:
-        if rule.to == WARD_TARGET:
-            for ward_code in rule.wards or list(ward_committee):
-                wanted[(rule.category, ward_code, ward_committee[ward_code].id)] = rule.priority
-        else:
-            agency_id = agencies[rule.to].id
-            scopes: list[str | None] = list(rule.wards) or [None]  # None: the whole province
-            for scope in scopes:
-                wanted[(rule.category, scope, agency_id)] = rule.priority
+    """Store the file's rules as routing.expand_rules expands them: a row per (category, ward)."""
+    wanted = {
+        (route.category, route.ward_code, agencies[route.agency].id): route.priority
+        for route in expand_rules(config)
+    }
 
     categories = {rule.category for rule in config.routing}
     existing = session.scalars(

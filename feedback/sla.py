@@ -23,25 +23,41 @@ Semantics:
   year and calendar, so a forgotten file degrades deadlines instead of breaking every request.
 """
 
+from __future__ import annotations
+
 import logging
 import re
 from collections.abc import Mapping
 from collections.abc import Set as AbstractSet
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+from sqlalchemy.orm import Session
+
+from core.errors import Invalid
+from core.settings import get_settings
+from feedback.models import Category, Ticket
 
 logger = logging.getLogger("feedback.sla")
 
 _YEAR_FILE = re.compile(r"^(\d{4})\.yaml$")
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_FILE_KEYS = frozenset({"year", "holidays", "working_days"})
-_ENTRY_KEYS = frozenset({"date", "name"})
 _SATURDAY = 5
+_Date = date  # the type, where a field named `date` hides it
 
 
 class _DatesAsStringsLoader(yaml.SafeLoader):
@@ -90,7 +106,7 @@ class WorkingCalendar:
         self._warned_years: set[int] = set()
 
     @classmethod
-    def from_directory(cls, directory: Path, **kwargs: Any) -> "WorkingCalendar":
+    def from_directory(cls, directory: Path, **kwargs: Any) -> WorkingCalendar:
         """Build a calendar from every YYYY.yaml file in `directory`, validating each one."""
         paths = sorted(path for path in Path(directory).iterdir() if _YEAR_FILE.match(path.name))
         if not paths:
@@ -181,76 +197,168 @@ def default_holidays_dir() -> Path:
     return Path(__file__).resolve().parent / "holidays"
 
 
+# --- The calendar in force, and a ticket's deadline -----------------------------------------
+
+
+@lru_cache
+def get_calendar() -> WorkingCalendar:
+    """The working-day calendar from the holiday files (TIEPDAN_HOLIDAYS_DIR to extend)."""
+    settings = get_settings()
+    open_h, open_m = (int(p) for p in settings.office_open.split(":"))
+    close_h, close_m = (int(p) for p in settings.office_close.split(":"))
+    return WorkingCalendar.from_directory(
+        settings.holidays_dir or default_holidays_dir(),
+        timezone=settings.timezone,
+        office_open=time(open_h, open_m),
+        office_close=time(close_h, close_m),
+    )
+
+
+def set_sla_due(session: Session, ticket: Ticket) -> None:
+    """Set the ticket's deadline: its category's working days, counted from when it was filed."""
+    if ticket.category_code is None:
+        return
+    category = session.get(Category, ticket.category_code)
+    if category is None:
+        raise Invalid(f"Unknown category code '{ticket.category_code}'.")
+    ticket.sla_due_at = get_calendar().due_at(ticket.created_at, category.sla_working_days)
+
+
+# --- Reading one YYYY.yaml file ---------------------------------------------------------------
+#
+# The structure is a pydantic model; the messages name the file and the entry ("2026.yaml:
+# holidays[1]: 2026-02-30 ..."), because the person fixing the file reads them, not a developer.
+
+
+def _custom(kind: str, message: str) -> PydanticCustomError:
+    # The message is already formatted: braces in it are not placeholders.
+    return PydanticCustomError(kind, message.replace("{", "{{").replace("}", "}}"))
+
+
+class _DayEntry(BaseModel):
+    """One line of `holidays:` or `working_days:`: `{date: YYYY-MM-DD, name: ...}` or a date."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    date: _Date
+    name: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_date(cls, value: object) -> object:
+        return value if isinstance(value, dict) else {"date": value}
+
+    @field_validator("date", mode="before")
+    @classmethod
+    def _iso_date_of_this_year(cls, raw: object, info: ValidationInfo) -> _Date:
+        if not isinstance(raw, str) or not _ISO_DATE.match(raw):
+            raise _custom("bad_date", f"bad date {raw!r}, expected YYYY-MM-DD")
+        try:
+            day = _Date.fromisoformat(raw)
+        except ValueError as exc:
+            raise _custom("bad_date", f"bad date {raw!r}: {exc}") from exc
+        year = (info.context or {}).get("year")
+        if year is not None and day.year != year:
+            raise _custom("other_year", f"{day} is outside {year}, the year of this file")
+        return day
+
+    @field_validator("name", mode="before")
+    @classmethod
+    def _non_empty_name(cls, name: object) -> str | None:
+        if name is None:
+            return None
+        if not isinstance(name, str) or not name.strip():
+            raise _custom("bad_name", f"name must be non-empty text, got {name!r}")
+        return name.strip()
+
+
+class _YearFile(BaseModel):
+    """A whole YYYY.yaml file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    year: int
+    holidays: list[_DayEntry]
+    # `working_days:` left empty reads as null: that is just "none this year".
+    working_days: list[_DayEntry] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _lists(cls, data: object) -> object:
+        if isinstance(data, dict):
+            holidays = data.get("holidays")
+            if not isinstance(holidays, list) or not holidays:
+                raise _custom("no_holidays", "'holidays' must be a non-empty list")
+            if not isinstance(data.get("working_days") or [], list):
+                raise _custom("bad_working_days", "'working_days' must be a list")
+        return data
+
+    @model_validator(mode="after")
+    def _consistent(self, info: ValidationInfo) -> _YearFile:
+        file_year = (info.context or {}).get("year")
+        if file_year is not None and self.year != file_year:
+            raise _custom("year_mismatch", f"'year: {self.year}' does not match the file name")
+        named: dict[date, str] = {}
+        for index, entry in enumerate(self.holidays):
+            where = f"holidays[{index}]"
+            if entry.name is None:
+                raise _custom("unnamed", f"{where}: a holiday needs a name")
+            if entry.date in named:
+                raise _custom(
+                    "twice",
+                    f"{where}: {entry.date} is listed twice (already '{named[entry.date]}')",
+                )
+            named[entry.date] = entry.name
+        seen: set[date] = set()
+        for index, entry in enumerate(self.working_days or []):
+            where, day = f"working_days[{index}]", entry.date
+            if day in seen:
+                raise _custom("twice", f"{where}: {day} is listed twice")
+            if day in named:
+                raise _custom("clash", f"{where}: {day} is also a holiday ('{named[day]}')")
+            if day.weekday() < _SATURDAY:
+                raise _custom(
+                    "weekday",
+                    f"{where}: {day} is a weekday; only a Saturday or Sunday can be made a "
+                    "working day",
+                )
+            seen.add(day)
+        return self
+
+
 def _load_year_file(path: Path) -> tuple[dict[date, str], set[date]]:
     match = _YEAR_FILE.match(path.name)
     if match is None:
         raise ValueError(f"{path}: holiday files must be named YYYY.yaml")
-    file_year = int(match.group(1))
     try:
         data = yaml.load(path.read_text(encoding="utf-8"), Loader=_DatesAsStringsLoader)
     except yaml.YAMLError as exc:
         raise ValueError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a mapping with year, holidays and working_days")
-    unknown = sorted(str(key) for key in set(data) - _FILE_KEYS)
-    if unknown:
-        raise ValueError(f"{path}: unknown keys {unknown}; expected year, holidays, working_days")
-    if data.get("year") != file_year:
-        raise ValueError(f"{path}: 'year: {data.get('year')}' does not match the file name")
-
-    raw_holidays = data.get("holidays")
-    if not isinstance(raw_holidays, list) or not raw_holidays:
-        raise ValueError(f"{path}: 'holidays' must be a non-empty list")
-    holidays: dict[date, str] = {}
-    for index, entry in enumerate(raw_holidays):
-        where = f"{path}: holidays[{index}]"
-        day, name = _parse_entry(where, entry, file_year)
-        if name is None:
-            raise ValueError(f"{where}: a holiday needs a name")
-        if day in holidays:
-            raise ValueError(f"{where}: {day} is listed twice (already '{holidays[day]}')")
-        holidays[day] = name
-
-    # `working_days:` left empty reads as null; that is just "none this year".
-    raw_working_days = data.get("working_days") or []
-    if not isinstance(raw_working_days, list):
-        raise ValueError(f"{path}: 'working_days' must be a list")
-    working_days: set[date] = set()
-    for index, entry in enumerate(raw_working_days):
-        where = f"{path}: working_days[{index}]"
-        day, _ = _parse_entry(where, entry, file_year)
-        if day in working_days:
-            raise ValueError(f"{where}: {day} is listed twice")
-        if day in holidays:
-            raise ValueError(f"{where}: {day} is also a holiday ('{holidays[day]}')")
-        if day.weekday() < _SATURDAY:
-            raise ValueError(
-                f"{where}: {day} is a weekday; only a Saturday or Sunday can be made a working day"
-            )
-        working_days.add(day)
-    return holidays, working_days
-
-
-def _parse_entry(where: str, entry: object, year: int) -> tuple[date, str | None]:
-    """Read `{date: YYYY-MM-DD, name: ...}` or a bare date into (date, name or None)."""
-    name: object = None
-    if isinstance(entry, dict):
-        unknown = sorted(str(key) for key in set(entry) - _ENTRY_KEYS)
-        if unknown:
-            raise ValueError(f"{where}: unknown keys {unknown}; expected date and name")
-        raw, name = entry.get("date"), entry.get("name")
-    else:
-        raw = entry
-    if not isinstance(raw, str) or not _ISO_DATE.match(raw):
-        raise ValueError(f"{where}: bad date {raw!r}, expected YYYY-MM-DD")
     try:
-        day = date.fromisoformat(raw)
-    except ValueError as exc:
-        raise ValueError(f"{where}: bad date {raw!r}: {exc}") from exc
-    if day.year != year:
-        raise ValueError(f"{where}: {day} is outside {year}, the year of this file")
-    if name is None:
-        return day, None
-    if not isinstance(name, str) or not name.strip():
-        raise ValueError(f"{where}: name must be non-empty text, got {name!r}")
-    return day, name.strip()
+        year_file = _YearFile.model_validate(data, context={"year": int(match.group(1))})
+    except ValidationError as exc:
+        raise ValueError(f"{path}: {_first_problem(exc)}") from None
+    holidays = {entry.date: entry.name or "" for entry in year_file.holidays}
+    return holidays, {entry.date for entry in year_file.working_days or []}
+
+
+def _first_problem(exc: ValidationError) -> str:
+    """The first error as the file's author would fix it: `holidays[1]: bad date ...`."""
+    errors = exc.errors()
+    unknown = [err["loc"] for err in errors if err["type"] == "extra_forbidden"]
+    if unknown:
+        *parent, _ = unknown[0]
+        names = sorted(str(loc[-1]) for loc in unknown if list(loc[:-1]) == parent)
+        if not parent:
+            return f"unknown keys {names}; expected year, holidays, working_days"
+        return f"{_where(tuple(parent))}: unknown keys {names}; expected date and name"
+    first = errors[0]
+    loc = tuple(part for part in first["loc"] if part not in ("date", "name"))
+    return f"{_where(loc)}: {first['msg']}" if loc else first["msg"]
+
+
+def _where(loc: tuple[int | str, ...]) -> str:
+    """('holidays', 1) -> 'holidays[1]'."""
+    return "".join(f"[{part}]" if isinstance(part, int) else str(part) for part in loc)

@@ -8,13 +8,13 @@ from sqlalchemy.orm import Session
 
 from core.celery_app import db_task, enqueue
 from core.settings import get_settings
-from feedback import deadlines, service
-from feedback.routing import get_classifier
+from feedback import routing, sweeps
+from feedback.classifier import get_classifier
 
 
 @db_task("feedback.route_ticket")
 def route_ticket(session: Session, *, ticket_id: int) -> str | None:
-    ticket = service.route_ticket(
+    ticket = routing.route_ticket(
         session, ticket_id=ticket_id, classifier=get_classifier(get_settings().classifier)
     )
     return ticket.status.value if ticket else None
@@ -22,19 +22,19 @@ def route_ticket(session: Session, *, ticket_id: int) -> str | None:
 
 @db_task("feedback.warn_due_tickets")
 def warn_due_tickets(session: Session) -> int:
-    return deadlines.warn_due_tickets(session)
+    return sweeps.warn_due_tickets(session)
 
 
 @db_task("feedback.mark_overdue_tickets")
 def mark_overdue_tickets(session: Session) -> int:
-    return deadlines.mark_overdue_tickets(session)
+    return sweeps.mark_overdue_tickets(session)
 
 
 @db_task("feedback.route_stale_tickets")
 def route_stale_tickets(session: Session) -> int:
     """Re-queue routing for tickets whose routing job was lost."""
     older_than = datetime.now(UTC) - timedelta(minutes=2)
-    ids = deadlines.list_unrouted_ticket_ids(session, older_than=older_than)
+    ids = sweeps.list_unrouted_ticket_ids(session, older_than=older_than)
     for ticket_id in ids:
         enqueue(session, "feedback.route_ticket", ticket_id=ticket_id)
     return len(ids)

@@ -66,7 +66,7 @@ def evaluate(data: Path | None) -> None:
 @click.option("--output", "target", type=click.File("w", encoding="utf-8"), default="-")
 def predict(source: TextIO, target: TextIO) -> None:
     """JSON lines {"id", "text"} in, one JSON line out per line in, in order."""
-    from feedback.province import RuleBook
+    from feedback.routing import RuleBook
 
     model = _load()
     rules = RuleBook.from_file(get_settings().province_file)

@@ -7,16 +7,16 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from feedback import service
+from feedback import routing
+from feedback.classifier import NoClassifier, TicketClassifier
 from feedback.models import Ticket
-from feedback.routing import NoClassifier, TicketClassifier
 
 
 def route(db_session: Session, code: str, classifier: TicketClassifier | None = None) -> Ticket:
     """Run the routing job in the test's transaction, as the worker would."""
     ticket_id = db_session.scalar(select(Ticket.id).where(Ticket.code == code))
     assert ticket_id is not None, code
-    ticket = service.route_ticket(
+    ticket = routing.route_ticket(
         db_session, ticket_id=ticket_id, classifier=classifier or NoClassifier()
     )
     assert ticket is not None

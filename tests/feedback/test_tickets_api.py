@@ -11,9 +11,11 @@ from sqlalchemy import func, select
 
 from feedback import auth, service
 from feedback.auth import SERVICE, create_user
+from feedback.classifier import NoClassifier, Prediction
 from feedback.models import Agency, Contact, StaffRole, Ticket, TicketEvent
-from feedback.routing import NoClassifier, Prediction
+from feedback.routing import route_ticket
 from feedback.schemas import TicketCreate
+from feedback.sla import get_calendar
 from tests.feedback.helpers import route
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -56,7 +58,7 @@ def file_at(db_session, when: datetime, *, routed: bool = True, **fields) -> Tic
     fields.setdefault("description", "Phản ánh thử")
     ticket = service.create_ticket(db_session, data=TicketCreate(**fields), actor=SERVICE, now=when)
     if routed:
-        service.route_ticket(db_session, ticket_id=ticket.id, classifier=NoClassifier(), now=when)
+        route_ticket(db_session, ticket_id=ticket.id, classifier=NoClassifier(), now=when)
     return ticket
 
 
@@ -277,7 +279,7 @@ def test_the_deadline_is_the_calendar_due_time_of_the_category_sla(
 
     ticket = route(db_session, code)
 
-    expected = service.get_calendar().due_at(ticket.created_at, SLA_DAYS[category])
+    expected = get_calendar().due_at(ticket.created_at, SLA_DAYS[category])
     assert ticket.sla_due_at == expected
     assert ticket.sla_due_at.astimezone(HCM).strftime("%H:%M") == "17:00"
 
@@ -289,7 +291,7 @@ def test_a_friday_evening_ticket_is_due_counting_working_days_only(db_session):
 
     # The clock starts Monday 9 March 07:30; the third working day after it is Thursday 12.
     assert ticket.sla_due_at == datetime(2026, 3, 12, 17, tzinfo=HCM)
-    assert ticket.sla_due_at == service.get_calendar().due_at(filed, 3)
+    assert ticket.sla_due_at == get_calendar().due_at(filed, 3)
 
 
 # Listing ------------------------------------------------------------------------------------

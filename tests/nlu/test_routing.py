@@ -6,8 +6,9 @@ import pytest
 
 from feedback import service
 from feedback.auth import SERVICE
+from feedback.classifier import NluClassifier
 from feedback.models import TicketStatus
-from feedback.routing import NluClassifier
+from feedback.routing import route_ticket
 from feedback.schemas import TicketCreate
 
 
@@ -22,7 +23,7 @@ def _file_and_route(db_session, classifier, description: str, **fields):
         db_session, data=TicketCreate(description=description, **fields), actor=SERVICE
     )
     db_session.flush()
-    return service.route_ticket(db_session, ticket_id=ticket.id, classifier=classifier)
+    return route_ticket(db_session, ticket_id=ticket.id, classifier=classifier)
 
 
 def test_an_uncategorised_ticket_is_routed_by_category_and_ward(db_session, classifier, sent_tasks):

@@ -13,10 +13,11 @@ import pytest
 from sqlalchemy import func, select
 
 from core.celery_app import celery_app
-from feedback import deadlines, service
+from feedback import service, sweeps
 from feedback.auth import SERVICE, SYSTEM
+from feedback.classifier import NoClassifier
 from feedback.models import Notification, Ticket, TicketEvent, TicketStatus
-from feedback.routing import NoClassifier
+from feedback.routing import route_ticket
 from feedback.schemas import TicketCreate
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -37,7 +38,7 @@ def file_routed(db_session, *, filed=FILED, category="ha_tang_do_thi", **fields)
         actor=SERVICE,
         now=filed,
     )
-    service.route_ticket(db_session, ticket_id=ticket.id, classifier=NoClassifier(), now=filed)
+    route_ticket(db_session, ticket_id=ticket.id, classifier=NoClassifier(), now=filed)
     return ticket
 
 
@@ -78,7 +79,7 @@ def test_the_example_deadline_is_what_the_tests_assume(db_session):
 def test_a_ticket_due_within_a_working_day_warns_its_agency_once(db_session):
     ticket = file_routed(db_session)
 
-    assert deadlines.warn_due_tickets(db_session, now=DAY_BEFORE) == 1
+    assert sweeps.warn_due_tickets(db_session, now=DAY_BEFORE) == 1
 
     [notice] = notifications(db_session)
     assert (notice.kind, notice.recipient, notice.ticket_id) == (
@@ -100,9 +101,9 @@ def test_a_ticket_due_within_a_working_day_warns_its_agency_once(db_session):
 
 def test_warning_twice_produces_nothing_more(db_session):
     ticket = file_routed(db_session)
-    deadlines.warn_due_tickets(db_session, now=DAY_BEFORE)
+    sweeps.warn_due_tickets(db_session, now=DAY_BEFORE)
 
-    assert deadlines.warn_due_tickets(db_session, now=DAY_BEFORE + timedelta(minutes=15)) == 0
+    assert sweeps.warn_due_tickets(db_session, now=DAY_BEFORE + timedelta(minutes=15)) == 0
 
     assert len(notifications(db_session)) == 1
     assert len(events(db_session, ticket, "due_warning")) == 1
@@ -111,15 +112,15 @@ def test_warning_twice_produces_nothing_more(db_session):
 def test_a_ticket_not_yet_near_its_deadline_is_not_warned(db_session):
     file_routed(db_session)
 
-    assert deadlines.warn_due_tickets(db_session, now=WEEK_BEFORE) == 0
+    assert sweeps.warn_due_tickets(db_session, now=WEEK_BEFORE) == 0
     assert notifications(db_session) == []
 
 
 def test_a_ticket_past_its_deadline_is_not_warned_but_escalated(db_session):
     file_routed(db_session)
 
-    assert deadlines.warn_due_tickets(db_session, now=AFTER) == 0
-    assert deadlines.mark_overdue_tickets(db_session, now=AFTER) == 1
+    assert sweeps.warn_due_tickets(db_session, now=AFTER) == 0
+    assert sweeps.mark_overdue_tickets(db_session, now=AFTER) == 1
 
 
 def test_the_one_day_window_counts_working_days(db_session):
@@ -132,29 +133,29 @@ def test_the_one_day_window_counts_working_days(db_session):
     assert friday.sla_due_at == datetime(2026, 3, 5, 17, tzinfo=HCM)  # Thursday
 
     # Wednesday 4 March 16:00: the window ends Thursday 16:00, before Thursday's close.
-    assert deadlines.warn_due_tickets(db_session, now=datetime(2026, 3, 4, 16, tzinfo=HCM)) == 0
+    assert sweeps.warn_due_tickets(db_session, now=datetime(2026, 3, 4, 16, tzinfo=HCM)) == 0
     # Wednesday 4 March 17:30, after hours: the window runs to Friday 07:30.
-    assert deadlines.warn_due_tickets(db_session, now=datetime(2026, 3, 4, 17, 30, tzinfo=HCM)) == 1
+    assert sweeps.warn_due_tickets(db_session, now=datetime(2026, 3, 4, 17, 30, tzinfo=HCM)) == 1
     assert [n.ticket_id for n in notifications(db_session)] == [friday.id]
 
 
 def test_a_new_deadline_gets_its_own_warning(db_session):
     ticket = file_routed(db_session)
-    deadlines.warn_due_tickets(db_session, now=DAY_BEFORE)
+    sweeps.warn_due_tickets(db_session, now=DAY_BEFORE)
 
     ticket.sla_due_at = datetime(2026, 3, 12, 17, tzinfo=HCM)  # say the category changed
     db_session.flush()
 
-    assert deadlines.warn_due_tickets(db_session, now=AFTER) == 1
+    assert sweeps.warn_due_tickets(db_session, now=AFTER) == 1
     assert len(notifications(db_session, ticket)) == 2
 
 
 def test_more_due_tickets_than_one_batch_are_all_warned(db_session, monkeypatch):
-    monkeypatch.setattr(deadlines, "_BATCH", 2)
+    monkeypatch.setattr(sweeps, "_BATCH", 2)
     tickets = [file_routed(db_session) for _ in range(5)]
 
-    warned = deadlines.warn_due_tickets(db_session, now=DAY_BEFORE)
-    warned += deadlines.warn_due_tickets(db_session, now=DAY_BEFORE + timedelta(minutes=15))
+    warned = sweeps.warn_due_tickets(db_session, now=DAY_BEFORE)
+    warned += sweeps.warn_due_tickets(db_session, now=DAY_BEFORE + timedelta(minutes=15))
 
     assert warned == 5
     assert {n.ticket_id for n in notifications(db_session)} == {t.id for t in tickets}
@@ -168,8 +169,8 @@ def test_an_overdue_ticket_is_marked_and_escalated_to_the_dispatchers_once(
 ):
     ticket = file_routed(db_session)
 
-    assert deadlines.mark_overdue_tickets(db_session, now=AFTER) == 1
-    assert deadlines.mark_overdue_tickets(db_session, now=AFTER + timedelta(minutes=5)) == 0
+    assert sweeps.mark_overdue_tickets(db_session, now=AFTER) == 1
+    assert sweeps.mark_overdue_tickets(db_session, now=AFTER + timedelta(minutes=5)) == 0
 
     assert ticket.overdue_at == AFTER
     [notice] = notifications(db_session)
@@ -184,16 +185,16 @@ def test_an_overdue_ticket_is_marked_and_escalated_to_the_dispatchers_once(
 def test_a_ticket_is_not_overdue_at_its_due_time_minus_a_moment(db_session):
     ticket = file_routed(db_session)
 
-    assert deadlines.mark_overdue_tickets(db_session, now=DUE - timedelta(seconds=1)) == 0
-    assert deadlines.mark_overdue_tickets(db_session, now=DUE) == 1
+    assert sweeps.mark_overdue_tickets(db_session, now=DUE - timedelta(seconds=1)) == 0
+    assert sweeps.mark_overdue_tickets(db_session, now=DUE) == 1
     assert ticket.overdue_at == DUE
 
 
 def test_warning_then_overdue_are_two_notices(db_session):
     ticket = file_routed(db_session)
 
-    deadlines.warn_due_tickets(db_session, now=DAY_BEFORE)
-    deadlines.mark_overdue_tickets(db_session, now=AFTER)
+    sweeps.warn_due_tickets(db_session, now=DAY_BEFORE)
+    sweeps.mark_overdue_tickets(db_session, now=AFTER)
 
     assert [n.kind for n in notifications(db_session, ticket)] == [
         "due_warning",
@@ -214,8 +215,8 @@ def test_finished_tickets_are_ignored(actions, status, db_session):
     move(db_session, ticket, *actions)
     assert ticket.status.value == status
 
-    assert deadlines.warn_due_tickets(db_session, now=DAY_BEFORE) == 0
-    assert deadlines.mark_overdue_tickets(db_session, now=AFTER) == 0
+    assert sweeps.warn_due_tickets(db_session, now=DAY_BEFORE) == 0
+    assert sweeps.mark_overdue_tickets(db_session, now=AFTER) == 0
     assert ticket.overdue_at is None
     assert notifications(db_session) == []
 
@@ -225,19 +226,19 @@ def test_open_tickets_in_every_open_status_are_watched(actions, db_session):
     ticket = file_routed(db_session)
     move(db_session, ticket, *actions)
 
-    assert deadlines.warn_due_tickets(db_session, now=DAY_BEFORE) == 1
-    assert deadlines.mark_overdue_tickets(db_session, now=AFTER) == 1
+    assert sweeps.warn_due_tickets(db_session, now=DAY_BEFORE) == 1
+    assert sweeps.mark_overdue_tickets(db_session, now=AFTER) == 1
 
 
 def test_a_triaged_ticket_has_no_deadline_to_watch(db_session):
     ticket = service.create_ticket(
         db_session, data=TicketCreate(description="Không rõ"), actor=SERVICE, now=FILED
     )
-    service.route_ticket(db_session, ticket_id=ticket.id, classifier=NoClassifier(), now=FILED)
+    route_ticket(db_session, ticket_id=ticket.id, classifier=NoClassifier(), now=FILED)
     assert ticket.status == TicketStatus.TRIAGE
 
-    assert deadlines.warn_due_tickets(db_session, now=DAY_BEFORE) == 0
-    assert deadlines.mark_overdue_tickets(db_session, now=AFTER) == 0
+    assert sweeps.warn_due_tickets(db_session, now=DAY_BEFORE) == 0
+    assert sweeps.mark_overdue_tickets(db_session, now=AFTER) == 0
 
 
 # Lost routings ------------------------------------------------------------------------------
@@ -252,14 +253,14 @@ def test_tickets_still_new_after_their_routing_should_have_run_are_found(db_sess
             now=AFTER - timedelta(minutes=minutes_ago),
         )
         if routed:
-            service.route_ticket(db_session, ticket_id=ticket.id, classifier=NoClassifier())
+            route_ticket(db_session, ticket_id=ticket.id, classifier=NoClassifier())
         return ticket
 
     lost = file(10, routed=False)
     file(10, routed=True)
     file(1, routed=False)  # its routing job may still be in the queue
 
-    found = deadlines.list_unrouted_ticket_ids(db_session, older_than=AFTER - timedelta(minutes=2))
+    found = sweeps.list_unrouted_ticket_ids(db_session, older_than=AFTER - timedelta(minutes=2))
 
     assert found == [lost.id]
 

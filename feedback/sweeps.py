@@ -1,4 +1,4 @@
-"""SLA watch: warn agencies before a ticket is due, mark overdue tickets and escalate them.
+"""The periodic SLA sweeps: warn agencies before a ticket is due, escalate overdue tickets.
 
 Every notice has a dedupe key, so a sweep that runs twice (a redelivered beat job, two beat
 instances by mistake) produces each notice and history event once.
@@ -14,8 +14,9 @@ from sqlalchemy.orm import Session, joinedload
 
 from core.settings import get_settings
 from feedback.auth import SYSTEM
-from feedback.models import OPEN_STATUSES, Notification, Ticket, TicketEvent, TicketStatus
-from feedback.service import get_calendar
+from feedback.history import record_event
+from feedback.models import OPEN_STATUSES, Notification, Ticket, TicketStatus
+from feedback.sla import get_calendar
 
 DISPATCHERS = "role:dispatcher"
 _BATCH = 500
@@ -44,19 +45,15 @@ def _notify(
             created_at=now,
         )
     )
-    session.add(
-        TicketEvent(
-            ticket_id=ticket.id,
-            kind=kind,
-            from_status=ticket.status.value,
-            to_status=ticket.status.value,
-            agency_id=ticket.agency_id,
-            actor_type=SYSTEM.kind,
-            message=message,
-            public=False,
-            data={"recipient": recipient},
-            created_at=now,
-        )
+    record_event(
+        session,
+        ticket,
+        kind=kind,
+        actor=SYSTEM,
+        now=now,
+        from_status=ticket.status,
+        message=message,
+        data={"recipient": recipient},
     )
     return True
 

@@ -1,0 +1,51 @@
+"""Contacts: the citizen or firm behind a ticket, and the channel identities they write from.
+
+A channel identity (web chat session, Telegram chat, Zalo user) is one contact: a second report
+from the same identity joins the contact of the first.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+
+from feedback.models import Contact, ContactIdentity
+from feedback.schemas import ContactIn
+
+
+def find_or_create_contact(session: Session, data: ContactIn) -> Contact:
+    """The contact of this channel identity, brought up to date, or a new one."""
+    if data.channel and data.channel_user_id:
+        known = session.scalar(
+            select(Contact)
+            .join(ContactIdentity)
+            .where(
+                ContactIdentity.channel == data.channel,
+                ContactIdentity.channel_user_id == data.channel_user_id,
+            )
+        )
+        if known is not None:
+            _update_contact(known, data)
+            return known
+    contact = Contact(kind=data.kind)
+    _update_contact(contact, data)
+    session.add(contact)
+    if data.channel and data.channel_user_id:
+        # Through the relationship, so one flush writes the contact, its identity and the ticket.
+        set_committed_value(contact, "identities", [])
+        contact.identities.append(
+            ContactIdentity(channel=data.channel, channel_user_id=data.channel_user_id)
+        )
+    return contact
+
+
+def _update_contact(contact: Contact, data: ContactIn) -> None:
+    contact.kind = data.kind
+    for field in ("name", "company_name", "tax_code"):
+        value = getattr(data, field)
+        if value:
+            setattr(contact, field, value)
+    if data.phone and data.phone_consent:
+        contact.phone = data.phone
+        contact.phone_consent = True

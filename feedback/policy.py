@@ -1,0 +1,53 @@
+"""Who may see and do what with tickets: one set of rules for the API, the bot and the panel.
+
+Agency staff see and act on their own agency's tickets only; dispatchers and admins see all
+agencies; viewers see aggregate figures, never a ticket; the bot's service token reads a chat's
+own tickets through /api/v1/bot only.
+"""
+
+from __future__ import annotations
+
+from core.errors import Forbidden
+from feedback.auth import Principal
+from feedback.models import StaffRole, Ticket
+
+# Actions agency staff may take on their own agency's tickets; assigning is the dispatchers'.
+STAFF_ACTIONS = frozenset(
+    {"start", "reply", "transfer", "resolve", "reject", "reopen", "close", "note"}
+)
+
+
+def can_see_ticket(principal: Principal, ticket: Ticket) -> bool:
+    """Agency staff see their own agency's tickets only; viewers see aggregates, not tickets."""
+    if principal.sees_all_agencies:
+        return True
+    if principal.role == StaffRole.AGENCY_STAFF:
+        return ticket.agency_id is not None and ticket.agency_id == principal.agency_id
+    return False
+
+
+def require_ticket_reader(principal: Principal) -> None:
+    """Refuse the principals that never read individual tickets."""
+    if principal.kind == "staff" and principal.role == StaffRole.VIEWER:
+        raise Forbidden("Viewers see aggregate figures, not individual tickets.")
+    if principal.kind == "service":
+        # The bot reads a chat's own tickets through /api/v1/bot, never the staff view with
+        # every contact's phone number.
+        raise Forbidden("The service token reads tickets through /api/v1/bot/tickets only.")
+
+
+def require_action(principal: Principal, action: str) -> None:
+    """Refuse an action this kind of principal may not take on a ticket it can see."""
+    if principal.sees_all_agencies and principal.kind != "service":
+        return
+    if principal.role == StaffRole.AGENCY_STAFF and action in STAFF_ACTIONS:
+        return
+    if action == "assign":
+        raise Forbidden("Only dispatchers and admins assign tickets.")
+    raise Forbidden(f"This account may not {action} tickets.")
+
+
+def require_ticket_filer(principal: Principal) -> None:
+    """Everyone but a viewer may file a ticket (staff at an intake desk, the bot)."""
+    if principal.kind == "staff" and principal.role == StaffRole.VIEWER:
+        raise Forbidden("Viewers cannot file tickets.")
