@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Query
 from starlette.concurrency import run_in_threadpool
 
 from bot import handoff
-from bot.gateway import conversation_messages
+from bot.conversations import conversation_messages
 from bot.models import Conversation
 from bot.schemas import (
     AnalyseIn,
@@ -31,10 +31,10 @@ from bot.schemas import (
 from core.errors import Forbidden
 from core.http import SessionDep
 from feedback import citizen
-from feedback.api import CurrentPrincipal, ticket_summary
-from feedback.auth import Principal
+from feedback.auth import CurrentPrincipal, Principal
 from feedback.citizen import Identity
 from feedback.models import StaffRole, TicketStatus
+from feedback.schemas import ticket_summary
 
 router = APIRouter(prefix="/api/v1/bot", tags=["bot"])
 desk = APIRouter(prefix="/api/v1/conversations", tags=["conversations"])

@@ -11,7 +11,7 @@ import secrets
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.gateway import find_conversation
+from bot.conversations import find_conversation
 from bot.models import Conversation, Direction, Message, MessageState
 from core.database import utcnow
 from core.errors import NotFound

@@ -1,73 +1,27 @@
-"""The web chat's HTTP contract (DESIGN.md): sessions, messages, and the messages since.
+"""The web chat's HTTP contract (DESIGN.md): sessions, messages, photos, and the messages since.
 
-The routes know nothing of Rasa: they call the chat backend the app was built with
-(`app.state.webchat_backend`, set by tiepdan/app.py to the bot's gateway), because
-`integrations` may not import `bot`.
+Thin routes over bot/webchat.py; the widget itself is served by integrations/webchat/pages.py.
 """
 
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field, model_validator
 from starlette.concurrency import run_in_threadpool
 
+from bot import webchat
 from core.errors import AppError, Invalid, NotFound
 from core.settings import get_settings
 from integrations.webchat import photos
 
 router = APIRouter(prefix="/api/v1/webchat", tags=["webchat"])
-# The widget and the demo page, served by the platform itself (no CDN).
-pages = APIRouter(include_in_schema=False)
-STATIC_DIR = Path(__file__).resolve().parent / "static"
-
-
-@pages.get("/webchat/widget.js")
-def widget() -> FileResponse:
-    return FileResponse(STATIC_DIR / "widget.js", media_type="text/javascript; charset=utf-8")
-
-
-@pages.get("/")
-def demo_page() -> FileResponse:
-    """A mock provincial portal page with the widget on it."""
-    return FileResponse(STATIC_DIR / "demo.html", media_type="text/html; charset=utf-8")
-
-
-class ChatBackend(Protocol):
-    def open_session(self) -> str: ...
-
-    def send(
-        self, session_id: str, *, text: str | None, payload: str | None
-    ) -> list[dict[str, Any]]:
-        """Store the message, answer it, and return the replies."""
-        ...
-
-    def history(self, session_id: str, *, after: int) -> list[dict[str, Any]]: ...
-
-    def check_session(self, session_id: str) -> None:
-        """Raise when this server did not issue the session id."""
-        ...
-
-    def reject_upload(self, session_id: str, *, reason: str, size: int) -> None:
-        """Keep a record of an upload that was refused, in the session's conversation."""
-        ...
-
-
-async def get_backend(request: Request) -> ChatBackend:
-    # async: FastAPI runs a plain-def dependency in the thread pool, a hop per request.
-    return request.app.state.webchat_backend  # type: ignore[no-any-return]
-
-
 # How often the WebSocket looks for new messages. Messages are written by other processes
 # (the worker delivering a staff reply), so the database is where they meet.
 POLL_SECONDS = 1.0
-
-
-Backend = Annotated[ChatBackend, Depends(get_backend)]
 
 
 class SessionOut(BaseModel):
@@ -121,16 +75,16 @@ class HistoryOut(BaseModel):
 
 
 @router.post("/sessions", response_model=SessionOut, status_code=201)
-async def open_session(backend: Backend) -> SessionOut:
+async def open_session() -> SessionOut:
     """Start a chat. The id is random and only this server's ids are accepted afterwards."""
-    return SessionOut(session_id=await run_in_threadpool(backend.open_session))
+    return SessionOut(session_id=await run_in_threadpool(webchat.open_session))
 
 
 @router.post("/messages", response_model=RepliesOut)
-async def send_message(backend: Backend, body: MessageIn) -> RepliesOut:
+async def send_message(body: MessageIn) -> RepliesOut:
     """Send a message (or a button's payload) and get the bot's replies."""
     replies = await run_in_threadpool(
-        backend.send, body.session_id, text=body.text, payload=body.payload
+        webchat.send, body.session_id, text=body.text, payload=body.payload
     )
     return RepliesOut(messages=[ReplyOut.model_validate(r) for r in replies])
 
@@ -145,14 +99,14 @@ TOO_LARGE = "Ảnh lớn quá {limit} MB. Bạn vui lòng gửi ảnh nhỏ hơn
 
 @router.post("/photos", response_model=PhotoOut, status_code=201)
 async def upload_photo(
-    request: Request, backend: Backend, session_id: Annotated[str, Query(max_length=64)]
+    request: Request, session_id: Annotated[str, Query(max_length=64)]
 ) -> PhotoOut:
     """Attach a photo to a chat: the request body is the image itself (JPEG, PNG or WebP).
 
     A file that is not an image (415) or is too large (413) is refused with a reason, and the
     refusal is kept in the conversation.
     """
-    await run_in_threadpool(backend.check_session, session_id)
+    await run_in_threadpool(webchat.check_session, session_id)
     limit = get_settings().max_photo_bytes
     data = bytearray()
     async for chunk in request.stream():
@@ -167,7 +121,7 @@ async def upload_photo(
             else AppError(NOT_AN_IMAGE, status_code=415)
         )
         await run_in_threadpool(
-            backend.reject_upload, session_id, reason=refusal.message, size=len(data)
+            webchat.reject_upload, session_id, reason=refusal.message, size=len(data)
         )
         raise refusal
     return PhotoOut(url=await run_in_threadpool(photos.save, bytes(data), kind))
@@ -183,13 +137,11 @@ def photo(name: str) -> FileResponse:
 
 
 @router.get("/sessions/{session_id}/messages", response_model=HistoryOut)
-async def history(
-    backend: Backend, session_id: str, after: Annotated[int, Query(ge=0)] = 0
-) -> HistoryOut:
+async def history(session_id: str, after: Annotated[int, Query(ge=0)] = 0) -> HistoryOut:
     """This session's messages after `after` (an id): replies pushed later, after a reload."""
     if len(session_id) > 64:
         raise Invalid("Unknown web-chat session.")
-    items = await run_in_threadpool(backend.history, session_id, after=after)
+    items = await run_in_threadpool(webchat.history, session_id, after=after)
     return HistoryOut(messages=[HistoryItem.model_validate(i) for i in items])
 
 
@@ -200,9 +152,8 @@ async def push(websocket: WebSocket, session_id: str, after: int | None = None) 
     A session id this server did not issue is refused (close code 1008). `after` is the
     last message id the page has; by default only messages from now on are pushed.
     """
-    backend: ChatBackend = websocket.app.state.webchat_backend
     try:
-        known = await run_in_threadpool(backend.history, session_id, after=after or 0)
+        known = await run_in_threadpool(webchat.history, session_id, after=after or 0)
     except AppError:
         await websocket.close(code=1008, reason="Unknown web-chat session.")
         return
@@ -216,7 +167,7 @@ async def push(websocket: WebSocket, session_id: str, after: int | None = None) 
     try:
         while not reader.done():
             await asyncio.sleep(POLL_SECONDS)
-            fresh = await run_in_threadpool(backend.history, session_id, after=last)
+            fresh = await run_in_threadpool(webchat.history, session_id, after=last)
             if fresh:
                 last = fresh[-1]["id"]
                 outbound = _outbound(fresh)

@@ -9,14 +9,13 @@ from fastapi import FastAPI
 
 from bot.api import desk as conversations_router
 from bot.api import router as bot_router
-from bot.webchat import WebchatBackend
+from bot.webchat_api import router as webchat_router
 from core.database import dispose_engine, get_engine
 from core.http import BodySizeLimit, install_error_handlers
 from core.settings import get_settings
 from core.timing import ServerTiming
 from feedback.api import router as feedback_router
-from integrations.webchat.api import pages as webchat_pages
-from integrations.webchat.api import router as webchat_router
+from integrations.webchat.pages import pages as webchat_pages
 from tiepdan.health import router as health_router
 
 DESCRIPTION = """
@@ -60,6 +59,4 @@ def create_app() -> FastAPI:
     app.include_router(conversations_router)
     app.include_router(webchat_router)
     app.include_router(webchat_pages)
-    app.state.webchat_backend = WebchatBackend()
-
     return app

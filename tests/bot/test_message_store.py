@@ -14,12 +14,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import delete, select
 
-from bot import gateway
-from bot.gateway import Inbound, Reply
+from bot import message_store
+from bot.conversations import reply_of
+from bot.message_store import store_inbound, store_outcome
 from bot.models import Conversation, Direction, Message, MessageState
 from core.database import dispose_engine, session_scope
 from core.errors import Forbidden
 from core.settings import get_settings
+from integrations.channel import Inbound, Reply
 from tiepdan.db import upgrade
 
 
@@ -66,7 +68,7 @@ def _messages(channel: str) -> list[Message]:
 
 def test_a_turn_is_stored_with_its_replies_in_order(channel):
     inbound = Inbound(channel=channel, channel_user_id="u1", text="xin chào", metadata={"a": 1})
-    stored = gateway.store_inbound(inbound)
+    stored = store_inbound(inbound)
     assert stored is not None and not stored.handed_off
     assert [m.state for m in _messages(channel)] == [MessageState.RECEIVED]  # committed first
 
@@ -75,14 +77,14 @@ def test_a_turn_is_stored_with_its_replies_in_order(channel):
         Reply(text="Bạn cần gì?", buttons=[{"title": "Phản ánh", "payload": "/file_complaint"}]),
         Reply(image="/api/v1/webchat/photos/x.png"),
     ]
-    gateway.store_outcome(stored, MessageState.ANSWERED, replies, ticket_code="PA-1")
+    store_outcome(stored, MessageState.ANSWERED, replies, ticket_code="PA-1")
 
     inbound_row, *reply_rows = _messages(channel)
     assert inbound_row.id == stored.message_id
     assert (inbound_row.direction, inbound_row.state) == (Direction.INBOUND, MessageState.ANSWERED)
     assert inbound_row.ticket_code == "PA-1" and inbound_row.content == {"metadata": {"a": 1}}
     assert inbound_row.created_at.tzinfo is not None
-    assert [gateway.reply_of(m) for m in reply_rows] == replies
+    assert [reply_of(m) for m in reply_rows] == replies
     assert {(m.direction, m.state, m.ticket_code) for m in reply_rows} == {
         (Direction.OUTBOUND, MessageState.SENT, "PA-1")
     }
@@ -90,11 +92,11 @@ def test_a_turn_is_stored_with_its_replies_in_order(channel):
 
 
 def test_the_second_message_joins_the_conversation_and_moves_its_time(channel):
-    first = gateway.store_inbound(Inbound(channel=channel, channel_user_id="u1", text="một"))
+    first = store_inbound(Inbound(channel=channel, channel_user_id="u1", text="một"))
     assert first is not None
     with session_scope() as session:
         before = session.get_one(Conversation, first.conversation_id).last_message_at
-    second = gateway.store_inbound(Inbound(channel=channel, channel_user_id="u1", text="hai"))
+    second = store_inbound(Inbound(channel=channel, channel_user_id="u1", text="hai"))
     assert second is not None and second.conversation_id == first.conversation_id
     assert second.message_id > first.message_id
     with session_scope() as session:
@@ -102,39 +104,39 @@ def test_the_second_message_joins_the_conversation_and_moves_its_time(channel):
 
 
 def test_an_outcome_without_replies_still_marks_the_message(channel):
-    stored = gateway.store_inbound(Inbound(channel=channel, channel_user_id="u1", text="alo"))
+    stored = store_inbound(Inbound(channel=channel, channel_user_id="u1", text="alo"))
     assert stored is not None
-    gateway.store_outcome(stored, MessageState.HANDED_OFF, [])
+    store_outcome(stored, MessageState.HANDED_OFF, [])
     assert [m.state for m in _messages(channel)] == [MessageState.HANDED_OFF]
 
 
 def test_a_handed_off_conversation_says_so(channel):
-    stored = gateway.store_inbound(Inbound(channel=channel, channel_user_id="u1", text="alo"))
+    stored = store_inbound(Inbound(channel=channel, channel_user_id="u1", text="alo"))
     assert stored is not None
     with session_scope() as session:
         session.get_one(Conversation, stored.conversation_id).handed_off = True
-    again = gateway.store_inbound(Inbound(channel=channel, channel_user_id="u1", text="còn đó?"))
+    again = store_inbound(Inbound(channel=channel, channel_user_id="u1", text="còn đó?"))
     assert again is not None and again.handed_off and not again.rasa_restart_due
 
 
 def test_a_due_restart_of_rasa_is_told_with_the_message(channel):
-    stored = gateway.store_inbound(Inbound(channel=channel, channel_user_id="u1", text="alo"))
+    stored = store_inbound(Inbound(channel=channel, channel_user_id="u1", text="alo"))
     assert stored is not None and not stored.rasa_restart_due
     with session_scope() as session:
         session.get_one(Conversation, stored.conversation_id).rasa_restart_due = True
-    again = gateway.store_inbound(Inbound(channel=channel, channel_user_id="u1", text="còn đó?"))
+    again = store_inbound(Inbound(channel=channel, channel_user_id="u1", text="còn đó?"))
     assert again is not None and again.rasa_restart_due and not again.handed_off
 
 
 def test_a_message_id_seen_before_is_not_stored_again(channel):
     inbound = Inbound(channel=channel, channel_user_id="u1", text="alo", channel_message_id="m-1")
-    assert gateway.store_inbound(inbound) is not None
+    assert store_inbound(inbound) is not None
     with session_scope() as session:
         conversation = session.scalars(
             select(Conversation).where(Conversation.channel == channel)
         ).one()
         time_before = conversation.last_message_at
-    assert gateway.store_inbound(inbound) is None
+    assert store_inbound(inbound) is None
     assert len(_messages(channel)) == 1
     with session_scope() as session:
         assert session.get_one(Conversation, conversation.id).last_message_at == time_before
@@ -144,7 +146,7 @@ def test_an_unknown_sender_is_refused_where_only_the_server_opens_conversations(
     inbound = Inbound(channel=channel, channel_user_id="never-issued", text="alo")
     inbound.opens_conversation = False
     with pytest.raises(Forbidden):
-        gateway.store_inbound(inbound)
+        store_inbound(inbound)
     assert _messages(channel) == []
 
 
@@ -153,18 +155,18 @@ def test_two_first_messages_at_once_are_both_kept(channel, monkeypatch):
     """A new sender whose first two messages arrive together: one conversation, two messages,
     neither mistaken for a retry. Both find no conversation, then both open one at once."""
     opening = threading.Barrier(2)
-    open_conversation = gateway._open_conversation
+    open_conversation = message_store._open_conversation
 
     def open_together(inbound: Inbound) -> None:
         opening.wait(timeout=10)
         open_conversation(inbound)
 
-    monkeypatch.setattr(gateway, "_open_conversation", open_together)
+    monkeypatch.setattr(message_store, "_open_conversation", open_together)
     results: list[object] = []
 
     def send(number: int) -> None:
         inbound = Inbound(channel, "u1", text=f"tin {number}", channel_message_id=str(number))
-        results.append(gateway.store_inbound(inbound))
+        results.append(store_inbound(inbound))
 
     threads = [threading.Thread(target=send, args=(n,)) for n in (1, 2)]
     for thread in threads:

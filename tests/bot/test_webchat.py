@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import delete, select
 
 from bot import gateway
+from bot.conversations import conversation_messages
 from bot.gateway import Inbound
 from bot.models import Conversation, Direction, Message, MessageState, WebchatSession
 from core import timing
@@ -54,7 +55,7 @@ def _open(client) -> str:
 def _stored(session_id: str) -> list[Message]:
     with session_scope() as session:
         conversation_id = session.get_one(WebchatSession, session_id).conversation_id
-        return gateway.conversation_messages(session, conversation_id)
+        return conversation_messages(session, conversation_id)
 
 
 def test_a_report_while_rasa_is_down_becomes_a_ticket(client, rasa_down, nlu_model, monkeypatch):
@@ -161,10 +162,11 @@ def test_staff_replies_reach_the_chat_over_the_websocket(
 ):
     """A report filed in the chat; staff reply and resolve; the notices are pushed, once."""
     from bot import notify
-    from feedback import service
+    from bot import webchat_api as api
+    from feedback import queries, service
     from feedback.auth import SYSTEM
+    from feedback.models import TicketStatus
     from feedback.schemas import MessageBody
-    from integrations.webchat import api
 
     monkeypatch.setattr("nlu.pipeline._nlu", nlu_model)
     monkeypatch.setattr(api, "POLL_SECONDS", 0.05)
@@ -176,8 +178,8 @@ def test_staff_replies_reach_the_chat_over_the_websocket(
 
     with client.websocket_connect(f"/api/v1/webchat/ws/{session_id}") as socket_:
         with session_scope() as session:
-            ticket = service.get_ticket(session, code=code, principal=SYSTEM)
-            ticket.status = service.TicketStatus.ASSIGNED  # as the routing job would
+            ticket = queries.get_ticket(session, code=code, principal=SYSTEM)
+            ticket.status = TicketStatus.ASSIGNED  # as the routing job would
             service.apply_action(
                 session,
                 code=code,

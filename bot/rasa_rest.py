@@ -1,0 +1,91 @@
+"""Rasa's REST channel, as the gateway talks to it: one message in, the replies out.
+
+Also the one rule for button payloads: a payload names an intent of the assistant's domain
+(`/intent` or `/intent{"entity": value}`), so a forged button cannot reach Rasa.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from functools import lru_cache
+from pathlib import Path
+
+import httpx
+import yaml
+
+from core import timing
+from integrations.channel import Inbound, Reply
+
+RASA_TIMEOUT = httpx.Timeout(10.0, connect=2.0)
+
+
+class RasaUnavailable(Exception):
+    pass
+
+
+@lru_cache
+def _rasa_http() -> httpx.Client:
+    """One client per process: a new one per turn cost ~25 ms (its TLS context and a new
+    connection), measured in bench/chat.py. httpx clients are safe to share between threads."""
+    return httpx.Client(timeout=RASA_TIMEOUT)
+
+
+def ask(base_url: str, message: str, inbound: Inbound) -> list[Reply]:
+    """Rasa's replies to one message of this sender, through its REST channel."""
+    body = {
+        "sender": inbound.sender_id,
+        "message": message,
+        "metadata": {"channel": inbound.channel, **inbound.metadata},
+    }
+    started = time.perf_counter()
+    try:
+        response = _rasa_http().post(f"{base_url.rstrip('/')}/webhooks/rest/webhook", json=body)
+    except httpx.HTTPError as exc:
+        raise RasaUnavailable(f"{exc.__class__.__name__}: {exc}") from exc
+    finally:
+        timing.record("rasa", time.perf_counter() - started)
+    if response.status_code >= 500:
+        raise RasaUnavailable(f"HTTP {response.status_code}")
+    if response.status_code != 200:
+        raise RasaUnavailable(f"HTTP {response.status_code}: {response.text[:200]}")
+    try:
+        items = response.json()
+    except ValueError as exc:
+        raise RasaUnavailable("not JSON") from exc
+    replies = []
+    for item in items if isinstance(items, list) else []:
+        buttons = [
+            {"title": str(b.get("title", "")), "payload": str(b.get("payload", ""))}
+            for b in item.get("buttons") or []
+            if isinstance(b, dict)
+        ]
+        if item.get("text") or buttons or item.get("image"):
+            replies.append(Reply(text=item.get("text"), buttons=buttons, image=item.get("image")))
+    return replies
+
+
+# A button's payload: "/intent" or '/intent{"entity": value, ...}'.
+_PAYLOAD = re.compile(r"^/(?P<intent>[a-z_]+)(?P<entities>\{.*\})?$")
+DOMAIN_FILE = Path(__file__).resolve().parent / "rasa" / "domain.yml"
+
+
+@lru_cache
+def assistant_intents() -> frozenset[str]:
+    """The intents of the Rasa assistant's domain: the only ones a payload may name."""
+    domain = yaml.safe_load(DOMAIN_FILE.read_text(encoding="utf-8"))
+    return frozenset(domain["intents"])
+
+
+def is_valid_payload(payload: str) -> bool:
+    """A payload names one of the assistant's intents, with a JSON object of entities or none."""
+    match = _PAYLOAD.match(payload) if len(payload) <= 500 else None
+    if match is None or match["intent"] not in assistant_intents():
+        return False
+    if match["entities"] is None:
+        return True
+    try:
+        return isinstance(json.loads(match["entities"]), dict)
+    except ValueError:
+        return False
