@@ -29,11 +29,12 @@ import httpx
 from sqlalchemy import create_engine, func, select
 
 from bench import dataset
-from bench.load import LoadResult, free_port, run_load, running_server, start, stop, wait_for
+from bench.load import LoadResult, free_port, run_load, running_server, start, stop
 from bot import assistant
 from bot.models import Conversation, Direction, Message, MessageState
 from core import timing
 from core.settings import get_settings
+from tiepdan.processes import wait_for_url
 
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results" / "chat.md"
 # Answered by Rasa alone, and by Rasa with an action that calls the platform ("my tickets").
@@ -108,8 +109,8 @@ def main(argv: list[str] | None = None) -> int:
         ]
         try:
             actions, rasa = rasa_processes
-            wait_for(f"http://127.0.0.1:{actions_port}/health", actions, timeout=120)
-            wait_for(f"{rasa_url}/status", rasa, timeout=240)
+            wait_for_url(f"http://127.0.0.1:{actions_port}/health", [actions], timeout=120)
+            wait_for_url(f"{rasa_url}/status", [rasa], timeout=240)
             direct, gateway, own, parts = _one_turn_at_a_time(server.url, rasa_url, plan)
             loaded, sent, stored, answered = _many_sessions(server.url, url, plan)
         finally:

@@ -26,6 +26,8 @@ from pathlib import Path
 import httpx
 import psycopg
 
+from tiepdan.processes import wait_for_url
+
 Send = Callable[[httpx.Client, int], httpx.Response]
 _TICKS = os.sysconf("SC_CLK_TCK")
 # "postgres: 15/main: USER DATABASE HOST(PORT) STATE": a client backend and its database.
@@ -222,7 +224,7 @@ def running_server(
     print(f"Starting the server: {' '.join(command)} (log: {log_path})", flush=True)
     process = start(command, log_path, env=env)
     try:
-        wait_for(f"{base_url}/healthz", process, timeout=60)
+        wait_for_url(f"{base_url}/healthz", [process], timeout=60)
         yield Server(url=base_url, pid=process.pid)
     finally:
         stop(process)
@@ -238,23 +240,6 @@ def start(
         return subprocess.Popen(
             command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
-
-
-def wait_for(url: str, process: subprocess.Popen[bytes], *, timeout: float) -> None:
-    """Wait for `url` to answer 200; fail when `process` exits or the time runs out."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(
-                f"{process.args!r} exited with code {process.returncode}; see its log"
-            )
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise RuntimeError(f"{url} did not answer within {timeout:.0f} s")
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.load import free_port, start, stop, wait_for
+from bench.load import free_port, start, stop
 from bot import assistant
 from core.settings import get_settings
 from nlu import dataset
@@ -39,6 +39,7 @@ from nlu.encoder import StaticEncoder, TransformerEncoder, minilm_path, train_st
 from nlu.normalize import has_diacritics
 from nlu.pipeline import NLU
 from nlu.training import ENCODER_WEIGHT, train
+from tiepdan.processes import wait_for_url
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "nlu.md"
@@ -304,7 +305,7 @@ def run_diet(venv: Path, work: Path, epochs: int, test_texts: list[str]) -> dict
     import httpx
 
     try:
-        wait_for(f"http://127.0.0.1:{port}/status", server, timeout=180)
+        wait_for_url(f"http://127.0.0.1:{port}/status", [server], timeout=180)
         predicted, timings = [], []
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
             for text in test_texts[:20]:

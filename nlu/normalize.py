@@ -20,7 +20,7 @@ _MARKED_VOWELS = set("âăêôơư")
 _VOWELS = set("aăâeêioôơuưy")
 
 # Teen-code and abbreviations, by whole token (after lower-casing). Kept to forms that are
-# unambiguous in a complaint; "v" (vậy / và) is left alone.
+# unambiguous in a complaint.
 ABBREVIATIONS = {
     "p": "phường",  # "p Tân Định", "f bến thành"
     "f": "phường",
@@ -78,6 +78,10 @@ ABBREVIATIONS = {
     "iu": "yêu",
     "cj": "chị",
 }
+
+# Tokens that stand for two words and are left as they are: "v" is "vậy" or "và". The Rasa
+# tokenizer's copy of these tables leaves them alone too (tests/bot/test_rasa_copies.py).
+AMBIGUOUS = frozenset({"v"})
 
 # "P.7", "p7", "F7", "Q.3", "q3", "X. An Điền": a unit word glued to its name or number.
 _UNIT_PREFIX = re.compile(

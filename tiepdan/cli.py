@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import click
@@ -15,7 +15,7 @@ from core.logging import configure_logging
 from core.settings import get_settings
 from tiepdan.bot_cli import bot
 from tiepdan.nlu_cli import nlu
-from tiepdan.processes import supervise
+from tiepdan.processes import NotServing, supervise, wait_for_url
 
 
 @click.group()
@@ -161,16 +161,8 @@ def user_create(
 
 def _wait_until_serving(url: str, children: list[subprocess.Popen[bytes]]) -> None:
     """Wait for the API to answer, so the banner comes after the start-up noise."""
-    import httpx
-
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and all(c.poll() is None for c in children):
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
+    with contextlib.suppress(NotServing):
+        wait_for_url(url, children, timeout=60, probe_timeout=1)
 
 
 @main.command()

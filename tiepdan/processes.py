@@ -13,15 +13,18 @@ def supervise(children: list[subprocess.Popen[bytes]]) -> bool:
     Returns whether every child ended cleanly (by itself, or by our SIGTERM).
     """
     # Python's default SIGTERM ends this process at once, leaving the children running (Rasa
-    # would keep its port, and the next `make run` would fail): stop them as for Ctrl+C.
-    previous = signal.signal(signal.SIGTERM, _interrupt)
+    # would keep its port, and the next `make run` would fail): stop them as for Ctrl+C. SIGINT
+    # gets the same handler explicitly: a process started from a background shell inherits
+    # SIGINT ignored, and Python then installs no KeyboardInterrupt for it.
+    previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         while all(child.poll() is None for child in children):
             time.sleep(0.5)
     except KeyboardInterrupt:
         pass
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         for child in children:
             if child.poll() is None:
                 child.send_signal(signal.SIGTERM)
@@ -35,3 +38,27 @@ def supervise(children: list[subprocess.Popen[bytes]]) -> bool:
 
 def _interrupt(_signum: int, _frame: object) -> None:
     raise KeyboardInterrupt
+
+
+class NotServing(RuntimeError):
+    """A URL did not answer 200: its process exited, or the time ran out."""
+
+
+def wait_for_url(
+    url: str, processes: list[subprocess.Popen[bytes]], *, timeout: float, probe_timeout: float = 2
+) -> None:
+    """Wait until `url` answers 200; NotServing when one of `processes` exits or time runs out."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        exited = next((p for p in processes if p.poll() is not None), None)
+        if exited is not None:
+            raise NotServing(f"{exited.args!r} exited with code {exited.returncode}")
+        try:
+            if httpx.get(url, timeout=probe_timeout).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise NotServing(f"{url} did not answer within {timeout:.0f} s")

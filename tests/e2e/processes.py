@@ -8,11 +8,10 @@ import shutil
 import signal
 import socket
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
-import httpx
+from tiepdan.processes import NotServing, wait_for_url
 
 
 def free_port() -> int:
@@ -50,16 +49,10 @@ def start(
 
 def wait_for(url: str, process: subprocess.Popen[bytes], log_path: Path, *, timeout: float) -> None:
     """Wait for `url` to answer 200; fail with the process's log if it dies or takes too long."""
-    deadline = time.monotonic() + timeout
-    while True:
-        assert process.poll() is None, log_path.read_text()[-3000:]
-        assert time.monotonic() < deadline, f"no answer from {url} in {timeout} s"
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
+    try:
+        wait_for_url(url, [process], timeout=timeout, probe_timeout=1)
+    except NotServing as exc:
+        raise AssertionError(f"{exc}\n{log_path.read_text()[-3000:]}") from None
 
 
 def wait_until_healthy(

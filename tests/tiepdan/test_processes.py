@@ -34,15 +34,33 @@ def _alive(pid: int) -> bool:
         return stat.read().split(") ", 1)[1][0] != "Z"
 
 
-@pytest.mark.parametrize("sent", [signal.SIGTERM, signal.SIGINT])
-def test_the_children_stop_with_the_supervisor(sent: signal.Signals) -> None:
-    """Only the supervisor gets the signal (as from a process manager), not its group."""
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@pytest.mark.parametrize(
+    ("sent", "started_ignoring_sigint"),
+    [(signal.SIGTERM, False), (signal.SIGINT, False), (signal.SIGINT, True)],
+    ids=["sigterm", "sigint", "sigint-from-a-background-shell"],
+)
+def test_the_children_stop_with_the_supervisor(
+    sent: signal.Signals, started_ignoring_sigint: bool
+) -> None:
+    """Only the supervisor gets the signal (as from a process manager), not its group.
+
+    A shell running in the background starts its children with SIGINT ignored; Ctrl+C must
+    still stop the supervisor then.
+    """
     supervisor = subprocess.Popen(
-        [sys.executable, "-c", SUPERVISOR], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", SUPERVISOR],
+        stdout=subprocess.PIPE,
+        text=True,
+        preexec_fn=_ignore_sigint if started_ignoring_sigint else None,
     )
     assert supervisor.stdout is not None
     children = [int(pid) for pid in supervisor.stdout.readline().split()]
     assert len(children) == 2 and all(_alive(pid) for pid in children)
+    time.sleep(0.5)  # the pids are printed just before supervise() takes the signals
 
     supervisor.send_signal(sent)
 

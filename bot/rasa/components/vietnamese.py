@@ -16,37 +16,7 @@ from rasa.nlu.tokenizers.tokenizer import Token
 from rasa.nlu.tokenizers.whitespace_tokenizer import WhitespaceTokenizer
 from rasa.shared.nlu.training_data.message import Message
 
-# Folded abbreviation -> folded word. Kept small: only what is unambiguous in a chat.
-ABBREVIATIONS = {
-    "ko": "khong",
-    "k": "khong",
-    "kh": "khong",
-    "hok": "khong",
-    "hong": "khong",
-    "khg": "khong",
-    "dc": "duoc",
-    "dk": "duoc",
-    "j": "gi",
-    "z": "vay",
-    "v": "vay",
-    "ok": "ok",
-    "oke": "ok",
-    "oki": "ok",
-    "okie": "ok",
-    "mn": "moi nguoi",
-    "ad": "admin",
-    "sdt": "so dien thoai",
-    "cty": "cong ty",
-    "dn": "doanh nghiep",
-    "tks": "thanks",
-    "thx": "thanks",
-    "pa": "phan anh",
-}
-
-
-def fold(text: str) -> str:
-    decomposed = unicodedata.normalize("NFD", text.lower()).replace("đ", "d")
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+from components.folding import ABBREVIATIONS, fold
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_TOKENIZER, is_trainable=False)

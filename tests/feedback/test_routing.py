@@ -73,3 +73,43 @@ def test_without_a_trained_model_tickets_go_to_triage(
     monkeypatch.setattr(get_settings(), "nlu_model_dir", tmp_path / "missing")
     ticket = _file_and_route(db_session, NluClassifier(), "Đèn đường hỏng ở phường Bến Thành")
     assert ticket.status == TicketStatus.TRIAGE
+
+
+# --- One rule book: the file (RuleBook) and the database (choose_agency) agree ---------------
+
+
+def _agree_everywhere(db_session, config) -> None:
+    from feedback.routing import RuleBook, choose_agency
+
+    book = RuleBook(config)
+    wards: list[str | None] = [w.code for w in config.wards]
+    for category in config.categories:
+        for ward in [*wards, None]:
+            chosen = choose_agency(db_session, category_code=category.code, ward_code=ward)
+            expected = book.agency_for(category.code, ward)
+            assert (chosen.code if chosen else None) == expected, (category.code, ward)
+
+
+def test_the_file_and_the_database_route_every_category_and_ward_alike(db_session):
+    from feedback.province import default_province_file, load_province
+
+    _agree_everywhere(db_session, load_province(default_province_file()))
+
+
+def test_a_province_wide_rule_above_a_ward_rule_routes_alike(db_session, tmp_path):
+    """A department rule with a higher priority than `to: ward`: the ward's own rule still
+    wins, in the database and in the file's reading alike."""
+    import yaml
+
+    from feedback.province import default_province_file, load_province
+    from feedback.seed import seed_province
+
+    raw = yaml.safe_load(default_province_file().read_text(encoding="utf-8"))
+    raw["routing"].append({"category": "moi_truong", "to": "SNNMT", "priority": 500})
+    path = tmp_path / "province.yaml"
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    config = load_province(path)
+    seed_province(db_session, config=config)
+    db_session.flush()
+
+    _agree_everywhere(db_session, config)

@@ -1,0 +1,91 @@
+"""The rules Rasa's environment keeps a copy of, pinned to the platform's own.
+
+Rasa and its action server run in their own Python (3.10) and containers, and cannot import
+the platform. Where they need one of its rules, they carry a copy; these tests fail the moment a
+copy drifts from the original.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import unicodedata
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from feedback import ticket_codes
+from nlu import normalize
+
+RASA_PROJECT = Path(__file__).resolve().parents[2] / "bot" / "rasa"
+
+
+def _load(relative: str) -> ModuleType:
+    """A module of the Rasa project, loaded by path (its packages are not on our path)."""
+    path = RASA_PROJECT / relative
+    spec = importlib.util.spec_from_file_location(f"rasa_copy_{path.stem}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+folding = _load("components/folding.py")
+action_text = _load("actions/text.py")
+
+SAMPLES = [
+    "Phường Thủ Dầu Một",
+    "ĐƯỜNG Điện Biên Phủ bị ngập",
+    "Không được xử lý, vẫn y như cũ",
+    "hoà bình, hòa bình, thuỷ, thủy",
+    unicodedata.normalize("NFD", "Rác thải ở hẻm 45 bốc mùi"),
+    "khong dau, 123 ABC, ?!",
+]
+# Every letter Vietnamese writes, in both cases.
+ALPHABET = (
+    "aàáảãạăằắẳẵặâầấẩẫậbcdđeèéẻẽẹêềếểễệghiìíỉĩịklmnoòóỏõọôồốổỗộơờớởỡợpqrstuùúủũụưừứửữựvxyỳýỷỹỵ"
+)
+
+
+@pytest.mark.parametrize("text", [*SAMPLES, ALPHABET, ALPHABET.upper()])
+def test_every_copy_of_fold_folds_alike(text):
+    expected = normalize.fold(text)
+    assert folding.fold(text) == expected
+    assert action_text.fold(text) == expected
+
+
+def test_the_rasa_tokenizer_expands_abbreviations_as_the_nlu_does():
+    platform = {normalize.fold(k): normalize.fold(v) for k, v in normalize.ABBREVIATIONS.items()}
+    for token, word in folding.ABBREVIATIONS.items():
+        assert token not in normalize.AMBIGUOUS, f"'{token}' is ambiguous: leave it alone"
+        if token in platform:
+            assert word == platform[token], (
+                f"'{token}': Rasa reads '{word}', NLU '{platform[token]}'"
+            )
+
+
+def _typed_forms(code: str) -> list[str]:
+    """How people type a code back: lower case, dashes, spaces, O for 0, I or L for 1."""
+    body = code[len(ticket_codes.PREFIX) :]
+    return [
+        code,
+        code.lower(),
+        f"{code[:2]}-{body[:4]}-{body[4:]}",
+        f"{code[:2]} {body}".lower(),
+        code.replace("0", "O").replace("1", "I"),
+        code.replace("1", "L"),
+    ]
+
+
+def test_the_actions_read_ticket_codes_as_the_platform_writes_them():
+    assert action_text.CODE_ALPHABET == ticket_codes.ALPHABET
+    for _ in range(200):
+        code = ticket_codes.generate_ticket_code()
+        for typed in _typed_forms(code):
+            assert ticket_codes.normalize_ticket_code(typed) == code, typed
+            assert action_text.ticket_code(f"phản ánh {typed} tới đâu rồi") == code, typed
+
+
+def test_a_code_outside_the_format_is_not_read_as_one():
+    assert action_text.ticket_code(ticket_codes.PREFIX + "U" * ticket_codes.LENGTH) is None  # no U
+    assert action_text.ticket_code(ticket_codes.generate_ticket_code()[:-1]) is None
