@@ -241,10 +241,19 @@ def evaluate(settings: Settings | None = None) -> dict[str, Any]:
 
 
 def run_checks(settings: Settings | None = None) -> int:
-    """`rasa data validate` and the story tests, as CI runs them; the exit status of the worst."""
+    """`rasa data validate`, the story tests and the actions' unit tests, as CI runs them; the
+    exit status of the worst."""
     settings = settings or get_settings()
     model = train(settings)
     rasa = str(rasa_executable(settings))
+    python = str(venv_dir(settings) / "bin" / "python")
+    # Tracker snapshots and a fake platform on loopback (tests/actions/harness.py): the actions
+    # without Rasa, in Rasa's Python.
+    actions = _run(
+        [python, "-m", "unittest", "discover", "-s", "tests/actions", "-t", "."],
+        settings,
+        quiet=False,
+    )
     validate = _run([rasa, "data", "validate", "--quiet"], settings, quiet=False)
     stories = _run(
         [
@@ -262,4 +271,4 @@ def run_checks(settings: Settings | None = None) -> int:
         settings,
         quiet=False,
     )
-    return max(validate.returncode, stories.returncode)
+    return max(validate.returncode, stories.returncode, actions.returncode)

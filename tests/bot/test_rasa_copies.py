@@ -7,31 +7,16 @@ copy drifts from the original.
 
 from __future__ import annotations
 
-import importlib.util
 import unicodedata
-from pathlib import Path
-from types import ModuleType
 
 import pytest
 
 from feedback import ticket_codes
 from nlu import normalize
+from tests.bot.rasa_project import load_rasa_module
 
-RASA_PROJECT = Path(__file__).resolve().parents[2] / "bot" / "rasa"
-
-
-def _load(relative: str) -> ModuleType:
-    """A module of the Rasa project, loaded by path (its packages are not on our path)."""
-    path = RASA_PROJECT / relative
-    spec = importlib.util.spec_from_file_location(f"rasa_copy_{path.stem}", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-folding = _load("components/folding.py")
-action_text = _load("actions/text.py")
+folding = load_rasa_module("components/folding.py")
+action_text = load_rasa_module("actions/text.py")
 
 SAMPLES = [
     "Phường Thủ Dầu Một",

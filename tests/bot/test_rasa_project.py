@@ -1,5 +1,6 @@
 """The Rasa project (bot/rasa/) checked as CI must: its data validates, its story tests pass
-with `--fail-on-prediction-errors`, and its intents reach macro-F1 0.90 on the held-out set.
+with `--fail-on-prediction-errors`, its actions pass their unit tests (bot/rasa/tests/actions),
+and its intents reach macro-F1 0.90 on the held-out set.
 
 These run Rasa in its own Python 3.10 environment (`make rasa-venv`), on the model cached by
 the hash of the project (`tiepdan bot train`).
@@ -7,12 +8,12 @@ the hash of the project (`tiepdan bot train`).
 
 from __future__ import annotations
 
-import importlib.util
 from types import ModuleType
 
 import pytest
 
 from bot import assistant
+from tests.bot.rasa_project import load_rasa_module
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +21,7 @@ def trained() -> None:
     assistant.train()
 
 
-def test_the_data_validates_and_the_story_tests_pass(trained: None) -> None:
+def test_the_data_validates_and_the_story_and_action_tests_pass(trained: None) -> None:
     assert assistant.run_checks() == 0
 
 
@@ -42,12 +43,7 @@ def test_a_second_training_of_the_same_data_is_skipped(trained: None) -> None:
 
 def _actions_text() -> ModuleType:
     """bot/rasa/actions/text.py: plain Python, importable here without rasa-sdk."""
-    path = assistant.PROJECT_DIR / "actions" / "text.py"
-    spec = importlib.util.spec_from_file_location("rasa_actions_text", path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_rasa_module("actions/text.py")
 
 
 @pytest.mark.parametrize(

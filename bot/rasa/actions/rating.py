@@ -66,6 +66,46 @@ def _score_of(tracker: Tracker, message_text: str) -> int | None:
     return score if score is not None and 1 <= score <= 5 else None
 
 
+def _not_recorded() -> list[EventType]:
+    return [SlotSet("rating_recorded", False)]
+
+
+def _says_not_fixed(tracker: Tracker, message_text: str) -> bool:
+    """The "Chưa được xử lý" button, or words that say so ("vẫn chưa sửa")."""
+    fixed = entity(tracker, "fixed")
+    if fixed is False or str(fixed).lower() == "false":
+        return True
+    return fixed is None and not is_payload(message_text) and text.says_not_fixed(message_text)
+
+
+async def _ask_for_score(dispatcher: CollectingDispatcher, sender: str, code: str | None) -> None:
+    """No score yet: offer the buttons, for one of the sender's own resolved tickets only."""
+    resolved = await _resolved_codes(sender)
+    code = code or (resolved[0] if resolved else None)
+    if code is None:
+        dispatcher.utter_message(text=NOTHING_TO_RATE)
+    elif code not in resolved:
+        dispatcher.utter_message(text=NOT_YOURS.format(code=code))
+    else:
+        dispatcher.utter_message(text=ASK_SCORE.format(code=code), buttons=rating_buttons(code))
+
+
+def _tell_outcome(
+    dispatcher: CollectingDispatcher, answer: platform.Answer, code: str, not_fixed: bool
+) -> list[EventType]:
+    """Thank the person, or say why the rating was not recorded."""
+    if not answer.ok:
+        refusal = {404: NOT_YOURS, 409: NOT_RESOLVED}.get(answer.status, BUSY)
+        dispatcher.utter_message(text=refusal.format(code=code))
+        return _not_recorded()
+    if not_fixed:
+        message = REOPENED if answer.body.get("reopened") else NOT_FIXED_CLOSED
+        dispatcher.utter_message(text=message.format(code=code))
+        return _not_recorded()
+    dispatcher.utter_message(text=THANKS.format(score=answer.body["score"], code=code))
+    return [SlotSet("rating_recorded", True), SlotSet("rating_code", code)]
+
+
 class ActionRecordRating(Action):
     def name(self) -> str:
         return "action_record_rating"
@@ -73,36 +113,20 @@ class ActionRecordRating(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
-        not_recorded = [SlotSet("rating_recorded", False)]
         _, message_text = latest(tracker)
         code = entity(tracker, "ticket_code") or text.ticket_code(message_text)
-        fixed = entity(tracker, "fixed")
-        not_fixed = (
-            fixed is False
-            or str(fixed).lower() == "false"
-            or (
-                fixed is None and not is_payload(message_text) and text.says_not_fixed(message_text)
-            )
-        )
+        code = str(code) if code else None
+        not_fixed = _says_not_fixed(tracker, message_text)
         score = _score_of(tracker, message_text)
         try:
-            if score is None and not not_fixed:  # ask, for one of their own tickets only
-                resolved = await _resolved_codes(tracker.sender_id)
-                code = str(code) if code else (resolved[0] if resolved else None)
-                if code is None:
-                    dispatcher.utter_message(text=NOTHING_TO_RATE)
-                elif code not in resolved:
-                    dispatcher.utter_message(text=NOT_YOURS.format(code=code))
-                else:
-                    dispatcher.utter_message(
-                        text=ASK_SCORE.format(code=code), buttons=rating_buttons(code)
-                    )
-                return not_recorded
-            if not code:
+            if score is None and not not_fixed:
+                await _ask_for_score(dispatcher, tracker.sender_id, code)
+                return _not_recorded()
+            if code is None:
                 resolved = await _resolved_codes(tracker.sender_id)
                 if not resolved:
                     dispatcher.utter_message(text=NOTHING_TO_RATE)
-                    return not_recorded
+                    return _not_recorded()
                 code = resolved[0]
             body: dict[str, Any] = {"sender": tracker.sender_id}
             if score is not None:
@@ -112,22 +136,8 @@ class ActionRecordRating(Action):
             answer = await platform.call("POST", f"/api/v1/bot/tickets/{code}/rating", json=body)
         except PlatformUnavailable:
             dispatcher.utter_message(text=BUSY)
-            return not_recorded
-        if answer.status == 404:
-            dispatcher.utter_message(text=NOT_YOURS.format(code=code))
-            return not_recorded
-        if answer.status == 409:
-            dispatcher.utter_message(text=NOT_RESOLVED.format(code=code))
-            return not_recorded
-        if not answer.ok:
-            dispatcher.utter_message(text=BUSY)
-            return not_recorded
-        if not_fixed:
-            message = REOPENED if answer.body.get("reopened") else NOT_FIXED_CLOSED
-            dispatcher.utter_message(text=message.format(code=code))
-            return not_recorded
-        dispatcher.utter_message(text=THANKS.format(score=answer.body["score"], code=code))
-        return [SlotSet("rating_recorded", True), SlotSet("rating_code", code)]
+            return _not_recorded()
+        return _tell_outcome(dispatcher, answer, code, not_fixed)
 
 
 class ValidateCommentForm(FormValidationAction):

@@ -142,43 +142,14 @@ class ValidateComplaintForm(FormValidationAction):
         intent, message_text = latest(tracker)
         requested = tracker.get_slot("requested_slot")
         if requested is None:
-            what = tracker.get_slot("what")
-            if not what:
-                return {}
-            reading = await _ward_reading(what)
-            if "ward_code" in reading:
-                return {"where": reading["where_name"], "ward_code": reading["ward_code"]}
-            return {"ward_candidates": reading.get("ward_candidates")} if reading else {}
+            return await _where_from_opening(tracker)
         if requested != "where" or intent in ("deny", "request_human"):
             return {}
         if intent == "share_location":
-            latitude, longitude = entity(tracker, "latitude"), entity(tracker, "longitude")
-            try:
-                latitude, longitude = float(latitude), float(longitude)
-            except (TypeError, ValueError):
-                return {"where": None}
-            if not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
-                return {"where": None}
-            return {
-                "where": f"Vị trí đã chia sẻ ({latitude:.5f}, {longitude:.5f})",
-                "latitude": latitude,
-                "longitude": longitude,
-            }
-        candidates = tracker.get_slot("ward_candidates") or []
+            return _where_from_location(tracker)
         if intent == "choose_ward":
-            chosen = str(entity(tracker, "ward_code") or "")
-            match = next((c for c in candidates if c.get("code") == chosen), None)
-            if match is None:  # a stale or forged button
-                dispatcher.utter_message(text=BAD_WARD_CHOICE)
-                return {"ward_candidates": candidates}
-            return {"where": match["name"], "ward_code": match["code"], "ward_candidates": None}
-        if not message_text or is_payload(message_text):
-            return {"where": None}
-        reading = await _ward_reading(message_text)
-        if "ward_candidates" in reading:
-            return {"ward_candidates": reading["ward_candidates"]}
-        # A place the gazetteer does not know ("gần chợ Bến Thành") is still an address.
-        return {"where": message_text, "ward_code": reading.get("ward_code")}
+            return _where_from_choice(dispatcher, tracker)
+        return await _where_from_text(message_text)
 
     async def extract_photo(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -247,6 +218,58 @@ class ValidateComplaintForm(FormValidationAction):
             kept = ("report_kind", "company_name", "tax_code")
             return {slot: None for slot in REPORT_SLOTS if slot not in kept}
         return {"confirmed": value}
+
+
+# --- Where it happened: read from the first message, a shared location, a button or a reply ---
+
+
+async def _where_from_opening(tracker: Tracker) -> dict[str, Any]:
+    """The place the first message names, if it names one."""
+    what = tracker.get_slot("what")
+    if not what:
+        return {}
+    reading = await _ward_reading(what)
+    if "ward_code" in reading:
+        return {"where": reading["where_name"], "ward_code": reading["ward_code"]}
+    return {"ward_candidates": reading.get("ward_candidates")} if reading else {}
+
+
+def _where_from_location(tracker: Tracker) -> dict[str, Any]:
+    """The 📍 button: a latitude and longitude, or nothing usable."""
+    latitude, longitude = entity(tracker, "latitude"), entity(tracker, "longitude")
+    try:
+        latitude, longitude = float(latitude), float(longitude)
+    except (TypeError, ValueError):
+        return {"where": None}
+    if not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
+        return {"where": None}
+    return {
+        "where": f"Vị trí đã chia sẻ ({latitude:.5f}, {longitude:.5f})",
+        "latitude": latitude,
+        "longitude": longitude,
+    }
+
+
+def _where_from_choice(dispatcher: CollectingDispatcher, tracker: Tracker) -> dict[str, Any]:
+    """One of the new wards offered for a split old one; any other button is refused."""
+    candidates = tracker.get_slot("ward_candidates") or []
+    chosen = str(entity(tracker, "ward_code") or "")
+    match = next((c for c in candidates if c.get("code") == chosen), None)
+    if match is None:  # a stale or forged button
+        dispatcher.utter_message(text=BAD_WARD_CHOICE)
+        return {"ward_candidates": candidates}
+    return {"where": match["name"], "ward_code": match["code"], "ward_candidates": None}
+
+
+async def _where_from_text(message_text: str) -> dict[str, Any]:
+    """A typed answer: a ward the gazetteer knows, candidates to choose from, or an address."""
+    if not message_text or is_payload(message_text):
+        return {"where": None}
+    reading = await _ward_reading(message_text)
+    if "ward_candidates" in reading:
+        return {"ward_candidates": reading["ward_candidates"]}
+    # A place the gazetteer does not know ("gần chợ Bến Thành") is still an address.
+    return {"where": message_text, "ward_code": reading.get("ward_code")}
 
 
 class ActionAskWhere(Action):
