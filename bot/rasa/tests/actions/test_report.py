@@ -11,6 +11,16 @@ ANALYSE = "/api/v1/bot/analyse"
 BEN_THANH = {"code": "26740", "name": "Phường Bến Thành"}
 
 
+def choosing(ward_code: str):
+    """The person taps the button of one ward, asked which new ward they mean."""
+    return tracker(
+        "report_where_asked",
+        text=f'/choose_ward{{"ward_code": "{ward_code}"}}',
+        intent={"name": "choose_ward", "confidence": 1.0},
+        entities=[{"entity": "ward_code", "value": ward_code}],
+    )
+
+
 class WhereTests(ActionTestCase):
     async def extract_where(self, snapshot):
         return await ValidateComplaintForm().extract_where(self.dispatcher, snapshot, {})
@@ -38,28 +48,14 @@ class WhereTests(ActionTestCase):
         self.assertEqual(await self.extract_where(tracker("report_opening")), {})
 
     async def test_a_ward_button_that_was_offered_is_taken(self):
-        snapshot = tracker(
-            "report_where_asked",
-            text='/choose_ward{"ward_code": "26740"}',
-            intent={"name": "choose_ward", "confidence": 1.0},
-            entities=[{"entity": "ward_code", "value": "26740"}],
-        )
-
-        slots = await self.extract_where(snapshot)
+        slots = await self.extract_where(choosing("26740"))
 
         self.assertEqual(
             slots, {"where": "Phường Bến Thành", "ward_code": "26740", "ward_candidates": None}
         )
 
     async def test_a_forged_ward_button_is_refused_and_the_choice_offered_again(self):
-        snapshot = tracker(
-            "report_where_asked",
-            text='/choose_ward{"ward_code": "99999"}',
-            intent={"name": "choose_ward", "confidence": 1.0},
-            entities=[{"entity": "ward_code", "value": "99999"}],
-        )
-
-        slots = await self.extract_where(snapshot)
+        slots = await self.extract_where(choosing("99999"))
 
         self.assertEqual([c["code"] for c in slots["ward_candidates"]], ["26734", "26740"])
         self.assertEqual(self.said(), [report.BAD_WARD_CHOICE])
