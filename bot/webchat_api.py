@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from bot import webchat
 from core.errors import AppError, Invalid, NotFound
 from core.settings import get_settings
-from integrations.webchat import photos
+from feedback import attachments as photos
 
 router = APIRouter(prefix="/api/v1/webchat", tags=["webchat"])
 # How often the WebSocket looks for new messages. Messages are written by other processes

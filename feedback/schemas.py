@@ -15,6 +15,7 @@ from pydantic import (
     model_validator,
 )
 
+from feedback.attachments import URL_PREFIX
 from feedback.models import ContactKind, Ticket, TicketEvent, TicketKind, TicketPriority
 
 _PHONE = re.compile(r"^\+?\d{9,12}$")
@@ -65,9 +66,9 @@ class ContactIn(BaseModel):
         return self
 
 
-# A photo the web chat stored (integrations/webchat/photos.py), or one on the web.
+# A photo a chat stored (feedback/attachments.py), or one on the web.
 PhotoUrl = Annotated[
-    str, Field(max_length=500, pattern=r"^(/api/v1/webchat/photos/|https?://)[^\s]+$")
+    str, Field(max_length=500, pattern=rf"^({re.escape(URL_PREFIX)}|https?://)[^\s]+$")
 ]
 
 

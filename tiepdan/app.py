@@ -15,6 +15,7 @@ from core.http import BodySizeLimit, install_error_handlers
 from core.settings import get_settings
 from core.timing import ServerTiming
 from feedback.api import router as feedback_router
+from feedback.attachments import URL_PREFIX
 from integrations.webchat.pages import pages as webchat_pages
 from tiepdan.health import router as health_router
 
@@ -50,7 +51,7 @@ def create_app() -> FastAPI:
         max_bytes=settings.max_body_bytes,
         # Photos up to twice their limit are read, so that a refusal is kept in the chat;
         # anything larger is cut off here.
-        path_limits={"/api/v1/webchat/photos": 2 * settings.max_photo_bytes},
+        path_limits={URL_PREFIX.rstrip("/"): 2 * settings.max_photo_bytes},
     )
     app.add_middleware(ServerTiming)  # added last: the outermost, so `app` counts everything
     app.include_router(health_router)

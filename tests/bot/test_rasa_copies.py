@@ -7,11 +7,13 @@ copy drifts from the original.
 
 from __future__ import annotations
 
+import ast
 import unicodedata
 
 import pytest
 
-from feedback import ticket_codes
+from bot.assistant import PROJECT_DIR
+from feedback import attachments, ticket_codes
 from nlu import normalize
 from tests.bot.rasa_project import load_rasa_module
 
@@ -74,3 +76,19 @@ def test_the_actions_read_ticket_codes_as_the_platform_writes_them():
 def test_a_code_outside_the_format_is_not_read_as_one():
     assert action_text.ticket_code(ticket_codes.PREFIX + "U" * ticket_codes.LENGTH) is None  # no U
     assert action_text.ticket_code(ticket_codes.generate_ticket_code()[:-1]) is None
+
+
+def _constant(relative: str, name: str) -> object:
+    """A module-level constant of a Rasa project file that imports rasa-sdk (not installed
+    here), read from its source."""
+    tree = ast.parse((PROJECT_DIR / relative).read_text(encoding="utf-8"))
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == name for t in node.targets
+        ):
+            return ast.literal_eval(node.value)
+    raise AssertionError(f"{relative} has no {name}")
+
+
+def test_the_actions_accept_photos_where_the_platform_keeps_them():
+    assert _constant("actions/report.py", "PHOTO_URL_PREFIX") == attachments.URL_PREFIX

@@ -32,6 +32,8 @@ REPORT_SLOTS = (
     "confirmed",
 )
 NONE = "none"  # the person chose to skip this question
+# Where the platform serves the photos people attach (feedback/attachments.py, pinned).
+PHOTO_URL_PREFIX = "/api/v1/webchat/photos/"
 # A first message shorter than this names the wish ("tôi muốn phản ánh"), not the problem.
 MIN_WORDS_OF_A_REPORT = 5
 MIN_WORDS_OF_AN_ANSWER = 3
@@ -158,7 +160,7 @@ class ValidateComplaintForm(FormValidationAction):
         if tracker.get_slot("requested_slot") != "photo" or intent == "request_human":
             return {}
         url = entity(tracker, "photo_url") if intent == "share_photo" else None
-        if isinstance(url, str) and url.startswith("/api/v1/webchat/photos/"):
+        if isinstance(url, str) and url.startswith(PHOTO_URL_PREFIX):
             return {"photo": url}
         return {"photo": NONE}
 

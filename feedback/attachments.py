@@ -1,8 +1,10 @@
-"""Photos attached in the web chat: checked to be images, kept under var/, served back.
+"""Files attached to tickets: photos people send in a chat (web, Telegram, Zalo), kept under
+var/ and served back by bot/webchat_api.py at URL_PREFIX.
 
-A photo is accepted only when its bytes are a JPEG, PNG or WebP image, whatever the browser
-says its type is. It is stored under a random name, which is also its address, so a photo is
-seen only by whoever has been given its link (the citizen, and staff through the ticket).
+A photo is accepted only when its bytes are a JPEG, PNG or WebP image, whatever the sender says
+its type is. It is stored under a random name, which is also its address, so a photo is seen
+only by whoever has been given its link (the citizen, and staff through the ticket). The Rasa
+actions keep a copy of URL_PREFIX (tests/bot/test_rasa_copies.py pins it).
 """
 
 from __future__ import annotations
