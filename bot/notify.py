@@ -12,6 +12,7 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
 from bot.models import Conversation, Direction, Message, MessageState
+from feedback.attachments import is_photo_url
 from feedback.models import ContactIdentity, Ticket, TicketEvent
 
 DELIVERED_BY_STORING = {"web"}
@@ -43,6 +44,12 @@ def rating_buttons(code: str) -> list[dict[str, str]]:
         {"title": "Chưa được xử lý", "payload": f'/rate{{"ticket_code": "{code}", "fixed": false}}'}
     )
     return buttons
+
+
+def notice_image(event: TicketEvent) -> str | None:
+    """The first photo of a resolution's evidence (the event's `data["attachments"]`)."""
+    photos = [url for url in (event.data or {}).get("attachments", []) if is_photo_url(url)]
+    return photos[0] if event.kind == "resolve" and event.public and photos else None
 
 
 def notice_buttons(ticket: Ticket, event: TicketEvent) -> list[dict[str, str]]:
@@ -93,7 +100,7 @@ def notify_contact(session: Session, *, event_id: int) -> int:
                 text=notice_text(ticket, event),
                 content={
                     "buttons": notice_buttons(ticket, event),
-                    "image": None,
+                    "image": notice_image(event),
                     "event": event.kind,
                 },
                 state=MessageState.SENT,

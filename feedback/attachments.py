@@ -46,6 +46,11 @@ def save(data: bytes, kind: str) -> str:
     return URL_PREFIX + name
 
 
+def is_photo_url(url: str) -> bool:
+    """Whether `url` is a photo stored here (its name, not just the prefix, is checked)."""
+    return url.startswith(URL_PREFIX) and bool(_NAME.match(url[len(URL_PREFIX) :]))
+
+
 def path_of(name: str) -> Path | None:
     """The stored photo with this name, or None for any other name."""
     if not _NAME.match(name):

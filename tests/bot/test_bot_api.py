@@ -268,3 +268,17 @@ def test_a_ticket_keeps_the_chat_photos_and_refuses_other_links(client, service_
 
     assert filed.status_code == 201 and filed.json()["photos"] == [photo]
     assert refused.status_code == 422 and "photos" in refused.json()["detail"]
+
+
+def test_a_resolution_shows_its_evidence_photo_to_the_citizen():
+    from bot.notify import notice_image
+    from feedback.models import TicketEvent
+
+    photo = "/api/v1/webchat/photos/" + "b" * 32 + ".jpg"
+    resolved = TicketEvent(
+        kind="resolve", public=True, data={"attachments": ["/files/report.pdf", photo]}
+    )
+    assert notice_image(resolved) == photo
+    assert notice_image(TicketEvent(kind="resolve", public=True, data={})) is None
+    private_note = TicketEvent(kind="note", public=False, data={"attachments": [photo]})
+    assert notice_image(private_note) is None
