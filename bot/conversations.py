@@ -1,13 +1,17 @@
-"""Conversations and their stored messages: finding them, reading them, marking them."""
+"""Conversations and their stored messages: finding them, reading them, marking them, and
+the leases that keep one worker at a time on a conversation."""
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
+from bot.message_store import Stored
 from bot.models import Conversation, Direction, Message, MessageState
-from core.database import utcnow
-from integrations.channel import Reply
+from core.database import get_engine, session_scope, utcnow
+from integrations.channel import Attachment, Inbound, Reply
 
 
 def find_conversation(session: Session, channel: str, channel_user_id: str) -> Conversation | None:
@@ -59,3 +63,90 @@ def set_rasa_restart_due(session: Session, conversation_id: int, *, due: bool) -
     session.execute(
         update(Conversation).where(Conversation.id == conversation_id).values(rasa_restart_due=due)
     )
+
+
+# --- Leases: one worker at a time answers a person, one delivers to them ----------------------
+
+LEASE_SECONDS = 60
+_LEASE_COLUMNS = {
+    "answer": Conversation.answer_lease_until,
+    "delivery": Conversation.delivery_lease_until,
+}
+
+
+def take_lease(conversation_id: int, kind: str, *, seconds: float = LEASE_SECONDS) -> bool:
+    """Take the conversation's `answer` or `delivery` lease; False while another worker holds
+    it. A worker that dies holding one only delays the next by the lease's length."""
+    column = _LEASE_COLUMNS[kind]
+    now = utcnow()
+    with get_engine().begin() as connection:
+        taken = connection.execute(
+            update(Conversation)
+            .where(Conversation.id == conversation_id, or_(column.is_(None), column < now))
+            .values({column.key: now + timedelta(seconds=seconds)})
+        )
+    return taken.rowcount == 1
+
+
+def release_lease(conversation_id: int, kind: str) -> None:
+    column = _LEASE_COLUMNS[kind]
+    with get_engine().begin() as connection:
+        connection.execute(
+            update(Conversation)
+            .where(Conversation.id == conversation_id)
+            .values({column.key: None})
+        )
+
+
+def next_received(conversation_id: int) -> tuple[Stored, Inbound] | None:
+    """The oldest message of the conversation still waiting for its answer."""
+    with session_scope() as session:
+        row = session.execute(
+            select(Message, Conversation)
+            .join(Conversation, Conversation.id == Message.conversation_id)
+            .where(
+                Message.conversation_id == conversation_id,
+                Message.direction == Direction.INBOUND,
+                Message.state == MessageState.RECEIVED,
+            )
+            .order_by(Message.id)
+            .limit(1)
+        ).first()
+        if row is None:
+            return None
+        message, conversation = row
+        content = message.content or {}
+        inbound = Inbound(
+            channel=conversation.channel,
+            channel_user_id=conversation.channel_user_id,
+            text=message.text,
+            payload=message.payload,
+            channel_message_id=message.channel_message_id,
+            metadata=content.get("metadata") or {},
+            attachments=[Attachment.from_dict(a) for a in content.get("attachments") or []],
+            unsupported=content.get("unsupported"),
+        )
+        stored = Stored(
+            message_id=message.id,
+            conversation_id=conversation.id,
+            handed_off=conversation.handed_off,
+            rasa_restart_due=conversation.rasa_restart_due,
+        )
+        return stored, inbound
+
+
+def stale_received(*, older_than: datetime, limit: int = 500) -> list[int]:
+    """Conversations with a message still unanswered after its job should have run."""
+    with session_scope() as session:
+        return list(
+            session.scalars(
+                select(Message.conversation_id)
+                .where(
+                    Message.state == MessageState.RECEIVED,
+                    Message.direction == Direction.INBOUND,
+                    Message.created_at < older_than,
+                )
+                .distinct()
+                .limit(limit)
+            )
+        )

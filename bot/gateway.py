@@ -1,35 +1,44 @@
 """The gateway between the channels and Rasa.
 
 Every inbound message is stored and committed first; only then is anything else tried. A
-channel message id seen before is a no-op, since a webhook retry is the same message. Then
-the text goes to Rasa's REST channel (sender `<channel>:<user>`), and its replies are stored
-and returned for delivery.
+channel message id seen before is a no-op, since a webhook retry is the same message. Then the
+text goes to Rasa's REST channel (sender `<channel>:<user>`), and its replies are stored for
+delivery.
+
+Two ways in, one way through:
+- the web chat asks and waits: `handle_inbound` stores, answers and returns the replies;
+- a webhook (Telegram, Zalo) must answer its channel at once: `receive` stores and queues
+  `bot.answer_messages`, whose worker answers the person's messages in order (`answer_waiting`)
+  and queues the replies for delivery (bot/delivery.py).
 
 When Rasa is down or slow, the citizen still gets a polite answer. If the message reads like a
 report (the NLU finds a category with some confidence), a ticket is opened from the raw text,
 so nothing is lost. The next message goes to Rasa again, so the conversation resumes when it
-is back.
+is back. The gateway knows no channel: what differs is in the adapter (integrations/).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import dataclass
 
-from bot import rasa_rest
-from bot.conversations import set_rasa_restart_due
+from bot import conversations, delivery, rasa_rest
 from bot.message_store import Stored, store_inbound, store_outcome
 from bot.models import MessageState
 from core import timing
+from core.celery_app import celery_app
 from core.database import session_scope
+from core.errors import AppError
 from core.settings import get_settings
-from feedback import service
+from feedback import attachments, service
 from feedback.auth import SERVICE
 from feedback.schemas import ContactIn, TicketCreate
-from integrations.channel import Inbound, Reply
+from integrations import registry
+from integrations.channel import ChannelAdapter, Inbound, Reply, RetryLater, Undeliverable
 
-__all__ = ["Inbound", "Outcome", "Reply", "handle_inbound"]
+__all__ = ["Inbound", "Outcome", "Reply", "answer_waiting", "handle_inbound", "receive"]
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +61,11 @@ TOO_LONG = (
 )
 EMPTY = "Bạn vui lòng nhập nội dung tin nhắn."
 BAD_PAYLOAD = "Lựa chọn này không còn hiệu lực. Bạn vui lòng chọn lại hoặc nhập nội dung."
+UNSUPPORTED = (
+    "Xin lỗi, tôi chưa đọc được loại tin nhắn này. Bạn vui lòng nhắn bằng chữ, gửi ảnh "
+    "hoặc chia sẻ vị trí."
+)
+PHOTO_UNAVAILABLE = "Xin lỗi, tôi chưa tải được ảnh bạn gửi. Bạn vui lòng gửi lại ảnh."
 
 
 @dataclass
@@ -61,31 +75,78 @@ class Outcome:
     ticket_code: str | None = None
 
 
-# --- The inbound path ------------------------------------------------------------------------
+# --- Two ways in ----------------------------------------------------------------------------
 
 
 def handle_inbound(inbound: Inbound, *, rasa_url: str | None = None) -> Outcome:
-    """Store, then answer: Rasa's replies, or a fallback when Rasa cannot answer."""
-    started = time.perf_counter()
-    try:
-        stored = store_inbound(inbound)
-    finally:
-        timing.record("store", time.perf_counter() - started)
+    """Store, then answer at once: Rasa's replies, or a fallback when Rasa cannot answer."""
+    stored = _store(inbound)
     if stored is None:
         return Outcome(replies=[], duplicate=True)
+    return answer(stored, inbound, rasa_url=rasa_url)
 
-    text = (inbound.text or "").strip()
-    if inbound.payload is not None and not rasa_rest.is_valid_payload(inbound.payload):
-        return _finish(stored, MessageState.REJECTED, [Reply(text=BAD_PAYLOAD)])
-    if inbound.payload is None and not text:
-        return _finish(stored, MessageState.REJECTED, [Reply(text=EMPTY)])
-    if len(text) > MAX_TEXT:
-        return _finish(stored, MessageState.REJECTED, [Reply(text=TOO_LONG.format(limit=MAX_TEXT))])
 
+def receive(inbound: Inbound) -> Stored | None:
+    """Store a message from a webhook and queue its answer; None for one seen before."""
+    stored = _store(inbound)
+    if stored is not None:
+        queue_answer(stored.conversation_id)
+    return stored
+
+
+def queue_answer(conversation_id: int) -> None:
+    # The message is committed: if the broker cannot take the job, beat's sweep
+    # (bot.answer_stale_messages) finds the message still `received` and queues it again.
+    try:
+        celery_app.send_task("bot.answer_messages", kwargs={"conversation_id": conversation_id})
+    except Exception:
+        logger.exception("could not queue the answer of conversation %s", conversation_id)
+
+
+def answer_waiting(conversation_id: int, *, rasa_url: str | None = None) -> int | None:
+    """Answer this person's stored messages, oldest first; how many, or None when another
+    worker holds the conversation (it answers them, in order)."""
+    if not conversations.take_lease(conversation_id, "answer"):
+        return None
+    answered = 0
+    try:
+        while (waiting := conversations.next_received(conversation_id)) is not None:
+            stored, inbound = waiting
+            answer(stored, inbound, rasa_url=rasa_url)
+            answered += 1
+    finally:
+        conversations.release_lease(conversation_id, "answer")
+    return answered
+
+
+def _store(inbound: Inbound) -> Stored | None:
+    started = time.perf_counter()
+    try:
+        return store_inbound(inbound)
+    finally:
+        timing.record("store", time.perf_counter() - started)
+
+
+# --- One way through ------------------------------------------------------------------------
+
+
+def answer(stored: Stored, inbound: Inbound, *, rasa_url: str | None = None) -> Outcome:
+    """Answer one stored message: Rasa's replies, a polite refusal, or the fallback."""
+    adapter = registry.get_adapter(inbound.channel)
+    inbound = adapter.prepare(inbound)
+    refusal = _refusal(inbound)
+    if refusal is not None:
+        return _finish(stored, adapter, MessageState.REJECTED, [Reply(text=refusal)])
     if stored.handed_off:
-        return _finish(stored, MessageState.HANDED_OFF, [])
+        return _finish(stored, adapter, MessageState.HANDED_OFF, [])
+    try:
+        rasa_message = _rasa_message(adapter, inbound)
+    except AppError as exc:  # a photo refused: too large, not an image
+        return _finish(stored, adapter, MessageState.REJECTED, [Reply(text=exc.message)])
+    except (RetryLater, Undeliverable) as exc:
+        logger.warning("photo of message %s unavailable: %s", stored.message_id, exc)
+        return _finish(stored, adapter, MessageState.REJECTED, [Reply(text=PHOTO_UNAVAILABLE)])
 
-    rasa_message = inbound.payload if inbound.payload is not None else text
     url = rasa_url or get_settings().rasa_url
     try:
         if stored.rasa_restart_due:
@@ -93,8 +154,38 @@ def handle_inbound(inbound: Inbound, *, rasa_url: str | None = None) -> Outcome:
         replies = rasa_rest.ask(url, rasa_message, inbound)
     except rasa_rest.RasaUnavailable as exc:
         logger.warning("Rasa unavailable for message %s: %s", stored.message_id, exc)
-        return _fallback(stored, inbound, text)
-    return _finish(stored, MessageState.ANSWERED, replies)
+        return _fallback(stored, adapter, inbound)
+    return _finish(stored, adapter, MessageState.ANSWERED, replies)
+
+
+def _refusal(inbound: Inbound) -> str | None:
+    """The polite word for a message the assistant must not be given, or None."""
+    if inbound.unsupported:
+        return UNSUPPORTED
+    if inbound.payload is not None and not rasa_rest.is_valid_payload(inbound.payload):
+        return BAD_PAYLOAD
+    text = (inbound.text or "").strip()
+    if inbound.payload is None and not text and not inbound.attachments:
+        return EMPTY
+    if len(text) > MAX_TEXT:
+        return TOO_LONG.format(limit=MAX_TEXT)
+    return None
+
+
+def _rasa_message(adapter: ChannelAdapter, inbound: Inbound) -> str:
+    """What Rasa is told: a button's payload, a photo or a place as the payload the widget's
+    buttons send, or the text."""
+    if inbound.payload is not None:
+        return inbound.payload
+    for attachment in inbound.attachments:
+        if attachment.kind == "location" and attachment.latitude is not None:
+            place = {"latitude": attachment.latitude, "longitude": attachment.longitude}
+            return "/share_location" + json.dumps(place)
+        if attachment.kind == "photo":
+            data = adapter.fetch(attachment)
+            kind = attachments.check_photo(data, limit=get_settings().max_photo_bytes)
+            return "/share_photo" + json.dumps({"photo_url": attachments.save(data, kind)})
+    return (inbound.text or "").strip()
 
 
 def _restart_rasa_conversation(url: str, stored: Stored, inbound: Inbound) -> None:
@@ -105,11 +196,12 @@ def _restart_rasa_conversation(url: str, stored: Stored, inbound: Inbound) -> No
     """
     rasa_rest.ask(url, "/restart", inbound)
     with session_scope() as session:
-        set_rasa_restart_due(session, stored.conversation_id, due=False)
+        conversations.set_rasa_restart_due(session, stored.conversation_id, due=False)
 
 
-def _fallback(stored: Stored, inbound: Inbound, text: str) -> Outcome:
+def _fallback(stored: Stored, adapter: ChannelAdapter, inbound: Inbound) -> Outcome:
     """Rasa cannot answer: open a ticket if this reads like a report, and say so politely."""
+    text = (inbound.text or "").strip()
     code = None
     if text and len(text) >= FALLBACK_MIN_LENGTH and _reads_like_a_report(text):
         with session_scope() as session:
@@ -125,9 +217,9 @@ def _fallback(stored: Stored, inbound: Inbound, text: str) -> Outcome:
                 actor=SERVICE,
             )
             code = ticket.code
-            set_rasa_restart_due(session, stored.conversation_id, due=True)
+            conversations.set_rasa_restart_due(session, stored.conversation_id, due=True)
     reply = Reply(text=ACK_TICKET_OPENED.format(code=code) if code else ACK_RASA_DOWN)
-    return _finish(stored, MessageState.FALLBACK, [reply], ticket_code=code)
+    return _finish(stored, adapter, MessageState.FALLBACK, [reply], ticket_code=code)
 
 
 def _reads_like_a_report(text: str) -> bool:
@@ -143,9 +235,17 @@ def _reads_like_a_report(text: str) -> bool:
 
 
 def _finish(
-    stored: Stored, state: MessageState, replies: list[Reply], ticket_code: str | None = None
+    stored: Stored,
+    adapter: ChannelAdapter,
+    state: MessageState,
+    replies: list[Reply],
+    ticket_code: str | None = None,
 ) -> Outcome:
     started = time.perf_counter()
-    store_outcome(stored, state, replies, ticket_code)
+    by_storing = adapter.delivered_by_storing
+    reply_state = MessageState.SENT if by_storing else MessageState.QUEUED
+    store_outcome(stored, state, replies, ticket_code, reply_state=reply_state)
+    if replies and not by_storing:
+        delivery.queue_delivery(stored.conversation_id)
     timing.record("finish", time.perf_counter() - started)
     return Outcome(replies=replies, ticket_code=ticket_code)

@@ -12,10 +12,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.conversations import find_conversation
-from bot.models import Conversation, Direction, Message, MessageState
-from core.database import utcnow
+from bot.delivery import add_outbound
+from bot.models import Conversation, Message
 from core.errors import NotFound
 from feedback.citizen import Identity
+from integrations.channel import Reply
 
 HANDED_BACK = "Cán bộ đã kết thúc trao đổi. Trợ lý tự động sẽ tiếp tục hỗ trợ bạn."
 
@@ -53,18 +54,16 @@ def conversation_by_id(session: Session, conversation_id: int) -> Conversation:
 
 
 def staff_reply(session: Session, conversation_id: int, *, text: str, username: str) -> Message:
-    """An official's message into the chat. It carries a channel id, so the web chat pushes it."""
+    """An official's message into the chat, on its way on the person's channel. It carries a
+    channel id, so the web chat pushes it."""
     conversation = conversation_by_id(session, conversation_id)
-    message = Message(
-        conversation_id=conversation.id,
-        direction=Direction.OUTBOUND,
+    message = add_outbound(
+        session,
+        conversation,
+        Reply(text=text),
         channel_message_id=f"staff:{secrets.token_hex(8)}",
-        text=text,
-        content={"buttons": [], "image": None, "staff": username},
-        state=MessageState.SENT,
+        extra={"staff": username},
     )
-    session.add(message)
-    conversation.last_message_at = utcnow()
     session.flush()
     return message
 

@@ -114,7 +114,7 @@ def store_inbound(inbound: Inbound) -> Stored | None:
         "channel_message_id": inbound.channel_message_id,
         "text": inbound.text,
         "payload": inbound.payload,
-        "content": {"metadata": inbound.metadata} if inbound.metadata else {},
+        "content": inbound_content(inbound),
         "direction": Direction.INBOUND.value,
         "state": MessageState.RECEIVED.value,
     }
@@ -160,10 +160,28 @@ def _open_conversation(inbound: Inbound) -> None:
         pass
 
 
+def inbound_content(inbound: Inbound) -> dict[str, Any]:
+    """What an inbound message carries besides its text and payload, as stored in `content`."""
+    content: dict[str, Any] = {}
+    if inbound.metadata:
+        content["metadata"] = inbound.metadata
+    if inbound.attachments:
+        content["attachments"] = [a.as_dict() for a in inbound.attachments]
+    if inbound.unsupported:
+        content["unsupported"] = inbound.unsupported
+    return content
+
+
 def store_outcome(
-    stored: Stored, state: MessageState, replies: list[Reply], ticket_code: str | None = None
+    stored: Stored,
+    state: MessageState,
+    replies: list[Reply],
+    ticket_code: str | None = None,
+    *,
+    reply_state: MessageState = MessageState.SENT,
 ) -> None:
-    """Mark the inbound message with how it was handled, and store the replies."""
+    """Mark the inbound message with how it was handled, and store the replies: `sent` where
+    storing is delivering (the web chat), `queued` for a channel's delivery (bot/delivery.py)."""
     values = {
         "now": utcnow(),
         "message_id": stored.message_id,
@@ -171,7 +189,7 @@ def store_outcome(
         "state": state.value,
         "ticket_code": ticket_code,
         "direction": Direction.OUTBOUND.value,
-        "reply_state": MessageState.SENT.value,
+        "reply_state": reply_state.value,
     }
     rows = [
         {"text": reply.text, "content": {"buttons": reply.buttons, "image": reply.image}}

@@ -6,10 +6,21 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, String, Text, UniqueConstraint, false
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.database import Base, BigId, UTCDateTime, enum_column, utcnow
+from feedback.citizen import Identity
 
 
 class Direction(enum.StrEnum):
@@ -18,12 +29,21 @@ class Direction(enum.StrEnum):
 
 
 class MessageState(enum.StrEnum):
+    # Inbound
     RECEIVED = "received"  # stored, not yet answered
     ANSWERED = "answered"  # Rasa answered
     FALLBACK = "fallback"  # Rasa was unreachable: acknowledged, maybe a ticket opened
     HANDED_OFF = "handed_off"  # staff have the conversation; the bot stays quiet
-    SENT = "sent"  # an outbound message
     REJECTED = "rejected"  # bad input, answered politely
+    # Outbound: queued -> sent -> delivered -> seen, or failed with a reason
+    QUEUED = "queued"  # stored, waiting for the channel (bot/delivery.py)
+    SENT = "sent"  # the channel took it (on the web chat: stored is sent)
+    DELIVERED = "delivered"  # the channel says it reached the person
+    SEEN = "seen"  # the channel says the person read it
+    FAILED = "failed"  # the channel will not take it; `failure_reason` says why
+
+
+OUTBOUND_DONE = (MessageState.SENT, MessageState.DELIVERED, MessageState.SEEN)
 
 
 class Conversation(Base):
@@ -42,6 +62,11 @@ class Conversation(Base):
     rasa_restart_due: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_message_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Leases, so that one worker at a time answers this person (in order) and one delivers to
+    # them (in order, paced): a lease that outlives a dead worker simply expires.
+    answer_lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    delivery_lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     messages: Mapped[list[Message]] = relationship(
         back_populates="conversation", lazy="raise", order_by="Message.id"
@@ -49,7 +74,7 @@ class Conversation(Base):
 
     @property
     def sender_id(self) -> str:
-        return f"{self.channel}:{self.channel_user_id}"
+        return Identity(self.channel, self.channel_user_id).sender
 
 
 class Message(Base):
@@ -58,6 +83,8 @@ class Message(Base):
         # A channel's own message id, seen twice, is the same message (a webhook retry).
         UniqueConstraint("conversation_id", "channel_message_id"),
         Index("ix_messages_conversation_id_id", "conversation_id", "id"),
+        # The sweeps: messages left received (a lost job), or queued and due again.
+        Index("ix_messages_state_next_attempt_at", "state", "next_attempt_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -70,6 +97,12 @@ class Message(Base):
     state: Mapped[MessageState] = mapped_column(enum_column(MessageState))
     ticket_code: Mapped[str | None] = mapped_column(String(20))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Outbound delivery (bot/delivery.py): the channel's id for the message once sent (its
+    # receipts name it), the attempts so far, when to try again, and why it failed.
+    external_id: Mapped[str | None] = mapped_column(String(100), index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    failure_reason: Mapped[str | None] = mapped_column(Text)
 
     conversation: Mapped[Conversation] = relationship(back_populates="messages", lazy="raise")
 

@@ -2,8 +2,8 @@
 
 A staff reply, a resolution, a rejection or the start of the work becomes an outbound message
 in each of the contact's conversations. The message's channel id is `event:<id>`, so running
-the task twice writes it once. On the web chat, storing the message is delivering it: the
-chat's WebSocket pushes it. Telegram and Zalo delivery come with their integrations.
+the task twice writes it once. On the web chat, storing the message is delivering it (the
+chat's WebSocket pushes it); on Telegram and Zalo it is queued for bot/delivery.py.
 """
 
 from __future__ import annotations
@@ -11,11 +11,12 @@ from __future__ import annotations
 from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
-from bot.models import Conversation, Direction, Message, MessageState
+from bot.delivery import add_outbound
+from bot.models import Conversation, Message
 from feedback.attachments import is_photo_url
 from feedback.models import ContactIdentity, Ticket, TicketEvent
+from integrations.channel import Reply
 
-DELIVERED_BY_STORING = {"web"}
 RATING_QUESTION = "Bạn đánh giá thế nào về việc xử lý phản ánh này?"
 
 
@@ -60,7 +61,8 @@ def notice_buttons(ticket: Ticket, event: TicketEvent) -> list[dict[str, str]]:
 
 
 def notify_contact(session: Session, *, event_id: int) -> int:
-    """Write the notice into the contact's conversations; returns how many were new."""
+    """Write the notice into the contact's conversations and queue it on their channels;
+    returns how many were new (a second run of the task finds them written)."""
     event = session.get(TicketEvent, event_id)
     if event is None:
         return 0
@@ -78,11 +80,15 @@ def notify_contact(session: Session, *, event_id: int) -> int:
         select(Conversation).where(
             tuple_(Conversation.channel, Conversation.channel_user_id).in_(
                 [tuple(row) for row in identities]
-            ),
-            Conversation.channel.in_(DELIVERED_BY_STORING),
+            )
         )
     ).all()
     key = f"event:{event.id}"
+    notice = Reply(
+        text=notice_text(ticket, event),
+        buttons=notice_buttons(ticket, event),
+        image=notice_image(event),
+    )
     written = 0
     for conversation in conversations:
         exists = session.scalar(
@@ -92,20 +98,13 @@ def notify_contact(session: Session, *, event_id: int) -> int:
         )
         if exists is not None:
             continue
-        session.add(
-            Message(
-                conversation_id=conversation.id,
-                direction=Direction.OUTBOUND,
-                channel_message_id=key,
-                text=notice_text(ticket, event),
-                content={
-                    "buttons": notice_buttons(ticket, event),
-                    "image": notice_image(event),
-                    "event": event.kind,
-                },
-                state=MessageState.SENT,
-                ticket_code=ticket.code,
-            )
+        add_outbound(
+            session,
+            conversation,
+            notice,
+            channel_message_id=key,
+            ticket_code=ticket.code,
+            extra={"event": event.kind},
         )
         written += 1
     return written

@@ -2,12 +2,58 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+from typing import Any
+
 from sqlalchemy.orm import Session
 
-from bot import notify
-from core.celery_app import db_task
+from bot import delivery, gateway, notify
+from bot.conversations import stale_received
+from core.celery_app import celery_app, db_task
+from core.database import utcnow
+
+# A conversation another worker holds is tried again this soon.
+BUSY_RETRY_SECONDS = 1.0
 
 
 @db_task("bot.notify_contact")
 def notify_contact(session: Session, *, event_id: int) -> int:
     return notify.notify_contact(session, event_id=event_id)
+
+
+@celery_app.task(name="bot.answer_messages", bind=True, max_retries=None)
+def answer_messages(self: Any, *, conversation_id: int) -> int | None:
+    """Answer a person's messages that came by webhook, in order."""
+    answered = gateway.answer_waiting(conversation_id)
+    if answered is None:  # another worker has the conversation; its loop may just be ending
+        raise self.retry(countdown=BUSY_RETRY_SECONDS)
+    return answered
+
+
+@celery_app.task(name="bot.deliver_messages", bind=True, max_retries=None)
+def deliver_messages(self: Any, *, conversation_id: int) -> int:
+    """Send a person's queued messages on their channel, in order."""
+    run = delivery.deliver_waiting(conversation_id)
+    if run.busy:
+        raise self.retry(countdown=BUSY_RETRY_SECONDS)
+    if run.again_in is not None:
+        delivery.queue_delivery(conversation_id, countdown=run.again_in)
+    return run.sent
+
+
+@celery_app.task(name="bot.answer_stale_messages")
+def answer_stale_messages() -> int:
+    """Queue again the answers of messages whose job was lost (a broker outage, a dead worker)."""
+    ids = stale_received(older_than=utcnow() - timedelta(seconds=30))
+    for conversation_id in ids:
+        gateway.queue_answer(conversation_id)
+    return len(ids)
+
+
+@celery_app.task(name="bot.deliver_due_messages")
+def deliver_due_messages() -> int:
+    """Queue the delivery of messages that are due and that no job is handling."""
+    ids = delivery.due_conversations()
+    for conversation_id in ids:
+        delivery.queue_delivery(conversation_id)
+    return len(ids)

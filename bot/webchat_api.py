@@ -93,10 +93,6 @@ class PhotoOut(BaseModel):
     url: str = Field(description='Send it on as the payload /share_photo{"photo_url": url}')
 
 
-NOT_AN_IMAGE = "Tệp này không phải ảnh. Bạn vui lòng gửi ảnh JPEG, PNG hoặc WebP."
-TOO_LARGE = "Ảnh lớn quá {limit} MB. Bạn vui lòng gửi ảnh nhỏ hơn."
-
-
 @router.post("/photos", response_model=PhotoOut, status_code=201)
 async def upload_photo(
     request: Request, session_id: Annotated[str, Query(max_length=64)]
@@ -113,17 +109,13 @@ async def upload_photo(
         data.extend(chunk)
         if len(data) > limit:
             break
-    kind = photos.image_kind(bytes(data[:16]))
-    if len(data) > limit or kind is None:
-        refusal = (
-            AppError(TOO_LARGE.format(limit=limit // 1_000_000), status_code=413)
-            if len(data) > limit
-            else AppError(NOT_AN_IMAGE, status_code=415)
-        )
+    try:
+        kind = photos.check_photo(bytes(data), limit=limit)
+    except AppError as refusal:
         await run_in_threadpool(
             webchat.reject_upload, session_id, reason=refusal.message, size=len(data)
         )
-        raise refusal
+        raise
     return PhotoOut(url=await run_in_threadpool(photos.save, bytes(data), kind))
 
 

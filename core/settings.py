@@ -74,6 +74,29 @@ class Settings(BaseSettings):
     max_photo_bytes: int = 5_000_000
     port: int = Field(default=8000, validation_alias="PORT")
 
+    # --- Channels. A channel whose settings are unset is off, and its webhook answers 404. ---
+    # Telegram: the bot's token, the secret Telegram echoes in X-Telegram-Bot-Api-Secret-Token,
+    # and the Bot API root (methods at {root}/bot{token}/{method}, files at
+    # {root}/file/bot{token}/{file_path}, as a local Bot API server serves them too).
+    telegram_token: str = ""
+    telegram_webhook_secret: str = ""
+    telegram_api_url: str = "https://api.telegram.org"
+    # Zalo Official Account: the app, the OA secret key that signs webhooks (not the app's
+    # secret), the OpenAPI and OAuth roots, and the ZNS template for people who have not
+    # written in 7 days (optional). The content of Zalo's domain-verification meta tag is
+    # served on GET / when set.
+    zalo_app_id: str = ""
+    zalo_app_secret: str = ""
+    zalo_oa_secret: str = ""
+    zalo_api_url: str = "https://openapi.zalo.me"
+    zalo_oauth_url: str = "https://oauth.zaloapp.com"
+    zalo_zns_url: str = "https://business.openapi.zalo.me"
+    zalo_zns_template_id: str = ""
+    zalo_site_verification: str = ""
+    # Shared counters (the channels' send rates): Redis when set, or when the broker is Redis;
+    # otherwise each process counts for itself (the embedded mode has one worker).
+    redis_url: str = ""
+
     @model_validator(mode="after")
     def _fill_defaults_and_refuse_dev_secrets(self) -> Settings:
         if not self.database_url:
@@ -87,6 +110,20 @@ class Settings(BaseSettings):
             self.rasa_venv = self.cache_dir / "venv-rasa"
         if not self.platform_url:
             self.platform_url = f"http://127.0.0.1:{self.port}"
+        if not self.redis_url and self.broker_url.startswith("redis"):
+            self.redis_url = self.broker_url
+        if bool(self.telegram_token) != bool(self.telegram_webhook_secret):
+            raise ValueError(
+                "Set TIEPDAN_TELEGRAM_TOKEN and TIEPDAN_TELEGRAM_WEBHOOK_SECRET together: the "
+                "webhook refuses every update without its secret"
+            )
+        zalo = (self.zalo_app_id, self.zalo_app_secret, self.zalo_oa_secret)
+        if any(zalo) and not all(zalo):
+            raise ValueError(
+                "Set TIEPDAN_ZALO_APP_ID, TIEPDAN_ZALO_APP_SECRET and TIEPDAN_ZALO_OA_SECRET "
+                "together: Zalo's webhook is verified with the app id and the OA secret key, and "
+                "its tokens are renewed with the app secret"
+            )
         if bool(self.rasa_tracker_store_url) != bool(self.rasa_lock_store_url):
             raise ValueError(
                 "Set TIEPDAN_RASA_TRACKER_STORE_URL and TIEPDAN_RASA_LOCK_STORE_URL together: "
@@ -111,6 +148,14 @@ class Settings(BaseSettings):
     @property
     def is_embedded_broker(self) -> bool:
         return self.broker_url.startswith("sqla+")
+
+    @property
+    def telegram_enabled(self) -> bool:
+        return bool(self.telegram_token and self.telegram_webhook_secret)
+
+    @property
+    def zalo_enabled(self) -> bool:
+        return bool(self.zalo_app_id and self.zalo_app_secret and self.zalo_oa_secret)
 
     @property
     def is_sqlite(self) -> bool:

@@ -13,6 +13,7 @@ import re
 import secrets
 from pathlib import Path
 
+from core.errors import AppError
 from core.settings import get_settings
 
 URL_PREFIX = "/api/v1/webchat/photos/"
@@ -57,3 +58,17 @@ def path_of(name: str) -> Path | None:
         return None
     path = _directory() / name
     return path if path.is_file() else None
+
+
+NOT_AN_IMAGE = "Tệp này không phải ảnh. Bạn vui lòng gửi ảnh JPEG, PNG hoặc WebP."
+TOO_LARGE = "Ảnh lớn quá {limit} MB. Bạn vui lòng gửi ảnh nhỏ hơn."
+
+
+def check_photo(data: bytes, *, limit: int) -> str:
+    """The kind of an acceptable photo; the polite refusal (413, 415) of any other file."""
+    if len(data) > limit:
+        raise AppError(TOO_LARGE.format(limit=limit // 1_000_000), status_code=413)
+    kind = image_kind(data[:16])
+    if kind is None:
+        raise AppError(NOT_AN_IMAGE, status_code=415)
+    return kind

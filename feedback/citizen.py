@@ -38,12 +38,19 @@ NOT_FIXED_SCORE = 1
 
 @dataclass(frozen=True)
 class Identity:
+    """A person on one channel. As Rasa's sender id it reads `<channel>:<channel_user_id>`:
+    this class writes and reads that format, and the Rasa actions' copy is pinned to it
+    (tests/bot/test_rasa_copies.py)."""
+
     channel: str
     channel_user_id: str
 
+    @property
+    def sender(self) -> str:
+        return f"{self.channel}:{self.channel_user_id}"
+
     @classmethod
     def from_sender(cls, sender: str) -> Identity:
-        """Rasa's sender id is `<channel>:<channel_user_id>` (bot/gateway.py)."""
         channel, sep, user = sender.partition(":")
         if not sep or not channel or not user:
             raise Invalid("'sender' must look like '<channel>:<user id>', e.g. 'web:abc123'.")

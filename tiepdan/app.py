@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from bot.api import desk as conversations_router
 from bot.api import router as bot_router
 from bot.webchat_api import router as webchat_router
+from bot.webhooks import router as webhooks_router
 from core.database import dispose_engine, get_engine
 from core.http import BodySizeLimit, install_error_handlers
 from core.settings import get_settings
@@ -59,5 +60,6 @@ def create_app() -> FastAPI:
     app.include_router(bot_router)
     app.include_router(conversations_router)
     app.include_router(webchat_router)
+    app.include_router(webhooks_router)
     app.include_router(webchat_pages)
     return app

@@ -2,3 +2,4 @@
 
 from bot import models as bot_models  # noqa: F401
 from feedback import models as feedback_models  # noqa: F401
+from integrations import models as integrations_models  # noqa: F401

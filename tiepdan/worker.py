@@ -17,6 +17,9 @@ celery_app.conf.beat_schedule = {
     "warn-due-tickets": {"task": "feedback.warn_due_tickets", "schedule": crontab(minute="*/15")},
     "mark-overdue-tickets": {"task": "feedback.mark_overdue_tickets", "schedule": 300.0},
     "route-stale-tickets": {"task": "feedback.route_stale_tickets", "schedule": 120.0},
+    # Messages whose job was lost are answered and delivered within a minute.
+    "answer-stale-messages": {"task": "bot.answer_stale_messages", "schedule": 30.0},
+    "deliver-due-messages": {"task": "bot.deliver_due_messages", "schedule": 15.0},
 }
 
 

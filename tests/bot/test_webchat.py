@@ -146,7 +146,7 @@ def test_one_session_cannot_read_another(client, rasa_down):
 
 def test_a_channel_message_id_seen_before_is_a_no_op(rasa_down):
     inbound = Inbound(
-        channel="test", channel_user_id="u1", text="xin chào", channel_message_id="m-1"
+        channel="web", channel_user_id="u1", text="xin chào", channel_message_id="m-1"
     )
     first = gateway.handle_inbound(inbound)
     again = gateway.handle_inbound(inbound)

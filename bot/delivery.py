@@ -1,0 +1,330 @@
+"""Delivering stored replies on their channel: in order per person, paced, retried, sent once.
+
+Every outbound message (a bot reply, a staff reply, a status notice, a rating request) is a row
+that moves queued → sent → delivered/seen, or failed with a reason. One worker at a time
+delivers to a person (the conversation's delivery lease), oldest first; a message that must
+wait holds back the ones after it, so they never arrive out of order. Before each send the
+attempt is counted and committed, so a message that keeps failing ends as failed, and after the
+send the message is marked sent, so a second run of the task sends nothing twice.
+
+What remains: a worker killed after the channel took a message but before it was marked sent
+sends it again when the lease expires. No channel here offers a way to ask whether a message
+arrived, so that window (the time of one HTTP answer) cannot be closed from our side.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from bot import conversations
+from bot.conversations import reply_of
+from bot.models import Conversation, Direction, Message, MessageState
+from core import ratelimit
+from core.celery_app import celery_app, enqueue
+from core.database import get_engine, session_scope, utcnow
+from core.errors import NotFound
+from integrations import registry
+from integrations.channel import (
+    ChannelAdapter,
+    Outgoing,
+    Receipt,
+    Reply,
+    RetryLater,
+    Undeliverable,
+)
+
+logger = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 8
+FIRST_RETRY_SECONDS = 5.0
+LAST_RETRY_SECONDS = 3600.0
+# A wait shorter than this is slept in the worker; a longer one is a task queued for later.
+LONGEST_SLEEP = 3.0
+
+
+def queue_delivery(conversation_id: int, *, countdown: float | None = None) -> None:
+    """Queue the delivery of the conversation's waiting messages (after they are committed)."""
+    try:
+        celery_app.send_task(
+            "bot.deliver_messages",
+            kwargs={"conversation_id": conversation_id},
+            countdown=countdown,
+        )
+    except Exception:  # the rows are committed: beat's sweep queues them again
+        logger.exception("could not queue delivery to conversation %s", conversation_id)
+
+
+def retry_delay(attempts: int) -> float:
+    """Exponential backoff: 5 s, 10 s, 20 s … up to an hour."""
+    return min(FIRST_RETRY_SECONDS * 2 ** max(attempts - 1, 0), LAST_RETRY_SECONDS)
+
+
+@dataclass(frozen=True)
+class DeliveryRun:
+    sent: int = 0
+    busy: bool = False  # another worker holds the conversation
+    again_in: float | None = None  # seconds until the next message may go
+
+
+def deliver_waiting(conversation_id: int) -> DeliveryRun:
+    """Send the conversation's queued messages, oldest first, as far as the channel allows."""
+    if not conversations.take_lease(conversation_id, "delivery"):
+        return DeliveryRun(busy=True)
+    sent = 0
+    try:
+        while (item := _next_queued(conversation_id)) is not None:
+            outgoing, channel, due, last_delivered = item
+            now = utcnow()
+            if due is not None and due > now:
+                return DeliveryRun(sent=sent, again_in=(due - now).total_seconds())
+            try:
+                adapter = registry.get_adapter(channel)
+            except NotFound:
+                _mark_failed(outgoing.message_id, f"the channel '{channel}' is switched off")
+                continue
+            wait = _pace(adapter, last_delivered)
+            if wait > LONGEST_SLEEP:
+                return DeliveryRun(sent=sent, again_in=wait)
+            if wait > 0:
+                time.sleep(wait)
+            if _send_one(adapter, outgoing, conversation_id):
+                sent += 1
+            elif _still_queued(outgoing.message_id):
+                return DeliveryRun(sent=sent, again_in=_seconds_until_due(outgoing.message_id))
+    finally:
+        conversations.release_lease(conversation_id, "delivery")
+    return DeliveryRun(sent=sent)
+
+
+def _next_queued(
+    conversation_id: int,
+) -> tuple[Outgoing, str, datetime | None, datetime | None] | None:
+    """The oldest queued message, where it goes, when it is due, and the last delivery."""
+    with session_scope() as session:
+        row = session.execute(
+            select(Message, Conversation)
+            .join(Conversation, Conversation.id == Message.conversation_id)
+            .where(
+                Message.conversation_id == conversation_id,
+                Message.direction == Direction.OUTBOUND,
+                Message.state == MessageState.QUEUED,
+            )
+            .order_by(Message.id)
+            .limit(1)
+        ).first()
+        if row is None:
+            return None
+        message, conversation = row
+        in_reply_to = session.scalar(
+            select(Message.channel_message_id)
+            .where(
+                Message.conversation_id == conversation_id,
+                Message.direction == Direction.INBOUND,
+                Message.id < message.id,
+                Message.channel_message_id.is_not(None),
+            )
+            .order_by(Message.id.desc())
+            .limit(1)
+        )
+        outgoing = Outgoing(
+            message_id=message.id,
+            channel_user_id=conversation.channel_user_id,
+            reply=reply_of(message),
+            in_reply_to=in_reply_to,
+        )
+        return (
+            outgoing,
+            conversation.channel,
+            message.next_attempt_at,
+            conversation.last_delivered_at,
+        )
+
+
+def _pace(adapter: ChannelAdapter, last_delivered: datetime | None) -> float:
+    """Seconds to wait before the next send: the per-chat interval, then the channel's overall
+    rate, shared by every worker."""
+    pacing = adapter.pacing
+    wait = 0.0
+    if last_delivered is not None and pacing.per_chat_interval:
+        since = (utcnow() - last_delivered).total_seconds()
+        wait = max(0.0, pacing.per_chat_interval - since)
+    if pacing.overall_limit and wait <= LONGEST_SLEEP:
+        wait += ratelimit.wait_time(
+            f"send:{adapter.name}", limit=pacing.overall_limit, window=pacing.overall_window
+        )
+    return wait
+
+
+def _send_one(adapter: ChannelAdapter, outgoing: Outgoing, conversation_id: int) -> bool:
+    """Send one message; True when the channel took it (it is marked sent)."""
+    attempts = _count_attempt(outgoing.message_id)
+    try:
+        sent = adapter.send(outgoing)
+    except Undeliverable as exc:
+        _mark_failed(outgoing.message_id, exc.reason)
+        return False
+    except RetryLater as exc:
+        _schedule_retry(outgoing.message_id, attempts, exc.reason, after=exc.after)
+        return False
+    except Exception as exc:  # a bug or an unexpected answer: retried, and logged for a person
+        logger.exception("sending message %s failed", outgoing.message_id)
+        _schedule_retry(outgoing.message_id, attempts, f"{exc.__class__.__name__}: {exc}")
+        return False
+    now = utcnow()
+    with get_engine().begin() as connection:
+        connection.execute(
+            update(Message)
+            .where(Message.id == outgoing.message_id)
+            .values(
+                state=MessageState.SENT,
+                external_id=sent.external_id,
+                next_attempt_at=None,
+                failure_reason=None,
+            )
+        )
+        connection.execute(
+            update(Conversation)
+            .where(Conversation.id == conversation_id)
+            .values(last_delivered_at=now)
+        )
+    return True
+
+
+def _count_attempt(message_id: int) -> int:
+    with get_engine().begin() as connection:
+        return int(
+            connection.execute(
+                update(Message)
+                .where(Message.id == message_id)
+                .values(attempts=Message.attempts + 1)
+                .returning(Message.attempts)
+            ).scalar_one()
+        )
+
+
+def _schedule_retry(message_id: int, attempts: int, reason: str, *, after: float = 0) -> None:
+    if attempts >= MAX_ATTEMPTS:
+        _mark_failed(message_id, f"gave up after {attempts} attempts: {reason}")
+        return
+    due = utcnow() + timedelta(seconds=max(after, retry_delay(attempts)))
+    with get_engine().begin() as connection:
+        connection.execute(
+            update(Message)
+            .where(Message.id == message_id)
+            .values(next_attempt_at=due, failure_reason=reason)
+        )
+    logger.info("message %s: retry at %s (%s)", message_id, due.isoformat(), reason)
+
+
+def _mark_failed(message_id: int, reason: str) -> None:
+    logger.warning("message %s not delivered: %s", message_id, reason)
+    with get_engine().begin() as connection:
+        connection.execute(
+            update(Message)
+            .where(Message.id == message_id)
+            .values(state=MessageState.FAILED, failure_reason=reason[:2000], next_attempt_at=None)
+        )
+
+
+def _still_queued(message_id: int) -> bool:
+    with session_scope() as session:
+        return session.scalar(select(Message.state).where(Message.id == message_id)) == (
+            MessageState.QUEUED
+        )
+
+
+def _seconds_until_due(message_id: int) -> float:
+    with session_scope() as session:
+        due = session.scalar(select(Message.next_attempt_at).where(Message.id == message_id))
+    return max((due - utcnow()).total_seconds(), 0.0) if due else 0.0
+
+
+# --- Writing a message out -----------------------------------------------------------------
+
+
+def add_outbound(
+    session: Session,
+    conversation: Conversation,
+    reply: Reply,
+    *,
+    channel_message_id: str,
+    ticket_code: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Message:
+    """An outbound message in the conversation, on its way to the person: `sent` where storing
+    is delivering (the web chat), else queued, and its delivery queued after the commit."""
+    try:
+        by_storing = registry.get_adapter(conversation.channel).delivered_by_storing
+    except NotFound:  # the channel was switched off since the person wrote
+        by_storing = False
+    message = Message(
+        conversation_id=conversation.id,
+        direction=Direction.OUTBOUND,
+        channel_message_id=channel_message_id,
+        text=reply.text,
+        content={"buttons": reply.buttons, "image": reply.image, **(extra or {})},
+        state=MessageState.SENT if by_storing else MessageState.QUEUED,
+        ticket_code=ticket_code,
+    )
+    session.add(message)
+    conversation.last_message_at = utcnow()
+    if not by_storing:
+        enqueue(session, "bot.deliver_messages", conversation_id=conversation.id)
+    return message
+
+
+# --- What the channels say back, and the sweep ------------------------------------------------
+
+
+_RECEIPT_FROM = {
+    "delivered": (MessageState.SENT,),
+    "seen": (MessageState.SENT, MessageState.DELIVERED),
+}
+
+
+def record_receipt(channel: str, receipt: Receipt) -> int:
+    """A delivery or read receipt moves our sent messages on; how many it named."""
+    state = MessageState(receipt.state)
+    with get_engine().begin() as connection:
+        moved = connection.execute(
+            update(Message)
+            .where(
+                Message.external_id.in_(receipt.external_ids),
+                Message.direction == Direction.OUTBOUND,
+                Message.state.in_(_RECEIPT_FROM[receipt.state]),
+                Message.conversation_id.in_(
+                    select(Conversation.id).where(
+                        Conversation.channel == channel,
+                        Conversation.channel_user_id == receipt.channel_user_id,
+                    )
+                ),
+            )
+            .values(state=state)
+        )
+    return int(moved.rowcount)
+
+
+def due_conversations(*, quiet_for: float = 20, limit: int = 500) -> list[int]:
+    """Conversations with queued messages that are due and that no job seems to be handling."""
+    now = utcnow()
+    with session_scope() as session:
+        return list(
+            session.scalars(
+                select(Message.conversation_id)
+                .where(
+                    Message.state == MessageState.QUEUED,
+                    Message.direction == Direction.OUTBOUND,
+                    or_(Message.next_attempt_at.is_(None), Message.next_attempt_at <= now),
+                    Message.created_at < now - timedelta(seconds=quiet_for),
+                )
+                .distinct()
+                .limit(limit)
+            )
+        )
