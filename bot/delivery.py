@@ -135,6 +135,7 @@ def _next_queued(
         )
         outgoing = Outgoing(
             message_id=message.id,
+            conversation_id=conversation.id,
             channel_user_id=conversation.channel_user_id,
             reply=reply_of(message),
             in_reply_to=in_reply_to,

@@ -133,7 +133,7 @@ def _store(inbound: Inbound) -> Stored | None:
 def answer(stored: Stored, inbound: Inbound, *, rasa_url: str | None = None) -> Outcome:
     """Answer one stored message: Rasa's replies, a polite refusal, or the fallback."""
     adapter = registry.get_adapter(inbound.channel)
-    inbound = adapter.prepare(inbound)
+    inbound = _typed_payload(adapter.prepare(inbound, conversation_id=stored.conversation_id))
     refusal = _refusal(inbound)
     if refusal is not None:
         return _finish(stored, adapter, MessageState.REJECTED, [Reply(text=refusal)])
@@ -156,6 +156,15 @@ def answer(stored: Stored, inbound: Inbound, *, rasa_url: str | None = None) -> 
         logger.warning("Rasa unavailable for message %s: %s", stored.message_id, exc)
         return _fallback(stored, adapter, inbound)
     return _finish(stored, adapter, MessageState.ANSWERED, replies)
+
+
+def _typed_payload(inbound: Inbound) -> Inbound:
+    """A text that starts with "/" is read by Rasa as an intent with entities: it must pass the
+    same check as a button's payload (and on Zalo a button's tap arrives as such a text)."""
+    text = (inbound.text or "").strip()
+    if inbound.payload is None and text.startswith("/"):
+        inbound.payload, inbound.text = text, None
+    return inbound
 
 
 def _refusal(inbound: Inbound) -> str | None:

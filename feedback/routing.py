@@ -134,6 +134,7 @@ def route_ticket(
     ticket = session.scalar(select(Ticket).where(Ticket.id == ticket_id).with_for_update())
     if ticket is None or ticket.status != TicketStatus.NEW:
         return ticket
+    located = _ward_from_location(session, ticket)
     if ticket.category_code is None or ticket.ward_code is None:
         _classify(session, ticket, classifier)
     agency = None
@@ -152,9 +153,35 @@ def route_ticket(
     ticket.status = TicketStatus.ASSIGNED
     ticket.agency = agency
     set_sla_due(session, ticket)
-    record_event(session, ticket, kind="routed", actor=SYSTEM, now=now, from_status=from_status)
+    record_event(
+        session,
+        ticket,
+        kind="routed",
+        actor=SYSTEM,
+        now=now,
+        from_status=from_status,
+        message=WARD_FROM_LOCATION if located else None,
+        data={"ward_from": "location"} if located else None,
+    )
     flag_duplicate(session, ticket, classifier, now)
     return ticket
+
+
+WARD_FROM_LOCATION = (
+    "Phường/xã được xác định theo vị trí người dân chia sẻ: phường/xã có trung tâm gần nhất "
+    "(có thể là phường/xã giáp ranh)."
+)
+
+
+def _ward_from_location(session: Session, ticket: Ticket) -> bool:
+    """A shared location without a ward gets the ward whose centre is nearest (said as such in
+    the history: near a boundary it may be the neighbour)."""
+    if ticket.ward_code is not None or ticket.latitude is None or ticket.longitude is None:
+        return False
+    ticket.ward_code = reference.nearest_ward_code(
+        session, latitude=ticket.latitude, longitude=ticket.longitude
+    )
+    return ticket.ward_code is not None
 
 
 def _classify(session: Session, ticket: Ticket, classifier: TicketClassifier) -> None:

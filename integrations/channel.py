@@ -65,6 +65,11 @@ class Attachment:
         )
 
 
+# The payload of a button that no longer stands for anything (pressed already, or not ours):
+# the gateway answers it as it answers any payload it cannot accept.
+STALE_BUTTON = ""
+
+
 @dataclass
 class Inbound:
     """One message from a person, as the gateway stores and answers it."""
@@ -145,6 +150,7 @@ class Outgoing:
     """A stored reply on its way out: the text and buttons, and where it goes."""
 
     message_id: int
+    conversation_id: int
     channel_user_id: str
     reply: Reply
     # The inbound message it answers (some channels thread or price a reply by it).
@@ -168,7 +174,7 @@ class ChannelAdapter(Protocol):
         """What the request says; an update the platform does not handle gives nothing."""
         ...
 
-    def prepare(self, inbound: Inbound) -> Inbound:
+    def prepare(self, inbound: Inbound, *, conversation_id: int) -> Inbound:
         """Before the message is answered: what the channel's own indirections mean (a button
         key looked up), and an acknowledgement the channel expects (a tap answered)."""
         ...

@@ -32,7 +32,7 @@ class WebchatAdapter:
     def parse(self, body: bytes) -> list[Inbound | Receipt]:
         raise NotImplementedError("The web chat posts to /api/v1/webchat, not to a webhook.")
 
-    def prepare(self, inbound: Inbound) -> Inbound:
+    def prepare(self, inbound: Inbound, *, conversation_id: int) -> Inbound:
         return inbound
 
     def fetch(self, attachment: Attachment) -> bytes:

@@ -7,13 +7,13 @@ copy drifts from the original.
 
 from __future__ import annotations
 
-import ast
 import unicodedata
 
 import pytest
 
-from bot.assistant import PROJECT_DIR
+from bot.notify import rating_buttons
 from feedback import attachments, ticket_codes
+from feedback.citizen import Identity
 from nlu import normalize
 from tests.bot.rasa_project import load_rasa_module
 
@@ -78,17 +78,21 @@ def test_a_code_outside_the_format_is_not_read_as_one():
     assert action_text.ticket_code(ticket_codes.generate_ticket_code()[:-1]) is None
 
 
-def _constant(relative: str, name: str) -> object:
-    """A module-level constant of a Rasa project file that imports rasa-sdk (not installed
-    here), read from its source."""
-    tree = ast.parse((PROJECT_DIR / relative).read_text(encoding="utf-8"))
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and any(
-            isinstance(t, ast.Name) and t.id == name for t in node.targets
-        ):
-            return ast.literal_eval(node.value)
-    raise AssertionError(f"{relative} has no {name}")
+copies = load_rasa_module("actions/copies.py")
 
 
 def test_the_actions_accept_photos_where_the_platform_keeps_them():
-    assert _constant("actions/report.py", "PHOTO_URL_PREFIX") == attachments.URL_PREFIX
+    assert copies.PHOTO_URL_PREFIX == attachments.URL_PREFIX
+
+
+@pytest.mark.parametrize(
+    "sender", ["web:Zx9_-abc", "telegram:5550001", "zalo:8470021555", "web:a:b"]
+)
+def test_the_actions_read_the_sender_as_the_platform_writes_it(sender):
+    identity = Identity.from_sender(sender)
+    assert copies.identity(sender) == (identity.channel, identity.channel_user_id)
+    assert Identity(*copies.identity(sender)).sender == sender
+
+
+def test_the_actions_offer_the_rating_buttons_the_notice_carries():
+    assert copies.rating_buttons("PA7K3M9QXT") == rating_buttons("PA7K3M9QXT")

@@ -6,7 +6,7 @@ import pytest
 
 from feedback import service
 from feedback.auth import SERVICE
-from feedback.classifier import NluClassifier
+from feedback.classifier import NluClassifier, NoClassifier
 from feedback.models import TicketStatus
 from feedback.routing import route_ticket
 from feedback.schemas import TicketCreate
@@ -113,3 +113,36 @@ def test_a_province_wide_rule_above_a_ward_rule_routes_alike(db_session, tmp_pat
     db_session.flush()
 
     _agree_everywhere(db_session, config)
+
+
+def test_a_shared_location_routes_to_the_ward_whose_centre_is_nearest(db_session, sent_tasks):
+    from feedback.models import Ward
+    from feedback.routing import WARD_FROM_LOCATION
+
+    ben_thanh = db_session.get(Ward, "26740")
+    assert ben_thanh is not None and ben_thanh.latitude is not None
+    ticket = _file_and_route(
+        db_session,
+        NoClassifier(),
+        "Cây đổ chắn ngang đường",
+        category="moi_truong",
+        latitude=ben_thanh.latitude + 0.001,
+        longitude=ben_thanh.longitude,
+    )
+    assert ticket.ward_code == "26740"
+    assert ticket.agency is not None and ticket.agency.code == "UBND_26740"
+    routed = ticket.events[-1]
+    assert routed.kind == "routed" and routed.message == WARD_FROM_LOCATION
+
+
+def test_a_location_outside_the_province_leaves_the_ward_to_the_text(db_session, sent_tasks):
+    ticket = _file_and_route(
+        db_session,
+        NoClassifier(),
+        "Cây đổ chắn ngang đường",
+        category="moi_truong",
+        latitude=21.0278,  # Hà Nội
+        longitude=105.8342,
+    )
+    assert ticket.ward_code is None
+    assert ticket.agency is not None and ticket.agency.code == "SNNMT"  # the category's default

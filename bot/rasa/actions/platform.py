@@ -72,9 +72,3 @@ async def fetch(method: str, path: str, **kwargs: Any) -> Any | None:
     except PlatformUnavailable:
         return None
     return answer.body if answer.ok else None
-
-
-def identity(sender_id: str) -> tuple[str, str]:
-    """The gateway's Rasa sender is `<channel>:<user>`."""
-    channel, _, user = sender_id.partition(":")
-    return channel, user

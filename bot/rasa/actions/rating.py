@@ -15,6 +15,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions import platform, text
+from actions.copies import rating_buttons
 from actions.message import entity, is_payload, latest
 from actions.platform import PlatformUnavailable
 
@@ -33,17 +34,6 @@ NOT_FIXED_CLOSED = (
     "bạn có thể gửi phản ánh mới để cơ quan chức năng xử lý."
 )
 SKIP = "-"
-
-
-def rating_buttons(code: str) -> list[dict[str, str]]:
-    buttons = [
-        {"title": "⭐" * score, "payload": f'/rate{{"ticket_code": "{code}", "score": {score}}}'}
-        for score in range(5, 0, -1)
-    ]
-    buttons.append(
-        {"title": "Chưa được xử lý", "payload": f'/rate{{"ticket_code": "{code}", "fixed": false}}'}
-    )
-    return buttons
 
 
 async def _resolved_codes(sender: str) -> list[str]:

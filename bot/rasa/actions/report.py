@@ -15,6 +15,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions import platform, text
+from actions.copies import PHOTO_URL_PREFIX, identity
 from actions.message import entity, is_payload, latest
 
 REPORT_SLOTS = (
@@ -32,8 +33,6 @@ REPORT_SLOTS = (
     "confirmed",
 )
 NONE = "none"  # the person chose to skip this question
-# Where the platform serves the photos people attach (feedback/attachments.py, pinned).
-PHOTO_URL_PREFIX = "/api/v1/webchat/photos/"
 # A first message shorter than this names the wish ("tôi muốn phản ánh"), not the problem.
 MIN_WORDS_OF_A_REPORT = 5
 MIN_WORDS_OF_AN_ANSWER = 3
@@ -334,7 +333,7 @@ class ActionAskConfirmed(Action):
 
 def ticket_body(tracker: Tracker) -> dict[str, Any]:
     """The POST /api/v1/tickets body for the report in the slots."""
-    channel, user = platform.identity(tracker.sender_id)
+    channel, user = identity(tracker.sender_id)
     kind = tracker.get_slot("report_kind") or "complaint"
     photo = tracker.get_slot("photo")
     phone = tracker.get_slot("phone")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from actions import rating
+from actions.copies import rating_buttons
 from actions.rating import ActionRecordRating
 
 from tests.actions.harness import ActionTestCase, tracker
@@ -56,7 +57,7 @@ class RecordRatingTests(ActionTestCase):
         await self.run_action(snapshot)
 
         self.assertEqual(self.said(), [rating.ASK_SCORE.format(code=CODE)])
-        self.assertEqual(self.buttons(), rating.rating_buttons(CODE))
+        self.assertEqual(self.buttons(), rating_buttons(CODE))
         self.assertEqual(self.platform.calls("POST", RATE), [])
 
     async def test_a_forged_score_is_no_score(self):

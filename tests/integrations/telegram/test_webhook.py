@@ -1,0 +1,150 @@
+"""POST /webhooks/telegram through the app, then the worker's half in process: the answer and
+its delivery to the fake Bot API."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import select
+
+from bot import delivery, gateway
+from bot.models import Conversation, Direction, Message, MessageState
+from core.database import session_scope
+from core.settings import get_settings
+from integrations import registry
+from integrations.telegram.adapter import SECRET_HEADER
+from tests.e2e.processes import free_port
+from tests.integrations.telegram.conftest import SECRET, update
+
+URL = "/webhooks/telegram"
+
+
+def post(client, data: dict, secret: str | None = SECRET):
+    headers = {SECRET_HEADER: secret} if secret else {}
+    return client.post(URL, content=json.dumps(data), headers=headers)
+
+
+def messages_of(chat_id: str) -> list[Message]:
+    with session_scope() as session:
+        return list(
+            session.scalars(
+                select(Message)
+                .join(Conversation, Conversation.id == Message.conversation_id)
+                .where(Conversation.channel == "telegram", Conversation.channel_user_id == chat_id)
+                .order_by(Message.id)
+            )
+        )
+
+
+def unique_chat(data: dict, chat_id: int) -> dict:
+    """The captured update, moved to a chat of its own (the test database lives for the run)."""
+    for key in ("message", "callback_query"):
+        if key in data:
+            holder = data[key] if key == "message" else data[key]["message"]
+            holder["chat"]["id"] = chat_id
+    return data
+
+
+def test_with_telegram_off_the_webhook_is_not_there(client):
+    registry.forget()
+    assert not get_settings().telegram_enabled
+    assert post(client, update("text")).status_code == 404
+
+
+def test_a_forged_update_is_refused_and_nothing_is_stored(client, telegram_on):
+    data = unique_chat(update("text"), 7100001)
+    assert post(client, data, secret=None).status_code == 401
+    assert post(client, data, secret="guess").status_code == 403
+    assert messages_of("7100001") == []
+
+
+def test_an_update_is_stored_once_and_answered_by_the_worker(client, telegram_on, sent_tasks):
+    data = unique_chat(update("text", update_id=990001), 7100002)
+
+    first = post(client, data)
+    again = post(client, data)  # Telegram resends what it was not sure we got
+
+    assert first.status_code == again.status_code == 200
+    assert first.json() == {"ok": True}
+    [stored] = messages_of("7100002")
+    assert stored.state == MessageState.RECEIVED and stored.channel_message_id == "990001"
+    answers = [kwargs for name, kwargs in sent_tasks if name == "bot.answer_messages"]
+    assert answers == [{"conversation_id": stored.conversation_id}]
+
+
+def test_a_group_message_is_not_stored(client, telegram_on, sent_tasks):
+    assert post(client, update("group_text")).status_code == 200
+    assert [name for name, _ in sent_tasks] == []
+
+
+def test_something_that_is_not_an_update_is_a_clear_error(client, telegram_on):
+    response = client.post(URL, content=b"{not json", headers={SECRET_HEADER: SECRET})
+    assert response.status_code == 422
+    assert "telegram" in response.json()["detail"]
+
+
+@pytest.fixture
+def rasa_down(monkeypatch):
+    monkeypatch.setattr(get_settings(), "rasa_url", f"http://127.0.0.1:{free_port()}")
+
+
+def test_the_worker_answers_and_delivers_in_order_once(client, telegram_on, rasa_down, sent_tasks):
+    chat = 7100003
+    post(client, unique_chat(update("sticker", update_id=990010), chat))
+    post(client, unique_chat(update("start", update_id=990011), chat))
+    conversation_id = messages_of(str(chat))[0].conversation_id
+
+    assert gateway.answer_waiting(conversation_id) == 2
+    run = delivery.deliver_waiting(conversation_id)
+
+    texts = telegram_on.sent_texts(chat)
+    assert texts == [gateway.UNSUPPORTED, gateway.ACK_RASA_DOWN]  # in the order received
+    assert run.sent == 2 and run.again_in is None
+    rows = messages_of(str(chat))
+    replies = [m for m in rows if m.direction == Direction.OUTBOUND]
+    assert [m.state for m in replies] == [MessageState.SENT, MessageState.SENT]
+    assert all(m.external_id for m in replies)
+    assert [m.state for m in rows if m.direction == Direction.INBOUND] == [
+        MessageState.REJECTED,
+        MessageState.FALLBACK,
+    ]
+    # The task run again (a redelivered job) sends nothing twice.
+    assert delivery.deliver_waiting(conversation_id).sent == 0
+    assert gateway.answer_waiting(conversation_id) == 0
+    assert telegram_on.sent_texts(chat) == texts
+
+
+def test_flood_control_holds_the_chat_back_and_keeps_the_order(
+    client, telegram_on, rasa_down, sent_tasks
+):
+    chat = 7100004
+    post(client, unique_chat(update("sticker", update_id=990020), chat))
+    post(client, unique_chat(update("voice", update_id=990021), chat))
+    conversation_id = messages_of(str(chat))[0].conversation_id
+    gateway.answer_waiting(conversation_id)
+    telegram_on.fail_next("sendMessage", 429, "Too Many Requests: retry after 30", retry_after=30)
+
+    run = delivery.deliver_waiting(conversation_id)
+
+    assert run.sent == 0 and run.again_in is not None and run.again_in >= 29
+    first, second = [m for m in messages_of(str(chat)) if m.direction == Direction.OUTBOUND]
+    assert first.state == second.state == MessageState.QUEUED  # the second waits its turn
+    assert first.attempts == 1 and "flood control" in (first.failure_reason or "").lower()
+    assert telegram_on.sent_texts(chat) == []
+
+
+def test_a_blocked_bot_marks_the_message_failed_where_staff_see_why(
+    client, telegram_on, rasa_down, sent_tasks
+):
+    chat = 7100005
+    post(client, unique_chat(update("sticker", update_id=990030), chat))
+    conversation_id = messages_of(str(chat))[0].conversation_id
+    gateway.answer_waiting(conversation_id)
+    telegram_on.fail_next("sendMessage", 403, "Forbidden: bot was blocked by the user")
+
+    delivery.deliver_waiting(conversation_id)
+
+    [reply] = [m for m in messages_of(str(chat)) if m.direction == Direction.OUTBOUND]
+    assert reply.state == MessageState.FAILED
+    assert "blocked" in (reply.failure_reason or "")
