@@ -36,7 +36,6 @@ from feedback.auth import Principal
 from feedback.models import StaffRole, TicketStatus
 
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results" / "platform.md"
-CELERY_QUEUE = "celery"  # the Redis list the routing jobs are pushed to
 
 
 @dataclass(frozen=True)
@@ -423,8 +422,9 @@ def _clear_queue(broker_url: str) -> int:
     """Drop the routing jobs the creations queued (no worker runs); return how many there were."""
     client = redis.Redis.from_url(broker_url)
     try:
-        queued = client.llen(CELERY_QUEUE)
-        client.delete(CELERY_QUEUE)
+        queue = get_settings().task_queue  # the Redis list the routing jobs are pushed to
+        queued = client.llen(queue)
+        client.delete(queue)
         return int(queued)
     finally:
         client.close()

@@ -67,7 +67,9 @@ def set_rasa_restart_due(session: Session, conversation_id: int, *, due: bool) -
 
 # --- Leases: one worker at a time answers a person, one delivers to them ----------------------
 
-LEASE_SECONDS = 60
+# Long enough for one step of the holder's loop (a Rasa turn, one send: each has a 10 s
+# timeout), which renews it; short enough that a dead holder delays the next worker little.
+LEASE_SECONDS = 30
 _LEASE_COLUMNS = {
     "answer": Conversation.answer_lease_until,
     "delivery": Conversation.delivery_lease_until,
@@ -86,6 +88,17 @@ def take_lease(conversation_id: int, kind: str, *, seconds: float = LEASE_SECOND
             .values({column.key: now + timedelta(seconds=seconds)})
         )
     return taken.rowcount == 1
+
+
+def renew_lease(conversation_id: int, kind: str, *, seconds: float = LEASE_SECONDS) -> None:
+    """Extend a lease this worker holds, before the next step of its loop."""
+    column = _LEASE_COLUMNS[kind]
+    with get_engine().begin() as connection:
+        connection.execute(
+            update(Conversation)
+            .where(Conversation.id == conversation_id)
+            .values({column.key: utcnow() + timedelta(seconds=seconds)})
+        )
 
 
 def release_lease(conversation_id: int, kind: str) -> None:

@@ -94,6 +94,7 @@ def deliver_waiting(conversation_id: int) -> DeliveryRun:
                 return DeliveryRun(sent=sent, again_in=wait)
             if wait > 0:
                 time.sleep(wait)
+            conversations.renew_lease(conversation_id, "delivery")
             if _send_one(adapter, outgoing, conversation_id):
                 sent += 1
             elif _still_queued(outgoing.message_id):

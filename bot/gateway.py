@@ -112,6 +112,7 @@ def answer_waiting(conversation_id: int, *, rasa_url: str | None = None) -> int 
     try:
         while (waiting := conversations.next_received(conversation_id)) is not None:
             stored, inbound = waiting
+            conversations.renew_lease(conversation_id, "answer")
             answer(stored, inbound, rasa_url=rasa_url)
             answered += 1
     finally:

@@ -28,6 +28,7 @@ def configure_celery(app: Celery = celery_app) -> Celery:
     settings = get_settings()
     app.conf.update(
         broker_url=settings.broker_url,
+        task_default_queue=settings.task_queue,
         task_ignore_result=True,
         task_acks_late=True,
         task_reject_on_worker_lost=True,

@@ -25,6 +25,9 @@ class Settings(BaseSettings):
     var_dir: Path = PROJECT_ROOT / "var"
     database_url: str = ""
     broker_url: str = ""
+    # The Celery queue this instance's jobs go through: two instances sharing one broker (or two
+    # test runs sharing one Redis) must not take each other's jobs.
+    task_queue: str = "celery"
     rasa_url: str = "http://127.0.0.1:5005"
     # Rasa's HTTP API token (`rasa run --auth-token`); required outside development.
     rasa_token: str = ""

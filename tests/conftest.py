@@ -27,6 +27,8 @@ os.environ["TIEPDAN_DATABASE_URL"] = TEST_URL
 os.environ["TIEPDAN_BROKER_URL"] = os.environ.get(
     "TIEPDAN_TEST_BROKER_URL", "redis://127.0.0.1:6379/15"
 )
+# A queue of the run's own on that Redis: a second run side by side would take its jobs.
+os.environ["TIEPDAN_TASK_QUEUE"] = f"tiepdan-test-{_worker}-{os.getpid()}"
 
 from fastapi.testclient import TestClient  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402

@@ -50,7 +50,7 @@ def serve(host: str, port: int | None, workers: int) -> None:
 
 def _worker_argv(with_beat: bool) -> list[str]:
     settings = get_settings()
-    argv = ["worker", "--loglevel=INFO", "-Q", "celery"]
+    argv = ["worker", "--loglevel=INFO", "-Q", settings.task_queue]
     if settings.is_embedded_broker:
         # One process: SQLite has a single writer, and the embedded mode is for one machine.
         argv += ["--pool=solo"]

@@ -11,8 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from bot import assistant
 from core.settings import get_settings
-from tests.e2e.processes import start, stop
+from tests.e2e.processes import free_port, start, stop
+from tests.e2e.stack import TELEGRAM_SECRET, Stack, clean_up
+from tests.fakes.telegram import FakeBotApi
 
 
 @pytest.fixture
@@ -36,3 +39,43 @@ def redis_worker(database: str, tmp_path: Path) -> Iterator[Path]:
         yield log_path
     finally:
         stop(process)
+
+
+@pytest.fixture(scope="session")
+def stack(
+    database: str, tmp_path_factory: pytest.TempPathFactory, nlu_model: object
+) -> Iterator[Stack]:
+    """The platform with Rasa, a worker and the fake channels, once per run."""
+    tmp = tmp_path_factory.mktemp("stack")
+    port, rasa_port, actions_port = free_port(), free_port(), free_port()
+    settings = get_settings().model_copy(
+        update={
+            "actions_url": f"http://127.0.0.1:{actions_port}/webhook",
+            "platform_url": f"http://127.0.0.1:{port}",
+        }
+    )
+    assistant.train(settings)
+    with FakeBotApi() as telegram:
+        env = {
+            **os.environ,
+            "TIEPDAN_VAR_DIR": str(tmp),
+            "TIEPDAN_RASA_URL": f"http://127.0.0.1:{rasa_port}",
+            "TIEPDAN_TELEGRAM_TOKEN": telegram.token,
+            "TIEPDAN_TELEGRAM_WEBHOOK_SECRET": TELEGRAM_SECRET,
+            "TIEPDAN_TELEGRAM_API_URL": telegram.url,
+        }
+        running = Stack(
+            tmp,
+            settings,
+            env,
+            port=port,
+            rasa_port=rasa_port,
+            actions_port=actions_port,
+            telegram=telegram,
+        )
+        try:
+            running.start()
+            yield running
+        finally:
+            running.stop()
+            clean_up()

@@ -1,178 +1,39 @@
 """Conversations through the web chat with everything real: the platform, a Celery worker,
-the Rasa server and its action server (both in Rasa's Python 3.10 environment).
+the Rasa server and its action server (both in Rasa's Python 3.10 environment), as the shared
+`stack` of tests/e2e/conftest.py runs them.
 
 The model is trained once per machine and cached by the hash of bot/rasa/ (about 30 s).
 """
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import delete, select
+from sqlalchemy import select
 
-from bot import assistant
 from bot.models import Conversation, Message, MessageState, WebchatSession
 from core.database import session_scope
-from core.settings import Settings, get_settings
 from feedback.auth import create_user
 from feedback.models import (
-    Contact,
-    ContactIdentity,
     StaffRole,
-    StaffUser,
     SurveyResponse,
     Ticket,
     TicketEvent,
 )
-from tests.e2e.processes import (
-    CHROMIUM,
-    free_port,
-    launch_chromium,
-    listening_on,
-    start,
-    stop,
-    wait_for,
-    wait_until_healthy,
-)
+from tests.e2e.processes import CHROMIUM, launch_chromium, listening_on
+from tests.e2e.stack import STAFF_PREFIX, Stack
 from tests.images import tiny_png
 
 pytestmark = pytest.mark.e2e
 
 CODE = re.compile(r"\bPA[0-9A-Z]{8}\b")
-STAFF = ("rasa-e2e-dispatcher", "rasa-e2e-pass-123")
-
-
-class Stack:
-    """The platform, and a Rasa that a test may stop and start again."""
-
-    def __init__(
-        self, tmp: Path, settings: Settings, platform: str, rasa_port: int, actions_port: int
-    ) -> None:
-        self.tmp, self.settings, self.platform = tmp, settings, platform
-        self.rasa_port, self.actions_port = rasa_port, actions_port
-        self.rasa: subprocess.Popen[bytes] | None = None
-
-    def start_rasa(self) -> None:
-        log_path = self.tmp / "rasa.log"
-        self.rasa = start(
-            assistant.server_command(self.settings, port=self.rasa_port),
-            log_path,
-            env=assistant.rasa_env(self.settings),
-            cwd=assistant.PROJECT_DIR,
-        )
-        wait_for(f"http://127.0.0.1:{self.rasa_port}/status", self.rasa, log_path, timeout=180)
-
-    def stop_rasa(self) -> None:
-        if self.rasa is not None:
-            stop(self.rasa)
-            self.rasa = None
-
-    def pause_rasa(self) -> None:
-        """Rasa hangs: it still accepts connections and keeps its conversations, but answers
-        nothing until resumed, like a server stuck on a slow tracker store."""
-        assert self.rasa is not None
-        os.killpg(self.rasa.pid, signal.SIGSTOP)
-
-    def resume_rasa(self) -> None:
-        assert self.rasa is not None
-        os.killpg(self.rasa.pid, signal.SIGCONT)
-
-    def tracker(self, sender: str) -> dict[str, Any]:
-        """Rasa's own record of a conversation (its HTTP API)."""
-        token = {"token": self.settings.rasa_token} if self.settings.rasa_token else {}
-        response = httpx.get(
-            f"http://127.0.0.1:{self.rasa_port}/conversations/{sender}/tracker",
-            params=token,
-            timeout=30,
-        )
-        assert response.status_code == 200, response.text
-        tracker: dict[str, Any] = response.json()
-        return tracker
-
-
-@pytest.fixture(scope="module")
-def stack(
-    database: str, tmp_path_factory: pytest.TempPathFactory, nlu_model: object
-) -> Iterator[Stack]:
-    tmp = tmp_path_factory.mktemp("rasa-stack")
-    port, rasa_port, actions_port = free_port(), free_port(), free_port()
-    settings = get_settings().model_copy(
-        update={
-            "actions_url": f"http://127.0.0.1:{actions_port}/webhook",
-            "platform_url": f"http://127.0.0.1:{port}",
-        }
-    )
-    assistant.train(settings)
-    env = {
-        **os.environ,
-        "TIEPDAN_VAR_DIR": str(tmp),
-        "TIEPDAN_RASA_URL": f"http://127.0.0.1:{rasa_port}",
-    }
-    processes = []
-    try:
-        worker = start([sys.executable, "-m", "tiepdan", "worker"], tmp / "worker.log", env=env)
-        processes.append(worker)
-        server = start(
-            [sys.executable, "-m", "tiepdan", "serve", "--port", str(port)],
-            tmp / "server.log",
-            env=env,
-        )
-        processes.append(server)
-        actions = start(
-            assistant.actions_command(settings, port=actions_port),
-            tmp / "actions.log",
-            env=assistant.rasa_env(settings),
-            cwd=assistant.PROJECT_DIR,
-        )
-        processes.append(actions)
-        base = f"http://127.0.0.1:{port}"
-        wait_until_healthy(base, server, tmp / "server.log", timeout=60)
-        wait_for(
-            f"http://127.0.0.1:{actions_port}/health", actions, tmp / "actions.log", timeout=120
-        )
-        result = Stack(tmp, settings, base, rasa_port, actions_port)
-        result.start_rasa()
-        yield result
-        result.stop_rasa()
-    finally:
-        for process in processes:
-            stop(process)
-        _clean_up()
-
-
-def _clean_up() -> None:
-    with session_scope() as session:
-        web_tickets = select(Ticket.id).where(Ticket.channel == "web")
-        staff_id = select(StaffUser.id).where(StaffUser.username == STAFF[0])
-        session.execute(delete(SurveyResponse).where(SurveyResponse.ticket_id.in_(web_tickets)))
-        session.execute(
-            delete(TicketEvent).where(
-                TicketEvent.ticket_id.in_(web_tickets) | TicketEvent.actor_id.in_(staff_id)
-            )
-        )
-        contact_ids = list(
-            session.scalars(
-                select(ContactIdentity.contact_id).where(ContactIdentity.channel == "web")
-            )
-        )
-        session.execute(delete(Ticket).where(Ticket.channel == "web"))
-        session.execute(delete(ContactIdentity).where(ContactIdentity.channel == "web"))
-        session.execute(delete(Contact).where(Contact.id.in_(contact_ids)))
-        web = select(Conversation.id).where(Conversation.channel == "web")
-        session.execute(delete(Message).where(Message.conversation_id.in_(web)))
-        session.execute(delete(WebchatSession))
-        session.execute(delete(Conversation).where(Conversation.channel == "web"))
-        session.execute(delete(StaffUser).where(StaffUser.username == STAFF[0]))
+STAFF = (f"{STAFF_PREFIX}rasa-dispatcher", "rasa-e2e-pass-123")
 
 
 class Chat:

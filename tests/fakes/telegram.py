@@ -8,6 +8,7 @@ for a method: an error (429 with retry_after, 403, 500), or a delay (a timeout).
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import socket
@@ -33,6 +34,7 @@ class Call:
     params: dict[str, Any]
     files: dict[str, bytes]
     ok: bool = True  # False: the call was answered with an error
+    result: Any = None  # what the Bot API answered (a sent Message: its message_id)
     at: float = field(default_factory=time.monotonic)
 
 
@@ -40,6 +42,7 @@ class FakeBotApi:
     def __init__(self, token: str = TOKEN) -> None:
         self.token = token
         self.calls: list[Call] = []
+        self.in_flight = 0  # calls being held by delay_next
         self.files: dict[str, tuple[str, bytes]] = {}  # file_id -> (file_path, bytes)
         self._script: dict[str, deque[dict[str, Any]]] = defaultdict(deque)
         self._message_ids = itertools.count(100)
@@ -63,7 +66,11 @@ class FakeBotApi:
         )
 
     def delay_next(self, method: str, seconds: float) -> None:
-        """The next call of `method` answers only after `seconds` (a client times out first)."""
+        """The next call of `method` answers only after `seconds` (a client times out first).
+
+        A client that hangs up meanwhile (it timed out, or its process was killed) did not get
+        its message through: the call is not recorded, as if the request never arrived whole.
+        """
         self._script[method].append({"delay": seconds})
 
     def add_file(self, file_id: str, data: bytes, file_path: str = "photos/file_0.jpg") -> None:
@@ -133,17 +140,24 @@ class FakeBotApi:
         with self._lock:
             step = self._script[method].popleft() if self._script[method] else None
         if step and "delay" in step:
-            import asyncio
-
-            await asyncio.sleep(step["delay"])
+            with self._lock:
+                self.in_flight += 1
+            try:
+                await asyncio.sleep(step["delay"])
+                if await request.is_disconnected():
+                    return Response(status_code=499)
+            finally:
+                with self._lock:
+                    self.in_flight -= 1
         failure = step if step and "code" in step else None
         if method == "getFile" and params.get("file_id") not in self.files:
             failure = {"code": 400, "description": "Bad Request: invalid file_id"}
+        result = None if failure is not None else self._result(method, params)
         with self._lock:
-            self.calls.append(Call(method, params, files, ok=failure is None))
+            self.calls.append(Call(method, params, files, ok=failure is None, result=result))
         if failure is not None:
             return _error(failure["code"], failure["description"], failure.get("retry_after"))
-        return JSONResponse({"ok": True, "result": self._result(method, params)})
+        return JSONResponse({"ok": True, "result": result})
 
     async def _file(self, request: Request) -> Response:
         path = request.path_params["path"]

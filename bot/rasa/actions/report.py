@@ -32,6 +32,8 @@ REPORT_SLOTS = (
     "tax_code",
     "confirmed",
 )
+# Slots an extract_ method sets beside the one asked ("where" brings its ward code).
+COMPANION_SLOTS = ("report_kind", "ward_code", "ward_candidates", "latitude", "longitude")
 NONE = "none"  # the person chose to skip this question
 # A first message shorter than this names the wish ("tôi muốn phản ánh"), not the problem.
 MIN_WORDS_OF_A_REPORT = 5
@@ -106,6 +108,20 @@ class ValidateComplaintForm(FormValidationAction):
         if kind == "business_request":
             return ["what", "where", "company_name", "tax_code", "photo", "phone", "confirmed"]
         return domain_slots
+
+    async def get_validation_events(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        """rasa-sdk keeps only the required slots of what the extract_ methods returned; the
+        slots that go with them (the kind, the ward code, the coordinates) are kept too."""
+        events = await super().get_validation_events(dispatcher, tracker, domain)
+        kept = {event["name"] for event in events}
+        extracted = tracker.slots_to_validate()
+        return events + [
+            SlotSet(name, value)
+            for name, value in extracted.items()
+            if name in COMPANION_SLOTS and name not in kept
+        ]
 
     # Extraction: each method reads the latest message for its own slot. Returning nothing for
     # the slot being asked lets Rasa reject the form, so the rules can cancel or hand off.

@@ -161,3 +161,43 @@ class SubmitTests(ActionTestCase):
         await ActionSubmitReport().run(self.dispatcher, snapshot, {})
 
         self.assertEqual(self.platform.requests, [])
+
+
+class FormRunTests(ActionTestCase):
+    """The whole validation action, as Rasa runs it each turn of the form."""
+
+    async def run_form(self, snapshot):
+        return await ValidateComplaintForm().run(self.dispatcher, snapshot, {"forms": FORMS})
+
+    async def test_a_shared_location_keeps_its_coordinates_in_the_conversation(self):
+        snapshot = tracker(
+            "report_where_asked",
+            text='/share_location{"latitude": 10.7805, "longitude": 106.704}',
+            intent={"name": "share_location", "confidence": 1.0},
+            entities=[
+                {"entity": "latitude", "value": 10.7805},
+                {"entity": "longitude", "value": 106.704},
+            ],
+        )
+
+        events = {e["name"]: e["value"] for e in await self.run_form(snapshot)}
+
+        self.assertEqual((events["latitude"], events["longitude"]), (10.7805, 106.704))
+        self.assertIn("10.78050", events["where"])
+
+    async def test_the_ward_code_and_the_kind_stay_with_the_report(self):
+        self.platform.answer("POST", ANALYSE, body={"ward": BEN_THANH, "ward_candidates": []})
+        snapshot = tracker(
+            "report_opening",
+            slots={"what": None, "report_kind": None},
+            text="Công ty chúng tôi ở phường Bến Thành bị mất điện liên tục cả tuần nay",
+        )
+
+        events = {e["name"]: e["value"] for e in await self.run_form(snapshot)}
+
+        self.assertEqual(events["ward_code"], "26740")
+        self.assertEqual(events["report_kind"], "business_request")
+        self.assertEqual(events["requested_slot"], "company_name")
+
+
+FORMS = {"complaint_form": {"required_slots": ["what", "where", "photo", "phone", "confirmed"]}}
