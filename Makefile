@@ -47,6 +47,7 @@ format: $(STAMP)
 bench: $(STAMP) rasa-venv
 	$(BIN)/python -m bench.platform
 	$(BIN)/python -m bench.chat
+	$(BIN)/python -m bench.channels
 
 nlu: $(STAMP)
 	$(BIN)/tiepdan nlu train

@@ -175,6 +175,7 @@ def chat_messages(
             text=m.text,
             payload=m.payload,
             state=m.state.value,
+            failure_reason=m.failure_reason,
             created_at=m.created_at,
         )
         for m in conversation_messages(session, conversation_id)

@@ -3,6 +3,9 @@ the leases that keep one worker at a time on a conversation."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select, update
@@ -10,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from bot.message_store import Stored
 from bot.models import Conversation, Direction, Message, MessageState
-from core.database import get_engine, session_scope, utcnow
+from core.database import get_engine, relaxed_transaction, session_scope, utcnow
 from integrations.channel import Attachment, Inbound, Reply
 
 
@@ -81,7 +84,7 @@ def take_lease(conversation_id: int, kind: str, *, seconds: float = LEASE_SECOND
     it. A worker that dies holding one only delays the next by the lease's length."""
     column = _LEASE_COLUMNS[kind]
     now = utcnow()
-    with get_engine().begin() as connection:
+    with relaxed_transaction() as connection:
         taken = connection.execute(
             update(Conversation)
             .where(Conversation.id == conversation_id, or_(column.is_(None), column < now))
@@ -91,9 +94,9 @@ def take_lease(conversation_id: int, kind: str, *, seconds: float = LEASE_SECOND
 
 
 def renew_lease(conversation_id: int, kind: str, *, seconds: float = LEASE_SECONDS) -> None:
-    """Extend a lease this worker holds, before the next step of its loop."""
+    """Extend a lease this worker holds, before a step of its loop that may take long."""
     column = _LEASE_COLUMNS[kind]
-    with get_engine().begin() as connection:
+    with relaxed_transaction() as connection:
         connection.execute(
             update(Conversation)
             .where(Conversation.id == conversation_id)
@@ -103,7 +106,7 @@ def renew_lease(conversation_id: int, kind: str, *, seconds: float = LEASE_SECON
 
 def release_lease(conversation_id: int, kind: str) -> None:
     column = _LEASE_COLUMNS[kind]
-    with get_engine().begin() as connection:
+    with relaxed_transaction() as connection:
         connection.execute(
             update(Conversation)
             .where(Conversation.id == conversation_id)
@@ -111,9 +114,34 @@ def release_lease(conversation_id: int, kind: str) -> None:
         )
 
 
+class Lease:
+    """A lease held for a loop: renewed when half of it has passed, released at the end."""
+
+    def __init__(self, conversation_id: int, kind: str) -> None:
+        self.conversation_id, self.kind = conversation_id, kind
+        self._renewed = time.monotonic()
+
+    def keep(self) -> None:
+        if time.monotonic() - self._renewed > LEASE_SECONDS / 2:
+            renew_lease(self.conversation_id, self.kind)
+            self._renewed = time.monotonic()
+
+
+@contextmanager
+def holding(conversation_id: int, kind: str) -> Iterator[Lease | None]:
+    """The lease for the block, or None when another worker holds it."""
+    if not take_lease(conversation_id, kind):
+        yield None
+        return
+    try:
+        yield Lease(conversation_id, kind)
+    finally:
+        release_lease(conversation_id, kind)
+
+
 def next_received(conversation_id: int) -> tuple[Stored, Inbound] | None:
     """The oldest message of the conversation still waiting for its answer."""
-    with session_scope() as session:
+    with Session(get_engine()) as session:  # a read: nothing to commit
         row = session.execute(
             select(Message, Conversation)
             .join(Conversation, Conversation.id == Message.conversation_id)

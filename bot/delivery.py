@@ -21,14 +21,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from bot import conversations
 from bot.conversations import reply_of
 from bot.models import Conversation, Direction, Message, MessageState
 from core import ratelimit
 from core.celery_app import celery_app, enqueue
-from core.database import get_engine, session_scope, utcnow
+from core.database import get_engine, relaxed_transaction, session_scope, utcnow
 from core.errors import NotFound
 from integrations import registry
 from integrations.channel import (
@@ -75,10 +75,10 @@ class DeliveryRun:
 
 def deliver_waiting(conversation_id: int) -> DeliveryRun:
     """Send the conversation's queued messages, oldest first, as far as the channel allows."""
-    if not conversations.take_lease(conversation_id, "delivery"):
-        return DeliveryRun(busy=True)
     sent = 0
-    try:
+    with conversations.holding(conversation_id, "delivery") as lease:
+        if lease is None:
+            return DeliveryRun(busy=True)
         while (item := _next_queued(conversation_id)) is not None:
             outgoing, channel, due, last_delivered = item
             now = utcnow()
@@ -94,23 +94,37 @@ def deliver_waiting(conversation_id: int) -> DeliveryRun:
                 return DeliveryRun(sent=sent, again_in=wait)
             if wait > 0:
                 time.sleep(wait)
-            conversations.renew_lease(conversation_id, "delivery")
+            lease.keep()
             if _send_one(adapter, outgoing, conversation_id):
                 sent += 1
             elif _still_queued(outgoing.message_id):
                 return DeliveryRun(sent=sent, again_in=_seconds_until_due(outgoing.message_id))
-    finally:
-        conversations.release_lease(conversation_id, "delivery")
     return DeliveryRun(sent=sent)
+
+
+# The inbound message a reply answers: the latest one before it with the channel's own id.
+_IN_REPLY_TO = aliased(Message)
 
 
 def _next_queued(
     conversation_id: int,
 ) -> tuple[Outgoing, str, datetime | None, datetime | None] | None:
     """The oldest queued message, where it goes, when it is due, and the last delivery."""
-    with session_scope() as session:
+    in_reply_to = (
+        select(_IN_REPLY_TO.channel_message_id)
+        .where(
+            _IN_REPLY_TO.conversation_id == conversation_id,
+            _IN_REPLY_TO.direction == Direction.INBOUND,
+            _IN_REPLY_TO.id < Message.id,
+            _IN_REPLY_TO.channel_message_id.is_not(None),
+        )
+        .order_by(_IN_REPLY_TO.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    with Session(get_engine()) as session:  # a read: nothing to commit
         row = session.execute(
-            select(Message, Conversation)
+            select(Message, Conversation, in_reply_to)
             .join(Conversation, Conversation.id == Message.conversation_id)
             .where(
                 Message.conversation_id == conversation_id,
@@ -122,24 +136,13 @@ def _next_queued(
         ).first()
         if row is None:
             return None
-        message, conversation = row
-        in_reply_to = session.scalar(
-            select(Message.channel_message_id)
-            .where(
-                Message.conversation_id == conversation_id,
-                Message.direction == Direction.INBOUND,
-                Message.id < message.id,
-                Message.channel_message_id.is_not(None),
-            )
-            .order_by(Message.id.desc())
-            .limit(1)
-        )
+        message, conversation, replying_to = row
         outgoing = Outgoing(
             message_id=message.id,
             conversation_id=conversation.id,
             channel_user_id=conversation.channel_user_id,
             reply=reply_of(message),
-            in_reply_to=in_reply_to,
+            in_reply_to=replying_to,
         )
         return (
             outgoing,
@@ -200,7 +203,7 @@ def _send_one(adapter: ChannelAdapter, outgoing: Outgoing, conversation_id: int)
 
 
 def _count_attempt(message_id: int) -> int:
-    with get_engine().begin() as connection:
+    with relaxed_transaction() as connection:
         return int(
             connection.execute(
                 update(Message)

@@ -104,19 +104,22 @@ def queue_answer(conversation_id: int) -> None:
 
 
 def answer_waiting(conversation_id: int, *, rasa_url: str | None = None) -> int | None:
-    """Answer this person's stored messages, oldest first; how many, or None when another
-    worker holds the conversation (it answers them, in order)."""
-    if not conversations.take_lease(conversation_id, "answer"):
-        return None
+    """Answer this person's stored messages, oldest first, then deliver the replies from this
+    worker (no second job to wait for); how many, or None when another worker holds the
+    conversation (it answers them, in order)."""
     answered = 0
-    try:
+    with conversations.holding(conversation_id, "answer") as lease:
+        if lease is None:
+            return None
         while (waiting := conversations.next_received(conversation_id)) is not None:
             stored, inbound = waiting
-            conversations.renew_lease(conversation_id, "answer")
-            answer(stored, inbound, rasa_url=rasa_url)
+            lease.keep()
+            answer(stored, inbound, rasa_url=rasa_url, queue_delivery=False)
             answered += 1
-    finally:
-        conversations.release_lease(conversation_id, "answer")
+    if answered:
+        run = delivery.deliver_waiting(conversation_id)
+        if run.busy or run.again_in is not None:
+            delivery.queue_delivery(conversation_id, countdown=run.again_in)
     return answered
 
 
@@ -131,22 +134,31 @@ def _store(inbound: Inbound) -> Stored | None:
 # --- One way through ------------------------------------------------------------------------
 
 
-def answer(stored: Stored, inbound: Inbound, *, rasa_url: str | None = None) -> Outcome:
-    """Answer one stored message: Rasa's replies, a polite refusal, or the fallback."""
+def answer(
+    stored: Stored,
+    inbound: Inbound,
+    *,
+    rasa_url: str | None = None,
+    queue_delivery: bool = True,
+) -> Outcome:
+    """Answer one stored message: Rasa's replies, a polite refusal, or the fallback. Replies a
+    channel must deliver are queued for it, unless the caller delivers them itself."""
     adapter = registry.get_adapter(inbound.channel)
+    deliver = queue_delivery and not adapter.delivered_by_storing
     inbound = _typed_payload(adapter.prepare(inbound, conversation_id=stored.conversation_id))
     refusal = _refusal(inbound)
     if refusal is not None:
-        return _finish(stored, adapter, MessageState.REJECTED, [Reply(text=refusal)])
+        return _finish(stored, adapter, MessageState.REJECTED, [Reply(text=refusal)], deliver)
     if stored.handed_off:
-        return _finish(stored, adapter, MessageState.HANDED_OFF, [])
+        return _finish(stored, adapter, MessageState.HANDED_OFF, [], deliver)
     try:
         rasa_message = _rasa_message(adapter, inbound)
     except AppError as exc:  # a photo refused: too large, not an image
-        return _finish(stored, adapter, MessageState.REJECTED, [Reply(text=exc.message)])
+        return _finish(stored, adapter, MessageState.REJECTED, [Reply(text=exc.message)], deliver)
     except (RetryLater, Undeliverable) as exc:
         logger.warning("photo of message %s unavailable: %s", stored.message_id, exc)
-        return _finish(stored, adapter, MessageState.REJECTED, [Reply(text=PHOTO_UNAVAILABLE)])
+        unavailable = [Reply(text=PHOTO_UNAVAILABLE)]
+        return _finish(stored, adapter, MessageState.REJECTED, unavailable, deliver)
 
     url = rasa_url or get_settings().rasa_url
     try:
@@ -155,8 +167,8 @@ def answer(stored: Stored, inbound: Inbound, *, rasa_url: str | None = None) -> 
         replies = rasa_rest.ask(url, rasa_message, inbound)
     except rasa_rest.RasaUnavailable as exc:
         logger.warning("Rasa unavailable for message %s: %s", stored.message_id, exc)
-        return _fallback(stored, adapter, inbound)
-    return _finish(stored, adapter, MessageState.ANSWERED, replies)
+        return _fallback(stored, adapter, inbound, deliver)
+    return _finish(stored, adapter, MessageState.ANSWERED, replies, deliver)
 
 
 def _typed_payload(inbound: Inbound) -> Inbound:
@@ -209,7 +221,7 @@ def _restart_rasa_conversation(url: str, stored: Stored, inbound: Inbound) -> No
         conversations.set_rasa_restart_due(session, stored.conversation_id, due=False)
 
 
-def _fallback(stored: Stored, adapter: ChannelAdapter, inbound: Inbound) -> Outcome:
+def _fallback(stored: Stored, adapter: ChannelAdapter, inbound: Inbound, deliver: bool) -> Outcome:
     """Rasa cannot answer: open a ticket if this reads like a report, and say so politely."""
     text = (inbound.text or "").strip()
     code = None
@@ -229,7 +241,7 @@ def _fallback(stored: Stored, adapter: ChannelAdapter, inbound: Inbound) -> Outc
             code = ticket.code
             conversations.set_rasa_restart_due(session, stored.conversation_id, due=True)
     reply = Reply(text=ACK_TICKET_OPENED.format(code=code) if code else ACK_RASA_DOWN)
-    return _finish(stored, adapter, MessageState.FALLBACK, [reply], ticket_code=code)
+    return _finish(stored, adapter, MessageState.FALLBACK, [reply], deliver, ticket_code=code)
 
 
 def _reads_like_a_report(text: str) -> bool:
@@ -249,13 +261,13 @@ def _finish(
     adapter: ChannelAdapter,
     state: MessageState,
     replies: list[Reply],
+    deliver: bool,
     ticket_code: str | None = None,
 ) -> Outcome:
     started = time.perf_counter()
-    by_storing = adapter.delivered_by_storing
-    reply_state = MessageState.SENT if by_storing else MessageState.QUEUED
+    reply_state = MessageState.SENT if adapter.delivered_by_storing else MessageState.QUEUED
     store_outcome(stored, state, replies, ticket_code, reply_state=reply_state)
-    if replies and not by_storing:
+    if replies and deliver:
         delivery.queue_delivery(stored.conversation_id)
     timing.record("finish", time.perf_counter() - started)
     return Outcome(replies=replies, ticket_code=ticket_code)

@@ -84,7 +84,12 @@ class ChatMessageOut(BaseModel):
     direction: str
     text: str | None
     payload: str | None
-    state: str
+    state: str = Field(
+        description="in: received, answered ...; out: queued, sent, delivered, seen, failed"
+    )
+    failure_reason: str | None = Field(
+        default=None, description="Why the channel did not take an outbound message (state failed)"
+    )
     created_at: datetime
 
 

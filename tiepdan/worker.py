@@ -11,6 +11,7 @@ from celery.signals import after_setup_logger, after_setup_task_logger, worker_p
 from core.celery_app import celery_app
 from core.database import dispose_engine
 from core.logging import PersonalDataFilter
+from integrations import registry
 
 celery_app.conf.beat_schedule = {
     # Every 15 minutes in office hours is often enough to warn a day ahead.
@@ -33,8 +34,10 @@ def _mask_personal_data(logger: logging.Logger, **_: Any) -> None:
 
 @worker_process_init.connect
 def _fresh_engine_per_process(**_: Any) -> None:
-    # A forked child must not share the parent's pooled connections.
+    # A forked child must not share the parent's pooled connections, nor a channel client's
+    # event loop and connections.
     dispose_engine()
+    registry.forget()
 
 
 app = celery_app

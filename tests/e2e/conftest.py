@@ -79,3 +79,11 @@ def stack(
         finally:
             running.stop()
             clean_up()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _leave_no_conversations(database: str) -> Iterator[None]:
+    """The shared stack lives for the run; what a module's conversations filed goes with the
+    module, so that later tests count only their own tickets."""
+    yield
+    clean_up()

@@ -47,6 +47,7 @@ class FakeBotApi:
         self._script: dict[str, deque[dict[str, Any]]] = defaultdict(deque)
         self._message_ids = itertools.count(100)
         self._lock = threading.Lock()
+        self._new_call = threading.Condition(self._lock)
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self.port = 0
@@ -87,6 +88,24 @@ class FakeBotApi:
             for c in self.calls_of("sendMessage")
             if c.ok and str(c.params.get("chat_id")) == str(chat_id)
         ]
+
+    def wait_for_text(self, chat_id: int | str, text: str, *, timeout: float = 30) -> Call:
+        """The first accepted sendMessage to `chat_id` whose text contains `text`."""
+        deadline = time.monotonic() + timeout
+        with self._new_call:
+            while True:
+                for call in self.calls:
+                    if (
+                        call.ok
+                        and call.method == "sendMessage"
+                        and str(call.params.get("chat_id")) == str(chat_id)
+                        and text in str(call.params.get("text"))
+                    ):
+                        return call
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"no message with {text!r} to {chat_id} in {timeout} s")
+                self._new_call.wait(left)
 
     def wait_for(self, method: str, count: int, *, timeout: float = 30) -> list[Call]:
         """Wait until `method` was called `count` times; its calls."""
@@ -155,6 +174,7 @@ class FakeBotApi:
         result = None if failure is not None else self._result(method, params)
         with self._lock:
             self.calls.append(Call(method, params, files, ok=failure is None, result=result))
+            self._new_call.notify_all()
         if failure is not None:
             return _error(failure["code"], failure["description"], failure.get("retry_after"))
         return JSONResponse({"ok": True, "result": result})

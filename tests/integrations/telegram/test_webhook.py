@@ -95,12 +95,11 @@ def test_the_worker_answers_and_delivers_in_order_once(client, telegram_on, rasa
     post(client, unique_chat(update("start", update_id=990011), chat))
     conversation_id = messages_of(str(chat))[0].conversation_id
 
+    # The worker answers both, then delivers the replies itself.
     assert gateway.answer_waiting(conversation_id) == 2
-    run = delivery.deliver_waiting(conversation_id)
 
     texts = telegram_on.sent_texts(chat)
     assert texts == [gateway.UNSUPPORTED, gateway.ACK_RASA_DOWN]  # in the order received
-    assert run.sent == 2 and run.again_in is None
     rows = messages_of(str(chat))
     replies = [m for m in rows if m.direction == Direction.OUTBOUND]
     assert [m.state for m in replies] == [MessageState.SENT, MessageState.SENT]
@@ -122,12 +121,14 @@ def test_flood_control_holds_the_chat_back_and_keeps_the_order(
     post(client, unique_chat(update("sticker", update_id=990020), chat))
     post(client, unique_chat(update("voice", update_id=990021), chat))
     conversation_id = messages_of(str(chat))[0].conversation_id
-    gateway.answer_waiting(conversation_id)
     telegram_on.fail_next("sendMessage", 429, "Too Many Requests: retry after 30", retry_after=30)
 
-    run = delivery.deliver_waiting(conversation_id)
+    gateway.answer_waiting(conversation_id)
 
-    assert run.sent == 0 and run.again_in is not None and run.again_in >= 29
+    run = delivery.deliver_waiting(conversation_id)  # the job queued for later, run too soon
+    assert run.sent == 0 and run.again_in is not None and run.again_in >= 28
+    later = [k for name, k in sent_tasks if name == "bot.deliver_messages"]
+    assert later == [{"conversation_id": conversation_id}]
     first, second = [m for m in messages_of(str(chat)) if m.direction == Direction.OUTBOUND]
     assert first.state == second.state == MessageState.QUEUED  # the second waits its turn
     assert first.attempts == 1 and "flood control" in (first.failure_reason or "").lower()
@@ -140,10 +141,9 @@ def test_a_blocked_bot_marks_the_message_failed_where_staff_see_why(
     chat = 7100005
     post(client, unique_chat(update("sticker", update_id=990030), chat))
     conversation_id = messages_of(str(chat))[0].conversation_id
-    gateway.answer_waiting(conversation_id)
     telegram_on.fail_next("sendMessage", 403, "Forbidden: bot was blocked by the user")
 
-    delivery.deliver_waiting(conversation_id)
+    gateway.answer_waiting(conversation_id)
 
     [reply] = [m for m in messages_of(str(chat)) if m.direction == Direction.OUTBOUND]
     assert reply.state == MessageState.FAILED
