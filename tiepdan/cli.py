@@ -16,6 +16,7 @@ from core.settings import get_settings
 from tiepdan.bot_cli import bot
 from tiepdan.nlu_cli import nlu
 from tiepdan.processes import NotServing, supervise, wait_for_url
+from tiepdan.zalo_cli import zalo
 
 
 @click.group()
@@ -26,6 +27,7 @@ def main() -> None:
 
 main.add_command(nlu)
 main.add_command(bot)
+main.add_command(zalo)
 
 
 @main.command()
