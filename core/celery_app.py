@@ -18,7 +18,7 @@ from core.settings import get_settings
 
 logger = logging.getLogger(__name__)
 
-TASK_PACKAGES = ["feedback", "bot"]
+TASK_PACKAGES = ["feedback", "bot", "integrations.zalo"]
 
 celery_app = Celery("tiepdan")
 

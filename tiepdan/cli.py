@@ -17,6 +17,7 @@ from tiepdan.bot_cli import bot
 from tiepdan.nlu_cli import nlu
 from tiepdan.processes import NotServing, supervise, wait_for_url
 from tiepdan.telegram_cli import telegram
+from tiepdan.zalo_cli import zalo
 
 
 @click.group()
@@ -28,6 +29,7 @@ def main() -> None:
 main.add_command(nlu)
 main.add_command(bot)
 main.add_command(telegram)
+main.add_command(zalo)
 
 
 @main.command()

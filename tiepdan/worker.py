@@ -21,6 +21,9 @@ celery_app.conf.beat_schedule = {
     # Messages whose job was lost are answered and delivered within a minute.
     "answer-stale-messages": {"task": "bot.answer_stale_messages", "schedule": 30.0},
     "deliver-due-messages": {"task": "bot.deliver_due_messages", "schedule": 15.0},
+    # Zalo's 25 h access token is renewed in its last hours, even when nobody writes (a no-op
+    # while Zalo is off).
+    "refresh-zalo-token": {"task": "integrations.zalo.refresh_token", "schedule": 3600.0},
 }
 
 
