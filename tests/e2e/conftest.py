@@ -13,9 +13,12 @@ import pytest
 
 from bot import assistant
 from core.settings import get_settings
+from integrations.zalo import tokens
+from integrations.zalo.client import TokenPair
 from tests.e2e.processes import free_port, start, stop
 from tests.e2e.stack import TELEGRAM_SECRET, Stack, clean_up
 from tests.fakes.telegram import FakeBotApi
+from tests.fakes.zalo import FakeZalo
 
 
 @pytest.fixture
@@ -55,7 +58,7 @@ def stack(
         }
     )
     assistant.train(settings)
-    with FakeBotApi() as telegram:
+    with FakeBotApi() as telegram, FakeZalo() as zalo:
         env = {
             **os.environ,
             "TIEPDAN_VAR_DIR": str(tmp),
@@ -63,7 +66,15 @@ def stack(
             "TIEPDAN_TELEGRAM_TOKEN": telegram.token,
             "TIEPDAN_TELEGRAM_WEBHOOK_SECRET": TELEGRAM_SECRET,
             "TIEPDAN_TELEGRAM_API_URL": telegram.url,
+            "TIEPDAN_ZALO_APP_ID": zalo.app_id,
+            "TIEPDAN_ZALO_APP_SECRET": zalo.app_secret,
+            "TIEPDAN_ZALO_OA_SECRET": zalo.oa_secret,
+            "TIEPDAN_ZALO_API_URL": zalo.url,
+            "TIEPDAN_ZALO_OAUTH_URL": zalo.url,
+            "TIEPDAN_ZALO_ZNS_URL": zalo.url,
         }
+        # The OA connected, as `tiepdan zalo connect` leaves it.
+        tokens.store(TokenPair(**{**zalo.issue_pair(), "expires_in": 90000}))
         running = Stack(
             tmp,
             settings,
@@ -72,6 +83,7 @@ def stack(
             rasa_port=rasa_port,
             actions_port=actions_port,
             telegram=telegram,
+            zalo=zalo,
         )
         try:
             running.start()

@@ -33,6 +33,7 @@ from feedback.models import (
 from integrations.models import ButtonPayload
 from tests.e2e.processes import start, stop, wait_for, wait_until_healthy
 from tests.fakes.telegram import FakeBotApi
+from tests.fakes.zalo import FakeZalo
 
 TELEGRAM_SECRET = "e2e-telegram-webhook-secret-0123456789"
 
@@ -50,11 +51,12 @@ class Stack:
         rasa_port: int,
         actions_port: int,
         telegram: FakeBotApi,
+        zalo: FakeZalo,
     ) -> None:
         self.tmp, self.settings, self.env = tmp, settings, env
         self.platform = f"http://127.0.0.1:{port}"
         self.port, self.rasa_port, self.actions_port = port, rasa_port, actions_port
-        self.telegram = telegram
+        self.telegram, self.zalo = telegram, zalo
         self.rasa: subprocess.Popen[bytes] | None = None
         self.worker: subprocess.Popen[bytes] | None = None
         self._processes: list[subprocess.Popen[bytes]] = []

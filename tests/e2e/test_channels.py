@@ -1,5 +1,6 @@
-"""A person on Telegram does everything a web-chat user does, through the real platform, worker
-and Rasa, against the fake Bot API of the shared stack (tests/e2e/conftest.py)."""
+"""A person on Telegram or Zalo does everything a web-chat user does, through the real platform,
+worker and Rasa, against the fake Bot API and the fake Zalo of the shared stack
+(tests/e2e/conftest.py)."""
 
 from __future__ import annotations
 
@@ -103,14 +104,14 @@ class TelegramUser:
         return "\n".join(new)
 
 
-def settled(chat_id: int) -> bool:
+def settled(chat_id: int | str, channel: str = "telegram") -> bool:
     """Every message of the chat answered, and every reply out of the queue."""
     with session_scope() as session:
         pending = session.scalar(
             select(Message.id)
             .join(Conversation, Conversation.id == Message.conversation_id)
             .where(
-                Conversation.channel == "telegram",
+                Conversation.channel == channel,
                 Conversation.channel_user_id == str(chat_id),
                 Message.state.in_([MessageState.RECEIVED, MessageState.QUEUED]),
             )
@@ -118,10 +119,73 @@ def settled(chat_id: int) -> bool:
         )
         started = session.scalar(
             select(Conversation.id).where(
-                Conversation.channel == "telegram", Conversation.channel_user_id == str(chat_id)
+                Conversation.channel == channel, Conversation.channel_user_id == str(chat_id)
             )
         )
     return started is not None and pending is None
+
+
+class ZaloUser:
+    """A person writing to the OA: each event is signed and posted as Zalo would; what the bot
+    says is read from the fake Zalo, and a tap on a button sends its payload, as Zalo's
+    oa.query.hide buttons do."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self.user_id = str(8_000_000_000_000_000 + secrets.randbelow(10**15))
+        self.message_ids: set[str] = set()
+        self.heard = 0
+
+    def _post(self, event: dict[str, Any]) -> None:
+        response = self.stack.zalo.post_event(f"{self.stack.platform}/webhooks/zalo", event)
+        assert response.status_code == 200, response.text
+
+    def follow(self) -> str:
+        event = {
+            "app_id": self.stack.zalo.app_id,
+            "oa_id": self.stack.zalo.oa_id,
+            "event_name": "follow",
+            "timestamp": str(int(time.time() * 1000)),
+            "source": "oa_profile",
+            "follower": {"id": self.user_id},
+        }
+        self._post(event)
+        return self.hear()
+
+    def say(self, text: str) -> str:
+        event = self.stack.zalo.text_event(self.user_id, text)
+        self.message_ids.add(event["message"]["msg_id"])
+        self._post(event)
+        return self.hear()
+
+    def mine(self) -> list[dict[str, Any]]:
+        """What the OA sent this person, oldest first."""
+        return [
+            m
+            for m in self.stack.zalo.sent
+            if m["recipient"].get("user_id") == self.user_id
+            or m["recipient"].get("message_id") in self.message_ids
+        ]
+
+    def tap(self, title: str) -> str:
+        """The button of this title on the latest message that had buttons."""
+        for message in reversed(self.mine()):
+            buttons = ((message["message"].get("attachment") or {}).get("payload") or {}).get(
+                "buttons"
+            ) or []
+            payload = next((b["payload"] for b in buttons if b["title"] == title), None)
+            if payload is not None:
+                return self.say(payload)
+        raise AssertionError(f"no button {title!r} was sent to {self.user_id}")
+
+    def hear(self, *, timeout: float = 60) -> str:
+        deadline = time.monotonic() + timeout
+        while not settled(self.user_id, "zalo"):
+            assert time.monotonic() < deadline, f"Zalo user {self.user_id} did not settle"
+            time.sleep(0.2)
+        texts = [m["message"].get("text") or "" for m in self.mine()]
+        new, self.heard = texts[self.heard :], len(texts)
+        return "\n".join(new)
 
 
 def _ticket(code: str) -> Ticket:
@@ -258,18 +322,24 @@ def test_a_sticker_gets_a_polite_word_and_no_ticket(stack: Stack):
     assert "chưa đọc được" in person.hear()
 
 
-def test_with_rasa_down_a_telegram_report_still_becomes_a_ticket(stack: Stack):
-    person = TelegramUser(stack)
+def test_with_rasa_down_a_report_on_either_channel_still_becomes_a_ticket(stack: Stack):
+    people = {"telegram": TelegramUser(stack), "zalo": ZaloUser(stack)}
     stack.stop_rasa()
     try:
-        report = "Cống thoát nước trước nhà số 7 đường Lê Lợi bị vỡ, nước thải tràn ra đường"
-        said = person.say(report)
+        said = {}
+        for channel, person in people.items():
+            report = (
+                f"Cống thoát nước trước nhà số 7 đường Lê Lợi bị vỡ, nước thải tràn ({channel})"
+            )
+            said[channel] = (report, person.say(report))
     finally:
         stack.start_rasa()
-    assert "tạm gián đoạn" in said
-    code = CODE.search(said)
-    assert code, said
-    assert _ticket(code.group(0)).description == report
+    for channel, (report, reply) in said.items():
+        assert "tạm gián đoạn" in reply, channel
+        code = CODE.search(reply)
+        assert code, reply
+        ticket = _ticket(code.group(0))
+        assert (ticket.description, ticket.channel) == (report, channel)
 
 
 def test_a_worker_killed_while_sending_sends_once_later(stack: Stack):
@@ -294,3 +364,60 @@ def test_a_worker_killed_while_sending_sends_once_later(stack: Stack):
         ).all()
     assert [m.state for m in replies] == [MessageState.SENT] * len(replies)
     assert replies[0].attempts == 2
+
+
+def test_a_report_on_zalo_from_following_to_rating(stack: Stack, staff: dict[str, str]):
+    person = ZaloUser(stack)
+
+    assert "Tiếp Dân" in person.follow()
+    assert "ảnh" in person.say("Đèn đường trước số 12 Yersin, phường Thủ Dầu Một tắt cả tuần nay")
+    assert "điện thoại" in person.say("bỏ qua")
+    assert "Thủ Dầu Một" in person.say("không")
+    filed = person.tap("Đồng ý, gửi đi")
+    code = CODE.search(filed)
+    assert code, filed
+    ticket = _eventually(lambda: (t := _ticket(code.group(0))).status.value == "assigned" and t)
+    assert ticket.channel == "zalo" and ticket.ward_code == "25747"
+    # The replies answer the person's own messages (Zalo counts them as replies, not pushes).
+    assert all(m["recipient"].get("message_id") for m in person.mine()[1:])
+    assert code.group(0) in person.say("phản ánh của tôi")
+
+    _act(stack, staff, code.group(0), "start", {})
+    _act(stack, staff, code.group(0), "resolve", {"message": "Đã thay bóng đèn mới."})
+    notice = _eventually(lambda: person.hear())
+    assert "xử lý xong" in notice and "Đã thay bóng đèn mới." in notice
+    assert "5/5" in person.tap("⭐⭐⭐⭐⭐")
+    with session_scope() as session:
+        survey = session.scalars(
+            select(SurveyResponse).where(SurveyResponse.ticket_id == ticket.id)
+        ).one()
+    assert survey.score == 5
+    person.say("bỏ qua")
+
+    second = httpx.post(
+        f"{stack.platform}/api/v1/tickets",
+        json={
+            "description": "Ống nước vỡ trước số 3 Yersin, phường Thủ Dầu Một",
+            "category": "dien_nuoc",
+            "ward_code": "25747",
+            "channel": "zalo",
+            "contact": {"channel": "zalo", "channel_user_id": person.user_id},
+        },
+        headers=staff,
+        timeout=10,
+    ).json()["code"]
+    _eventually(lambda: _ticket(second).status.value == "assigned")
+    _act(stack, staff, second, "start", {})
+    _act(stack, staff, second, "resolve", {"message": "Đã thay đoạn ống vỡ."})
+    _eventually(lambda: "Đã thay đoạn ống vỡ." in person.hear())
+    assert "mở lại" in person.tap("Chưa được xử lý")
+    assert _ticket(second).status.value == "reopened"
+
+
+def test_a_zalo_event_delivered_twice_is_answered_once(stack: Stack):
+    person = ZaloUser(stack)
+    event = stack.zalo.text_event(person.user_id, "xin chào")
+    person.message_ids.add(event["message"]["msg_id"])
+    person._post(event)
+    person._post(event)
+    assert person.hear().count("Tiếp Dân") == 1
