@@ -5,15 +5,16 @@ What a channel adds to a turn, and whether it loses or doubles anything under lo
 1. A fresh PostgreSQL database `tiepdan_bench_channels`, migrated and seeded; Redis as the
    broker, on a queue of this run's own.
 2. The real platform: `tiepdan serve --workers 2` and `tiepdan worker` (2 processes), with a
-   fake Bot API (tests/fakes/telegram.py) and a Rasa that answers at once (tests/fakes/rasa.py).
+   fake Bot API (tests/fakes/telegram.py), a fake Zalo (tests/fakes/zalo.py) and a Rasa that
+   answers at once (tests/fakes/rasa.py).
    Rasa is the instant fake on purpose: both channels wait for the same Rasa, so the difference
    is the platform's own path. On the web chat a turn is one request (store, Rasa, store); on
    Telegram the webhook stores and queues, the worker answers and queues the delivery, and the
    worker sends to the Bot API.
-3. One turn at a time, in rounds alternating the web chat and Telegram: from the person's send to
-   the reply (the web chat's response; the fake Bot API receiving the sendMessage that answers
-   it). Each Telegram turn is a new chat, so Telegram's one-message-a-second per chat never
-   applies; that pacing is measured by the next step.
+3. One turn at a time, in rounds taking the web chat, Telegram and Zalo in turn: from the
+   person's send to the reply (the web chat's response; the fake receiving the message that
+   answers it). Each Telegram turn is a new chat, so Telegram's one-message-a-second per chat
+   never applies; that pacing is measured by the next step.
 4. 50 chats per channel at once, each turn sent when the previous reply arrived: turns per
    second, and every reply counted (none lost, none twice).
 5. A markdown report in bench/results/channels.md.
@@ -30,6 +31,7 @@ import platform
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -42,6 +44,7 @@ from bench import dataset
 from bench.load import running_server, start, stop
 from tests.fakes.rasa import ECHO, InstantRasa
 from tests.fakes.telegram import FakeBotApi
+from tests.fakes.zalo import FakeZalo
 
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results" / "channels.md"
 SECRET = "bench-telegram-webhook-secret-0123456789"
@@ -121,6 +124,44 @@ class Telegram:
         return call.at - started
 
 
+class Zalo:
+    """People writing to the OA: signed events to the platform's webhook, heard through the fake
+    Zalo (each reply answers the person's message, so it names that message's id)."""
+
+    def __init__(self, base_url: str, fake: FakeZalo) -> None:
+        self.url = f"{base_url}/webhooks/zalo"
+        self.client = httpx.Client(timeout=30)
+        self.fake = fake
+        self._heard = threading.Condition()
+        self._replies: dict[str, list[tuple[float, str]]] = {}
+        fake.on_send = self._record
+
+    def _record(self, body: dict) -> None:
+        replying_to = body.get("recipient", {}).get("message_id") or ""
+        with self._heard:
+            self._replies.setdefault(replying_to, []).append(
+                (time.monotonic(), body.get("message", {}).get("text") or "")
+            )
+            self._heard.notify_all()
+
+    def turn(self, user_id: str, text: str) -> float:
+        event = self.fake.text_event(user_id, text)
+        body, headers = self.fake.signed(event)
+        started = time.monotonic()
+        self.client.post(self.url, content=body, headers=headers).raise_for_status()
+        msg_id = event["message"]["msg_id"]
+        deadline = started + 60
+        with self._heard:
+            while not self._replies.get(msg_id):
+                if not self._heard.wait(deadline - time.monotonic()):
+                    raise AssertionError(f"no reply to {text!r} in 60 s")
+            return self._replies[msg_id][0][0] - started
+
+    def replies_to(self, msg_ids: list[str]) -> list[int]:
+        with self._heard:
+            return [len(self._replies.get(m, [])) for m in msg_ids]
+
+
 class Web:
     def __init__(self, base_url: str) -> None:
         self.client = httpx.Client(base_url=base_url, timeout=30)
@@ -155,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     url = dataset.recreate_database(args.admin_url, args.database)
     dataset.prepare_database(url)
     logs = Path(tempfile.gettempdir())
-    with InstantRasa() as rasa, FakeBotApi() as telegram_api:
+    with InstantRasa() as rasa, FakeBotApi() as telegram_api, FakeZalo() as zalo_api:
         # The server and the worker read these at start (the settings come from the environment).
         os.environ.update(
             {
@@ -163,9 +204,17 @@ def main(argv: list[str] | None = None) -> int:
                 "TIEPDAN_TELEGRAM_TOKEN": telegram_api.token,
                 "TIEPDAN_TELEGRAM_WEBHOOK_SECRET": SECRET,
                 "TIEPDAN_TELEGRAM_API_URL": telegram_api.url,
+                "TIEPDAN_ZALO_APP_ID": zalo_api.app_id,
+                "TIEPDAN_ZALO_APP_SECRET": zalo_api.app_secret,
+                "TIEPDAN_ZALO_OA_SECRET": zalo_api.oa_secret,
+                "TIEPDAN_ZALO_API_URL": zalo_api.url,
+                "TIEPDAN_ZALO_OAUTH_URL": zalo_api.url,
+                "TIEPDAN_ZALO_ZNS_URL": zalo_api.url,
                 "TIEPDAN_TASK_QUEUE": f"bench-channels-{os.getpid()}",
+                "TIEPDAN_DATABASE_URL": url,
             }
         )
+        _connect_zalo(zalo_api)
         with running_server(
             database_url=url,
             broker_url=args.broker_url,
@@ -177,13 +226,18 @@ def main(argv: list[str] | None = None) -> int:
             worker = start([tiepdan, "worker"], logs / "bench-channels-worker.log", env=env)
             try:
                 web, telegram = Web(server.url), Telegram(server.url, telegram_api)
-                _warm_up(web, telegram, worker)
-                one_web, one_telegram = _one_turn_at_a_time(web, telegram, plan)
-                loads = [_many_chats_web(web, plan), _many_chats_telegram(telegram, plan)]
+                zalo = Zalo(server.url, zalo_api)
+                _warm_up(web, telegram, zalo)
+                one = _one_turn_at_a_time(web, telegram, zalo, plan)
+                loads = [
+                    _many_chats_web(web, plan),
+                    _many_chats_telegram(telegram, plan),
+                    _many_chats_zalo(zalo, plan),
+                ]
             finally:
                 stop(worker)
 
-    report = _render(one_web, one_telegram, loads, plan)
+    report = _render(one, loads, plan)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(report, encoding="utf-8")
     print(report)
@@ -191,13 +245,28 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _warm_up(web: Web, telegram: Telegram, worker: object) -> None:
+def _connect_zalo(fake: FakeZalo) -> None:
+    """The OA's first token pair, stored as `tiepdan zalo connect` stores it, in the benchmark's
+    database (the settings read again from the environment set above)."""
+    from core.database import dispose_engine
+    from core.settings import get_settings
+    from integrations.zalo import tokens
+    from integrations.zalo.client import TokenPair
+
+    get_settings.cache_clear()
+    dispose_engine()
+    tokens.store(TokenPair(**{**fake.issue_pair(), "expires_in": 90000}))
+    dispose_engine()
+
+
+def _warm_up(web: Web, telegram: Telegram, zalo: Zalo) -> None:
     """First turns load the worker's and the server's code paths; not measured."""
     deadline = time.monotonic() + 60
     while True:
         try:
             web.turn(web.session(), "khởi động")
             telegram.turn(next(_ids) % 10**9, "khởi động")
+            zalo.turn(str(next(_ids)), "khởi động")
             return
         except (httpx.HTTPError, AssertionError):
             if time.monotonic() > deadline:
@@ -205,17 +274,19 @@ def _warm_up(web: Web, telegram: Telegram, worker: object) -> None:
             time.sleep(1)
 
 
-def _one_turn_at_a_time(web: Web, telegram: Telegram, plan: Plan) -> tuple[Latencies, Latencies]:
-    one_web, one_telegram = Latencies(), Latencies()
+def _one_turn_at_a_time(
+    web: Web, telegram: Telegram, zalo: Zalo, plan: Plan
+) -> dict[str, Latencies]:
+    one = {"web chat": Latencies(), "Telegram": Latencies(), "Zalo": Latencies()}
     session = web.session()
     for round_ in range(plan.rounds):
         print(f"One turn at a time: round {round_ + 1} of {plan.rounds} ...", flush=True)
         for turn in range(plan.turns_per_round):
             text = f"lượt {round_}-{turn} xin chào"
-            seconds, _ = web.turn(session, text)
-            one_web.seconds.append(seconds)
-            one_telegram.seconds.append(telegram.turn(next(_ids) % 10**9, text))
-    return one_web, one_telegram
+            one["web chat"].seconds.append(web.turn(session, text)[0])
+            one["Telegram"].seconds.append(telegram.turn(next(_ids) % 10**9, text))
+            one["Zalo"].seconds.append(zalo.turn(str(next(_ids)), text))
+    return one
 
 
 def _many_chats_web(web: Web, plan: Plan) -> Load:
@@ -260,9 +331,40 @@ def _many_chats_telegram(telegram: Telegram, plan: Plan) -> Load:
     return Load("Telegram", plan.chats * plan.turns_per_chat, seconds, replies)
 
 
-def _render(web: Latencies, telegram: Latencies, loads: list[Load], plan: Plan) -> str:
-    added_p50, added_p95 = telegram.p(50) - web.p(50), telegram.p(95) - web.p(95)
-    met = "yes" if added_p95 < TARGET_ADDED_P95_MS else "no"
+def _many_chats_zalo(zalo: Zalo, plan: Plan) -> Load:
+    print(f"{plan.chats} Zalo chats at once ...", flush=True)
+    sent: dict[str, str] = {}  # token -> the msg_id of the person's message
+
+    def chat(number: int) -> None:
+        user = str(next(_ids))
+        for turn in range(plan.turns_per_chat):
+            token = f"zalo-{number}-{turn}"
+            event = zalo.fake.text_event(user, token)
+            sent[token] = event["message"]["msg_id"]
+            body, headers = zalo.fake.signed(event)
+            zalo.client.post(zalo.url, content=body, headers=headers).raise_for_status()
+            deadline = time.monotonic() + 60
+            while zalo.replies_to([sent[token]]) == [0] and time.monotonic() < deadline:
+                time.sleep(0.01)
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=plan.chats) as pool:
+        list(pool.map(chat, range(plan.chats)))
+    seconds = time.monotonic() - started
+    time.sleep(2)  # a reply sent twice would arrive after the first one
+    counts = zalo.replies_to(list(sent.values()))
+    replies = Counter(dict(zip(sent, counts, strict=True)))
+    return Load("Zalo", plan.chats * plan.turns_per_chat, seconds, replies)
+
+
+def _render(one: dict[str, Latencies], loads: list[Load], plan: Plan) -> str:
+    web = one["web chat"]
+    added = {
+        name: (turns.p(50) - web.p(50), turns.p(95) - web.p(95))
+        for name, turns in one.items()
+        if name != "web chat"
+    }
+    met = "yes" if all(p95 < TARGET_ADDED_P95_MS for _, p95 in added.values()) else "no"
     lines = [
         "# Channels benchmark",
         "",
@@ -270,21 +372,23 @@ def _render(web: Latencies, telegram: Latencies, loads: list[Load], plan: Plan) 
         f"{' --quick' if plan.turns_per_round < 40 else ''}`: {os.cpu_count()} cores, "
         f"Python {platform.python_version()}, PostgreSQL, `tiepdan serve --workers 2`, "
         "`tiepdan worker` (2 processes) on Redis. Rasa is a fake that answers at once "
-        "(tests/fakes/rasa.py) and the Bot API a fake on loopback (tests/fakes/telegram.py), "
-        "so what is measured is the platform's own path.",
+        "(tests/fakes/rasa.py), and the Bot API and Zalo are fakes on loopback "
+        "(tests/fakes/telegram.py, tests/fakes/zalo.py), so what is measured is the "
+        "platform's own path.",
         "",
-        f"## One turn at a time ({len(web.seconds)} turns per channel, alternating)",
+        f"## One turn at a time ({len(web.seconds)} turns per channel, in turn)",
         "",
-        "From the person's send to the reply: the web chat's answer; on Telegram, the fake Bot",
-        "API receiving the sendMessage (webhook, store, queue, worker, Rasa, store, send).",
+        "From the person's send to the reply: the web chat's answer; on Telegram and Zalo, the",
+        "fake receiving the message that answers it (webhook, store, queue, worker, Rasa, store,",
+        "send).",
         "",
         "| channel | p50 ms | p95 ms |",
         "|---|---:|---:|",
-        f"| web chat | {web.p(50):.1f} | {web.p(95):.1f} |",
-        f"| Telegram | {telegram.p(50):.1f} | {telegram.p(95):.1f} |",
-        f"| Telegram's added cost | {added_p50:.1f} | {added_p95:.1f} |",
+        *(f"| {name} | {turns.p(50):.1f} | {turns.p(95):.1f} |" for name, turns in one.items()),
+        *(f"| {name}'s added cost | {p50:.1f} | {p95:.1f} |" for name, (p50, p95) in added.items()),
         "",
-        f"Target: the added cost under {TARGET_ADDED_P95_MS:.0f} ms at p95. Met: **{met}**.",
+        f"Target: a channel's added cost under {TARGET_ADDED_P95_MS:.0f} ms at p95. "
+        f"Met: **{met}**.",
         "",
         f"## {plan.chats} chats per channel at once, {plan.turns_per_chat} turns each",
         "",

@@ -8,12 +8,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import exists, or_, select, update
 from sqlalchemy.orm import Session
 
 from bot.message_store import Stored
 from bot.models import Conversation, Direction, Message, MessageState
-from core.database import get_engine, relaxed_transaction, session_scope, utcnow
+from core.database import relaxed_transaction, session_scope, single_statement, utcnow
 from integrations.channel import Attachment, Inbound, Reply
 
 
@@ -114,17 +114,50 @@ def release_lease(conversation_id: int, kind: str) -> None:
         )
 
 
+# What a worker holding a lease still has to do: messages received and not answered, or
+# replies queued and due. A lease is released only when there is none, in the same statement, so
+# a message stored a moment before is never left to a job that finds the lease taken.
+_STILL_WAITING = {
+    "answer": lambda conversation_id, _now: exists().where(
+        Message.conversation_id == conversation_id,
+        Message.direction == Direction.INBOUND,
+        Message.state == MessageState.RECEIVED,
+    ),
+    "delivery": lambda conversation_id, now: exists().where(
+        Message.conversation_id == conversation_id,
+        Message.direction == Direction.OUTBOUND,
+        Message.state == MessageState.QUEUED,
+        or_(Message.next_attempt_at.is_(None), Message.next_attempt_at <= now),
+    ),
+}
+
+
 class Lease:
-    """A lease held for a loop: renewed when half of it has passed, released at the end."""
+    """A lease held for a loop: renewed when half of it has passed, given back when the work is
+    done (or, whatever happens, at the end of `holding`)."""
 
     def __init__(self, conversation_id: int, kind: str) -> None:
         self.conversation_id, self.kind = conversation_id, kind
+        self.held = True
         self._renewed = time.monotonic()
 
     def keep(self) -> None:
         if time.monotonic() - self._renewed > LEASE_SECONDS / 2:
             renew_lease(self.conversation_id, self.kind)
             self._renewed = time.monotonic()
+
+    def release_if_done(self) -> bool:
+        """Give the lease back unless more work waits; whether it was given back."""
+        column = _LEASE_COLUMNS[self.kind]
+        waiting = _STILL_WAITING[self.kind](self.conversation_id, utcnow())
+        with relaxed_transaction() as connection:
+            released = connection.execute(
+                update(Conversation)
+                .where(Conversation.id == self.conversation_id, ~waiting)
+                .values({column.key: None})
+            )
+        self.held = released.rowcount == 0
+        return not self.held
 
 
 @contextmanager
@@ -133,47 +166,60 @@ def holding(conversation_id: int, kind: str) -> Iterator[Lease | None]:
     if not take_lease(conversation_id, kind):
         yield None
         return
+    lease = Lease(conversation_id, kind)
     try:
-        yield Lease(conversation_id, kind)
+        yield lease
     finally:
-        release_lease(conversation_id, kind)
+        if lease.held:
+            release_lease(conversation_id, kind)
 
 
 def next_received(conversation_id: int) -> tuple[Stored, Inbound] | None:
     """The oldest message of the conversation still waiting for its answer."""
-    with Session(get_engine()) as session:  # a read: nothing to commit
-        row = session.execute(
-            select(Message, Conversation)
-            .join(Conversation, Conversation.id == Message.conversation_id)
-            .where(
-                Message.conversation_id == conversation_id,
-                Message.direction == Direction.INBOUND,
-                Message.state == MessageState.RECEIVED,
-            )
-            .order_by(Message.id)
-            .limit(1)
-        ).first()
-        if row is None:
-            return None
-        message, conversation = row
-        content = message.content or {}
-        inbound = Inbound(
-            channel=conversation.channel,
-            channel_user_id=conversation.channel_user_id,
-            text=message.text,
-            payload=message.payload,
-            channel_message_id=message.channel_message_id,
-            metadata=content.get("metadata") or {},
-            attachments=[Attachment.from_dict(a) for a in content.get("attachments") or []],
-            unsupported=content.get("unsupported"),
+    # Plain columns, no ORM objects: this runs twice per message a worker answers.
+    query = (
+        select(
+            Message.id,
+            Message.text,
+            Message.payload,
+            Message.channel_message_id,
+            Message.content,
+            Conversation.channel,
+            Conversation.channel_user_id,
+            Conversation.handed_off,
+            Conversation.rasa_restart_due,
         )
-        stored = Stored(
-            message_id=message.id,
-            conversation_id=conversation.id,
-            handed_off=conversation.handed_off,
-            rasa_restart_due=conversation.rasa_restart_due,
+        .join(Conversation, Conversation.id == Message.conversation_id)
+        .where(
+            Message.conversation_id == conversation_id,
+            Message.direction == Direction.INBOUND,
+            Message.state == MessageState.RECEIVED,
         )
-        return stored, inbound
+        .order_by(Message.id)
+        .limit(1)
+    )
+    with single_statement() as connection:
+        row = connection.execute(query).first()
+    if row is None:
+        return None
+    content = row.content or {}
+    inbound = Inbound(
+        channel=row.channel,
+        channel_user_id=row.channel_user_id,
+        text=row.text,
+        payload=row.payload,
+        channel_message_id=row.channel_message_id,
+        metadata=content.get("metadata") or {},
+        attachments=[Attachment.from_dict(a) for a in content.get("attachments") or []],
+        unsupported=content.get("unsupported"),
+    )
+    stored = Stored(
+        message_id=row.id,
+        conversation_id=conversation_id,
+        handed_off=bool(row.handed_off),
+        rasa_restart_due=bool(row.rasa_restart_due),
+    )
+    return stored, inbound
 
 
 def stale_received(*, older_than: datetime, limit: int = 500) -> list[int]:

@@ -24,11 +24,10 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from bot import conversations
-from bot.conversations import reply_of
 from bot.models import Conversation, Direction, Message, MessageState
 from core import ratelimit
 from core.celery_app import celery_app, enqueue
-from core.database import get_engine, relaxed_transaction, session_scope, utcnow
+from core.database import get_engine, relaxed_transaction, session_scope, single_statement, utcnow
 from core.errors import NotFound
 from integrations import registry
 from integrations.channel import (
@@ -79,7 +78,8 @@ def deliver_waiting(conversation_id: int) -> DeliveryRun:
     with conversations.holding(conversation_id, "delivery") as lease:
         if lease is None:
             return DeliveryRun(busy=True)
-        while (item := _next_queued(conversation_id)) is not None:
+        item = _next_queued(conversation_id)
+        while item is not None:
             outgoing, channel, due, last_delivered = item
             now = utcnow()
             if due is not None and due > now:
@@ -88,6 +88,7 @@ def deliver_waiting(conversation_id: int) -> DeliveryRun:
                 adapter = registry.get_adapter(channel)
             except NotFound:
                 _mark_failed(outgoing.message_id, f"the channel '{channel}' is switched off")
+                item = _next_queued(conversation_id)
                 continue
             wait = _pace(adapter, last_delivered)
             if wait > LONGEST_SLEEP:
@@ -99,6 +100,9 @@ def deliver_waiting(conversation_id: int) -> DeliveryRun:
                 sent += 1
             elif _still_queued(outgoing.message_id):
                 return DeliveryRun(sent=sent, again_in=_seconds_until_due(outgoing.message_id))
+            if lease.release_if_done():
+                break
+            item = _next_queued(conversation_id)
     return DeliveryRun(sent=sent)
 
 
@@ -122,34 +126,42 @@ def _next_queued(
         .limit(1)
         .scalar_subquery()
     )
-    with Session(get_engine()) as session:  # a read: nothing to commit
-        row = session.execute(
-            select(Message, Conversation, in_reply_to)
-            .join(Conversation, Conversation.id == Message.conversation_id)
-            .where(
-                Message.conversation_id == conversation_id,
-                Message.direction == Direction.OUTBOUND,
-                Message.state == MessageState.QUEUED,
-            )
-            .order_by(Message.id)
-            .limit(1)
-        ).first()
-        if row is None:
-            return None
-        message, conversation, replying_to = row
-        outgoing = Outgoing(
-            message_id=message.id,
-            conversation_id=conversation.id,
-            channel_user_id=conversation.channel_user_id,
-            reply=reply_of(message),
-            in_reply_to=replying_to,
+    # Plain columns, no ORM objects: this runs twice per message delivered.
+    query = (
+        select(
+            Message.id,
+            Message.text,
+            Message.content,
+            Message.next_attempt_at,
+            Conversation.channel,
+            Conversation.channel_user_id,
+            Conversation.last_delivered_at,
+            in_reply_to.label("in_reply_to"),
         )
-        return (
-            outgoing,
-            conversation.channel,
-            message.next_attempt_at,
-            conversation.last_delivered_at,
+        .join(Conversation, Conversation.id == Message.conversation_id)
+        .where(
+            Message.conversation_id == conversation_id,
+            Message.direction == Direction.OUTBOUND,
+            Message.state == MessageState.QUEUED,
         )
+        .order_by(Message.id)
+        .limit(1)
+    )
+    with single_statement() as connection:
+        row = connection.execute(query).first()
+    if row is None:
+        return None
+    content = row.content or {}
+    outgoing = Outgoing(
+        message_id=row.id,
+        conversation_id=conversation_id,
+        channel_user_id=row.channel_user_id,
+        reply=Reply(
+            text=row.text, buttons=content.get("buttons") or [], image=content.get("image")
+        ),
+        in_reply_to=row.in_reply_to,
+    )
+    return outgoing, row.channel, row.next_attempt_at, row.last_delivered_at
 
 
 def _pace(adapter: ChannelAdapter, last_delivered: datetime | None) -> float:

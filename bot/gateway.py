@@ -111,11 +111,15 @@ def answer_waiting(conversation_id: int, *, rasa_url: str | None = None) -> int 
     with conversations.holding(conversation_id, "answer") as lease:
         if lease is None:
             return None
-        while (waiting := conversations.next_received(conversation_id)) is not None:
+        waiting = conversations.next_received(conversation_id)
+        while waiting is not None:
             stored, inbound = waiting
             lease.keep()
             answer(stored, inbound, rasa_url=rasa_url, queue_delivery=False)
             answered += 1
+            if lease.release_if_done():
+                break
+            waiting = conversations.next_received(conversation_id)
     if answered:
         run = delivery.deliver_waiting(conversation_id)
         if run.busy or run.again_in is not None:

@@ -20,7 +20,7 @@ from sqlalchemy import text as sql
 from sqlalchemy.exc import IntegrityError
 
 from bot.models import Conversation, Direction, Message, MessageState
-from core.database import get_engine, session_scope, utcnow
+from core.database import get_engine, session_scope, single_statement, utcnow
 from core.errors import Forbidden
 from integrations.channel import Inbound, Reply
 
@@ -134,7 +134,7 @@ def _store_inbound(values: dict[str, Any]) -> Stored | None:
     """The message, in its sender's conversation; None when there is no such conversation."""
     engine = get_engine()
     if engine.dialect.name == "postgresql":
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        with single_statement() as connection:
             row = connection.execute(_STORE_INBOUND_POSTGRESQL, values).one_or_none()
         return None if row is None else Stored(*row)
     with engine.begin() as connection:
@@ -197,7 +197,7 @@ def store_outcome(
     ]
     engine = get_engine()
     if engine.dialect.name == "postgresql":
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        with single_statement() as connection:
             connection.execute(_STORE_OUTCOME_POSTGRESQL, {**values, "replies": json.dumps(rows)})
         return
     with engine.begin() as connection:

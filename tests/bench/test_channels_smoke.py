@@ -15,5 +15,5 @@ def test_quick_channels_benchmark_loses_and_doubles_nothing(tmp_path: Path, run_
     run_bench("bench.channels", "--quick", "--output", str(output))
 
     report = output.read_text()
-    assert "| Telegram's added cost |" in report
+    assert "| Telegram's added cost |" in report and "| Zalo's added cost |" in report
     assert "Lost or doubled replies: **none**" in report

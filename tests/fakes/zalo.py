@@ -31,6 +31,7 @@ import secrets
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -90,6 +91,8 @@ class FakeZalo:
         # How long a token refresh takes: lets a test hold two refreshes in flight at once.
         self.refresh_delay = refresh_delay
         self.requests: list[Recorded] = []
+        # Told of every cs message the fake takes, as it takes it (benchmarks time replies).
+        self.on_send: Callable[[dict[str, Any]], None] | None = None
         self._lock = threading.Lock()
         self._scripts: dict[str, deque[Answer]] = {}
         self._files: dict[str, bytes] = {}
@@ -299,6 +302,8 @@ class FakeZalo:
             return {"error": -201, "message": "message is invalid"}
         if len(message.get("text") or "") > MAX_TEXT:
             return {"error": -210, "message": "text exceeds 2000 characters"}
+        if self.on_send is not None:
+            self.on_send(body)
         return {
             "error": 0,
             "message": "Success",
