@@ -28,8 +28,8 @@ _HOUR_WEIGHTS = [1, 1, 1, 1, 1, 3, 8, 16, 25, 28, 28, 25,
                  18, 20, 24, 25, 24, 19, 15, 16, 15, 11, 6, 3]
 _KINDS = {"complaint": 70, "suggestion": 15, "question": 10, "business_request": 5}
 _PRIORITIES = {"normal": 85, "low": 5, "high": 8, "urgent": 2}
-_CHANNELS = {"zalo": 45, "webchat": 25, "telegram": 20, None: 10}
-IDENTITY_CHANNELS = ("zalo", "telegram", "webchat")
+_CHANNELS = {"zalo": 45, "web": 25, "telegram": 20, None: 10}
+IDENTITY_CHANNELS = ("zalo", "telegram", "web")
 
 # Status mix by the ticket's age in days: recent tickets are open, old ones are closed.
 _STATUS_BY_AGE: list[tuple[int, dict[str, float]]] = [

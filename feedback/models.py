@@ -62,6 +62,15 @@ class TicketPriority(enum.StrEnum):
     URGENT = "urgent"
 
 
+class Channel(enum.StrEnum):
+    """Where people write from: the names conversations, contacts, tickets and Rasa's sender ids
+    carry (integrations/ has an adapter for each)."""
+
+    WEB = "web"
+    TELEGRAM = "telegram"
+    ZALO = "zalo"
+
+
 class ContactKind(enum.StrEnum):
     CITIZEN = "citizen"
     BUSINESS = "business"

@@ -16,7 +16,7 @@ from pydantic import (
 )
 
 from feedback.attachments import URL_PREFIX
-from feedback.models import ContactKind, Ticket, TicketEvent, TicketKind, TicketPriority
+from feedback.models import Channel, ContactKind, Ticket, TicketEvent, TicketKind, TicketPriority
 
 _PHONE = re.compile(r"^\+?\d{9,12}$")
 _TAX_CODE = re.compile(r"^\d{10}(-?\d{3})?$")
@@ -34,7 +34,7 @@ class ContactIn(BaseModel):
     phone_consent: bool = False
     company_name: str | None = Field(default=None, max_length=300)
     tax_code: str | None = Field(default=None, description="Mã số thuế: 10 or 13 digits")
-    channel: str | None = Field(default=None, max_length=20, examples=["webchat"])
+    channel: Channel | None = Field(default=None, examples=["web"])
     channel_user_id: str | None = Field(default=None, max_length=200)
 
     @field_validator("phone")
@@ -101,7 +101,7 @@ class TicketCreate(BaseModel):
     longitude: float | None = Field(default=None, ge=-180, le=180)
     category: str | None = Field(default=None, max_length=40)
     priority: TicketPriority = TicketPriority.NORMAL
-    channel: str | None = Field(default=None, max_length=20)
+    channel: Channel | None = None
     contact: ContactIn | None = None
     photos: list[PhotoUrl] = Field(
         default_factory=list, max_length=5, description="Photos attached in the chat (their URLs)"

@@ -15,20 +15,14 @@ there.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from feedback.citizen import Identity
+from feedback.models import Channel
 
-
-class Channel(enum.StrEnum):
-    """The channels' names, as conversations, contacts and Rasa's sender ids carry them."""
-
-    WEB = "web"
-    TELEGRAM = "telegram"
-    ZALO = "zalo"
+__all__ = ["Channel"]  # defined with the domain, which validates it; re-exported for adapters
 
 
 @dataclass

@@ -12,7 +12,7 @@ from feedback.models import Contact, ContactIdentity, Ticket, TicketEvent
 from tests.feedback.helpers import file_and_route
 
 REPORT = {"description": "Đèn đường tắt", "ward_code": "25747", "category": "ha_tang_do_thi"}
-CONTACT = {"name": "Lê Văn Cường", "channel": "webchat", "channel_user_id": "s-1"}
+CONTACT = {"name": "Lê Văn Cường", "channel": "web", "channel_user_id": "s-1"}
 
 
 @pytest.fixture
