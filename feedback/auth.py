@@ -6,6 +6,7 @@ import hmac
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 import jwt
 from argon2 import PasswordHasher
@@ -86,16 +87,81 @@ def create_user(
     return user
 
 
-def authenticate(session: Session, *, username: str, password: str) -> StaffUser:
-    """The active user with these credentials, or Unauthorized."""
+BAD_CREDENTIALS = "Incorrect username or password."
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    """A sign-in attempt: the user, or why not. A failure is a result, not an exception,
+    so that the caller commits the failure count before answering 401."""
+
+    user: StaffUser | None
+    error: str | None = None
+
+
+def check_credentials(
+    session: Session, *, username: str, password: str, now: datetime | None = None
+) -> LoginResult:
+    """Check a password; count failures and lock the account after too many in a row."""
+    settings = get_settings()
+    now = now or datetime.now(UTC)
     user = session.scalar(select(StaffUser).where(StaffUser.username == username))
     try:
         _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
+        correct = True
     except (VerificationError, InvalidHashError):
-        user = None
+        correct = False
     if user is None or not user.active:
-        raise Unauthorized("Incorrect username or password.")
-    return user
+        return LoginResult(None, BAD_CREDENTIALS)
+    locked = user.locked_until is not None and user.locked_until > now
+    if locked and correct:
+        # Only someone who knows the password learns that the account is locked.
+        until = (
+            user.locked_until.astimezone(ZoneInfo(settings.timezone)) if user.locked_until else now
+        )
+        return LoginResult(
+            None,
+            f"Account locked after too many failed sign-ins; try again after "
+            f"{until:%H:%M} (Tài khoản tạm khóa do nhập sai mật khẩu nhiều lần).",
+        )
+    if not correct:
+        if not locked:
+            user.failed_logins += 1
+            if user.failed_logins >= settings.login_max_failures:
+                user.locked_until = now + timedelta(minutes=settings.login_lockout_minutes)
+                user.failed_logins = 0
+        session.flush()
+        return LoginResult(None, BAD_CREDENTIALS)
+    if user.failed_logins or user.locked_until:
+        user.failed_logins, user.locked_until = 0, None
+        session.flush()
+    return LoginResult(user)
+
+
+def authenticate(session: Session, *, username: str, password: str) -> StaffUser:
+    """The active user with these credentials, or Unauthorized (the failure is not counted:
+    callers that face the network use check_credentials)."""
+    result = check_credentials(session, username=username, password=password)
+    if result.user is None:
+        raise Unauthorized(result.error or BAD_CREDENTIALS)
+    return result.user
+
+
+def change_password(
+    session: Session, *, user: StaffUser, current: str, new: str, now: datetime | None = None
+) -> None:
+    """Change one's own password; the current one must be given."""
+    try:
+        _hasher.verify(user.password_hash, current)
+    except (VerificationError, InvalidHashError):
+        raise Invalid("Mật khẩu hiện tại không đúng.") from None
+    if len(new) < 10:
+        raise Invalid("Mật khẩu mới cần ít nhất 10 ký tự.")
+    if new == current:
+        raise Invalid("Mật khẩu mới phải khác mật khẩu hiện tại.")
+    user.password_hash = hash_password(new)
+    user.password_changed_at = now or datetime.now(UTC)
+    session.flush()
 
 
 def issue_access_token(user: StaffUser) -> str:

@@ -21,6 +21,8 @@ from nlu.similarity import Similarity
 from nlu.training import is_trained, model_dir
 from nlu.wards import DEFAULT_PROVINCE, WardMatch, extract_ward
 
+TOP_CATEGORIES = 3
+
 
 class ModelNotTrained(RuntimeError):
     pass
@@ -31,6 +33,8 @@ class Analysis:
     category: str
     category_confidence: float
     ward: WardMatch | None
+    # The best categories with their probabilities, best first (a dispatcher's triage choices).
+    top_categories: tuple[tuple[str, float], ...] = ()
 
 
 class NLU:
@@ -63,6 +67,9 @@ class NLU:
                 category=p.category,
                 category_confidence=p.confidence,
                 ward=extract_ward(t, self.province_code),
+                top_categories=tuple(
+                    sorted(p.probabilities.items(), key=lambda item: -item[1])[:TOP_CATEGORIES]
+                ),
             )
             for t, p in zip(texts, predictions, strict=True)
         ]

@@ -8,6 +8,8 @@ Set TIEPDAN_TEST_DATABASE_ADMIN_URL to use another server (default: the local Po
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -27,6 +29,9 @@ os.environ["TIEPDAN_DATABASE_URL"] = TEST_URL
 os.environ["TIEPDAN_BROKER_URL"] = os.environ.get(
     "TIEPDAN_TEST_BROKER_URL", "redis://127.0.0.1:6379/15"
 )
+# Uploaded files (photos, evidence) go to a folder of the run's own, removed at the end.
+VAR_DIR = tempfile.mkdtemp(prefix="tiepdan-test-var-")
+os.environ["TIEPDAN_VAR_DIR"] = VAR_DIR
 
 from fastapi.testclient import TestClient  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
@@ -73,6 +78,7 @@ def database() -> Iterator[str]:
     with admin.connect() as connection:
         connection.execute(text(f'DROP DATABASE IF EXISTS "{TEST_DB}" WITH (FORCE)'))
     admin.dispose()
+    shutil.rmtree(VAR_DIR, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)

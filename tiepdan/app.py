@@ -51,7 +51,13 @@ def create_app() -> FastAPI:
         max_bytes=settings.max_body_bytes,
         # Photos up to twice their limit are read, so that a refusal is kept in the chat;
         # anything larger is cut off here.
-        path_limits={URL_PREFIX.rstrip("/"): 2 * settings.max_photo_bytes},
+        path_limits={
+            URL_PREFIX.rstrip("/"): 2 * settings.max_photo_bytes,
+            "/admin/": settings.max_document_bytes + 100_000,  # evidence uploads in the panel
+        },
+        pattern_limits={
+            r"/api/v1/tickets/[^/]+/attachments": settings.max_document_bytes + 100_000
+        },
     )
     app.add_middleware(ServerTiming)  # added last: the outermost, so `app` counts everything
     app.include_router(health_router)
