@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
+import time as time_module
 from collections.abc import Mapping
 from collections.abc import Set as AbstractSet
 from datetime import UTC, date, datetime, time, timedelta
@@ -46,11 +48,12 @@ from pydantic import (
     model_validator,
 )
 from pydantic_core import PydanticCustomError
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.errors import Invalid
 from core.settings import get_settings
-from feedback.models import Category, Ticket
+from feedback.models import CalendarDay, Category, Ticket
 
 logger = logging.getLogger("feedback.sla")
 
@@ -167,6 +170,47 @@ class WorkingCalendar:
         start = self._to_local(self.clock_start(moment))
         return self._at(self._advance(start.date(), working_days), start.time())
 
+    @property
+    def office_day_seconds(self) -> float:
+        """The length of one working day's office hours, in seconds."""
+        day = date(2000, 1, 3)
+        return (datetime.combine(day, self._close) - datetime.combine(day, self._open)).seconds
+
+    def working_seconds(self, start: datetime, end: datetime) -> float:
+        """Office-hours seconds between two moments (negative when `end` is before `start`)."""
+        if end < start:
+            return -self.working_seconds(end, start)
+        local_start, local_end = self._to_local(start), self._to_local(end)
+        total = 0.0
+        day = local_start.date()
+        while day <= local_end.date():
+            if self.is_working_day(day):
+                opens = datetime.combine(day, self._open, tzinfo=self._tz)
+                closes = datetime.combine(day, self._close, tzinfo=self._tz)
+                overlap = min(closes, local_end) - max(opens, local_start)
+                total += max(overlap.total_seconds(), 0.0)
+            day += timedelta(days=1)
+        return total
+
+    def with_changes(self, days: Mapping[date, tuple[str, bool]]) -> WorkingCalendar:
+        """This calendar with some days changed: {day: (name, working)}."""
+        holidays = dict(self._holidays)
+        working = set(self._extra_working_days)
+        for day, (name, is_working) in days.items():
+            holidays.pop(day, None)
+            working.discard(day)
+            if is_working:
+                working.add(day)
+            else:
+                holidays[day] = name
+        return WorkingCalendar(
+            holidays,
+            frozenset(working),
+            timezone=str(self._tz),
+            office_open=self._open,
+            office_close=self._close,
+        )
+
     def _advance(self, day: date, working_days: int) -> date:
         for _ in range(working_days):
             day = self.next_working_day(day)
@@ -214,6 +258,37 @@ def get_calendar() -> WorkingCalendar:
     )
 
 
+_current: tuple[float, WorkingCalendar] | None = None
+_current_lock = threading.Lock()
+
+
+def current_calendar(session: Session) -> WorkingCalendar:
+    """The holiday files with the days admins changed in the panel (`calendar_days`).
+
+    Kept for TIEPDAN_CALENDAR_REFRESH_SECONDS, so that a change reaches every process within
+    that time without a query per deadline.
+    """
+    global _current
+    ttl = get_settings().calendar_refresh_seconds
+    cached = _current
+    if cached is not None and time_module.monotonic() - cached[0] < ttl:
+        return cached[1]
+    rows = session.execute(select(CalendarDay.day, CalendarDay.name, CalendarDay.working)).all()
+    calendar = get_calendar()
+    if rows:
+        calendar = calendar.with_changes({day: (name, working) for day, name, working in rows})
+    with _current_lock:
+        _current = (time_module.monotonic(), calendar)
+    return calendar
+
+
+def forget_calendar() -> None:
+    """Drop this process's calendar (after an admin changed a day)."""
+    global _current
+    with _current_lock:
+        _current = None
+
+
 def set_sla_due(session: Session, ticket: Ticket) -> None:
     """Set the ticket's deadline: its category's working days, counted from when it was filed."""
     if ticket.category_code is None:
@@ -221,7 +296,9 @@ def set_sla_due(session: Session, ticket: Ticket) -> None:
     category = session.get(Category, ticket.category_code)
     if category is None:
         raise Invalid(f"Unknown category code '{ticket.category_code}'.")
-    ticket.sla_due_at = get_calendar().due_at(ticket.created_at, category.sla_working_days)
+    ticket.sla_due_at = current_calendar(session).due_at(
+        ticket.created_at, category.sla_working_days
+    )
 
 
 # --- Reading one YYYY.yaml file ---------------------------------------------------------------

@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from admin.app import create_admin_app
 from bot.api import desk as conversations_router
 from bot.api import router as bot_router
 from bot.webchat_api import router as webchat_router
@@ -66,4 +67,5 @@ def create_app() -> FastAPI:
     app.include_router(conversations_router)
     app.include_router(webchat_router)
     app.include_router(webchat_pages)
+    app.mount("/admin", create_admin_app())  # the staff panel (admin/app.py)
     return app
