@@ -126,6 +126,31 @@ def get_ticket(session: SessionDep, principal: CurrentPrincipal, code: str) -> T
     return ticket_out(queries.get_ticket(session, code=code, principal=principal))
 
 
+# Declared before the action route below, which would otherwise take "attachments" for an action.
+@router.post(
+    "/tickets/{code}/attachments", response_model=EvidenceOut, status_code=201, tags=["tickets"]
+)
+async def upload_evidence(
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    code: str,
+    file: Annotated[UploadFile, File(description="A photo (JPEG, PNG, WebP) or a PDF")],
+) -> EvidenceOut:
+    """Upload a piece of evidence for a resolution; pass its URL in resolve's `attachments`.
+
+    The type is read from the file's bytes, not from its name. The URL is random: the citizen
+    who filed the ticket is shown it, and nobody can guess another.
+    """
+    await run_in_threadpool(_check_can_resolve, session, code=code, principal=principal)
+    data = await file.read()
+    return EvidenceOut(url=await run_in_threadpool(attachments.save_evidence, data))
+
+
+def _check_can_resolve(session: Session, *, code: str, principal: auth.Principal) -> None:
+    queries.get_ticket(session, code=code, principal=principal)
+    require_action(principal, "resolve")
+
+
 _ACTION_EXAMPLES = {
     "reply": {"summary": "reply", "value": {"message": "Đã tiếp nhận, sẽ kiểm tra trong tuần."}},
     "assign": {"summary": "assign / transfer", "value": {"agency": "SXD"}},
@@ -168,30 +193,6 @@ def act_on_ticket(
         raise Invalid(f"Invalid body for '{action}': {fields}") from exc
     ticket = service.apply_action(session, code=code, action=action, body=body, principal=principal)
     return ticket_out(ticket)
-
-
-@router.post(
-    "/tickets/{code}/attachments", response_model=EvidenceOut, status_code=201, tags=["tickets"]
-)
-async def upload_evidence(
-    session: SessionDep,
-    principal: CurrentPrincipal,
-    code: str,
-    file: Annotated[UploadFile, File(description="A photo (JPEG, PNG, WebP) or a PDF")],
-) -> EvidenceOut:
-    """Upload a piece of evidence for a resolution; pass its URL in resolve's `attachments`.
-
-    The type is read from the file's bytes, not from its name. The URL is random: the citizen
-    who filed the ticket is shown it, and nobody can guess another.
-    """
-    await run_in_threadpool(_check_can_resolve, session, code=code, principal=principal)
-    data = await file.read()
-    return EvidenceOut(url=await run_in_threadpool(attachments.save_evidence, data))
-
-
-def _check_can_resolve(session: Session, *, code: str, principal: auth.Principal) -> None:
-    queries.get_ticket(session, code=code, principal=principal)
-    require_action(principal, "resolve")
 
 
 @router.get("/documents/{name}", tags=["tickets"])
