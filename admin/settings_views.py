@@ -23,7 +23,8 @@ from feedback.models import Agency, Category, StaffRole, Ward
 from feedback.policy import require_admin
 
 router = APIRouter(prefix="/settings")
-guarded = APIRouter(prefix="/settings", dependencies=[Depends(check_csrf)])
+# No prefix of its own: including it in `router` adds "/settings".
+guarded = APIRouter(dependencies=[Depends(check_csrf)])
 
 
 def _back(page: str, query: str = "") -> RedirectResponse:

@@ -20,6 +20,16 @@ PASSWORD = "mat-khau-thu-nghiem-1"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
+@pytest.fixture(autouse=True)
+def fresh_dashboards() -> Iterator[None]:
+    """A dashboard counted in one test's (rolled-back) data must not be served to the next."""
+    from feedback.kpis import forget_dashboards
+
+    forget_dashboards()
+    yield
+    forget_dashboards()
+
+
 @pytest.fixture
 def app_client(db_session: Session, sent_tasks: list[Any]) -> Iterator[TestClient]:
     """The whole app (API and panel), on the test's session."""
