@@ -107,6 +107,8 @@ class WorkingCalendar:
         }
         # Unsynchronised on purpose: a race only means one extra warning line.
         self._warned_years: set[int] = set()
+        # Running totals of working days per year (working_seconds); a race computes one twice.
+        self._prefixes: dict[int, list[int]] = {}
 
     @classmethod
     def from_directory(cls, directory: Path, **kwargs: Any) -> WorkingCalendar:
@@ -181,16 +183,48 @@ class WorkingCalendar:
         if end < start:
             return -self.working_seconds(end, start)
         local_start, local_end = self._to_local(start), self._to_local(end)
-        total = 0.0
-        day = local_start.date()
-        while day <= local_end.date():
-            if self.is_working_day(day):
-                opens = datetime.combine(day, self._open, tzinfo=self._tz)
-                closes = datetime.combine(day, self._close, tzinfo=self._tz)
-                overlap = min(closes, local_end) - max(opens, local_start)
-                total += max(overlap.total_seconds(), 0.0)
-            day += timedelta(days=1)
+        first, last = local_start.date(), local_end.date()
+        total = self._office_overlap(first, local_start, local_end)
+        if last > first:
+            total += self._office_overlap(last, local_start, local_end)
+            # The whole days between: a queue shows tickets months overdue, so they are counted
+            # from a running total rather than day by day.
+            between = self._working_days_between(first + timedelta(days=1), last)
+            total += between * self.office_day_seconds
         return total
+
+    def _office_overlap(self, day: date, start: datetime, end: datetime) -> float:
+        if not self.is_working_day(day):
+            return 0.0
+        opens = datetime.combine(day, self._open, tzinfo=self._tz)
+        closes = datetime.combine(day, self._close, tzinfo=self._tz)
+        return max((min(closes, end) - max(opens, start)).total_seconds(), 0.0)
+
+    def _working_days_between(self, first: date, last: date) -> int:
+        """How many working days in [first, last), from running totals kept per year."""
+        if last <= first:
+            return 0
+
+        def before(day: date) -> int:  # working days of its year before `day`
+            return self._year_prefix(day.year)[day.timetuple().tm_yday - 1]
+
+        if first.year == last.year:
+            return before(last) - before(first)
+        total = self._year_prefix(first.year)[-1] - before(first)
+        total += sum(self._year_prefix(year)[-1] for year in range(first.year + 1, last.year))
+        return total + before(last)
+
+    def _year_prefix(self, year: int) -> list[int]:
+        """prefix[i]: the working days among the first i days of `year` (computed once)."""
+        cached = self._prefixes.get(year)
+        if cached is None:
+            cached, running, day = [0], 0, date(year, 1, 1)
+            while day.year == year:
+                running += self.is_working_day(day)
+                cached.append(running)
+                day += timedelta(days=1)
+            self._prefixes[year] = cached
+        return cached
 
     def with_changes(self, days: Mapping[date, tuple[str, bool]]) -> WorkingCalendar:
         """This calendar with some days changed: {day: (name, working)}."""
