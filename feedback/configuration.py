@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, joinedload
 
 from core.errors import Conflict, Invalid, NotFound
@@ -28,6 +29,9 @@ from feedback.models import (
 )
 from feedback.policy import require_admin
 from feedback.sla import forget_calendar
+
+if TYPE_CHECKING:
+    from nlu.faq import FaqEntry as NluFaqEntry
 
 # --- Agencies --------------------------------------------------------------------------------
 
@@ -332,3 +336,18 @@ def seed_faq(session: Session, *, path: Path | None = None) -> int:
         )
     session.flush()
     return len(entries)
+
+
+def faq_for_bot(session: Session) -> tuple[str, list[NluFaqEntry]] | None:
+    """The active entries the bot answers from, with a version that changes with any edit;
+    None while the table is empty (the bot then answers from the FAQ file)."""
+    from nlu.faq import FaqEntry as Entry
+
+    count, latest = session.execute(select(func.count(), func.max(FaqEntry.updated_at))).one()
+    if not count:
+        return None
+    rows = session.scalars(
+        select(FaqEntry).where(FaqEntry.active.is_(True)).order_by(FaqEntry.id)
+    ).all()
+    entries = [Entry(r.id, r.question, r.answer, tuple(r.alternatives or ())) for r in rows]
+    return f"{count}:{latest.isoformat() if latest else ''}", entries
