@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 
+from admin.choices import forget as forget_choices
 from admin.deps import Staff, check_csrf, client_ip
 from admin.sessions import list_staff
 from admin.templating import render
@@ -183,6 +184,7 @@ def update_agency(
         )
     except AppError as exc:
         return _refused(request, session, who, "agencies", exc)
+    forget_choices()
     return _back("agencies")
 
 

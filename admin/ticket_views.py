@@ -8,21 +8,21 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 
 from admin import transcripts
+from admin.choices import choices
 from admin.deps import Staff, check_csrf, client_ip
 from admin.sessions import SignedIn
 from admin.templating import render
 from core.errors import AppError, Forbidden, Invalid
 from core.http import SessionDep
-from feedback import attachments, queries, reference, service
+from feedback import attachments, queries, service
 from feedback.audit import mask_name, mask_phone, reveal_contact
 from feedback.lifecycle import TRANSITIONS
-from feedback.models import Category, Contact, Ticket
+from feedback.models import Contact, Ticket
 from feedback.policy import require_action
 from feedback.schemas import latest_rating
 from feedback.sla import current_calendar
@@ -50,6 +50,7 @@ def allowed_actions(who: SignedIn, ticket: Ticket) -> set[str]:
 
 def ticket_context(session: Session, who: SignedIn, ticket: Ticket) -> dict[str, Any]:
     contact = ticket.contact
+    lists = choices(session)
     return {
         "ticket": ticket,
         "allowed": allowed_actions(who, ticket),
@@ -59,11 +60,9 @@ def ticket_context(session: Session, who: SignedIn, ticket: Ticket) -> dict[str,
         "duplicates": queries.list_duplicates(session, ticket=ticket),
         "rating": latest_rating(ticket),
         "staff": transcripts.agency_staff(session, ticket),
-        "agencies": reference.list_agencies(session),
-        "categories": session.execute(
-            select(Category.code, Category.name).order_by(Category.name)
-        ).all(),
-        "category_names": dict(session.execute(select(Category.code, Category.name)).all()),
+        "agencies": lists.agencies,
+        "categories": lists.categories,
+        "category_names": lists.category_names,
         "masked": {
             "name": mask_name(contact.name) if contact else None,
             "phone": mask_phone(contact.phone) if contact else None,

@@ -9,17 +9,17 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from admin.choices import choices
 from admin.deps import Staff
 from admin.sessions import SignedIn
 from admin.templating import render
 from core.errors import Invalid
 from core.http import SessionDep
 from core.settings import get_settings
-from feedback import queries, reference
-from feedback.models import OPEN_STATUSES, Category, StaffRole, TicketStatus, Ward
+from feedback import queries
+from feedback.models import OPEN_STATUSES, StaffRole, TicketStatus
 from feedback.policy import require_ticket_reader
 from feedback.sla import current_calendar
 
@@ -86,13 +86,8 @@ def queue_filters(
 
 
 def _options(session: Session) -> dict[str, object]:
-    return {
-        "categories": session.execute(
-            select(Category.code, Category.name).order_by(Category.name)
-        ).all(),
-        "wards": session.execute(select(Ward.code, Ward.name).order_by(Ward.name)).all(),
-        "agencies": reference.list_agencies(session),
-    }
+    lists = choices(session)
+    return {"categories": lists.categories, "wards": lists.wards, "agencies": lists.agencies}
 
 
 @router.get("/queue")
@@ -171,7 +166,7 @@ def _queue(
         "params": params,
         "tabs": TABS,
         "query": kept,
-        "names": dict(session.execute(select(Category.code, Category.name)).all()),
+        "names": choices(session).category_names,
     }
     if template == "queue.html":
         context.update(_options(session))

@@ -22,12 +22,15 @@ CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 @pytest.fixture(autouse=True)
 def fresh_dashboards() -> Iterator[None]:
-    """A dashboard counted in one test's (rolled-back) data must not be served to the next."""
+    """Figures and lists read from one test's (rolled-back) data must not serve the next."""
+    from admin.choices import forget as forget_choices
     from feedback.kpis import forget_dashboards
 
     forget_dashboards()
+    forget_choices()
     yield
     forget_dashboards()
+    forget_choices()
 
 
 @pytest.fixture

@@ -268,6 +268,17 @@ def test_a_citizens_markup_is_shown_as_text_and_opens_no_dialog(stack: str, page
     assert page.dialogs == []  # type: ignore[attr-defined]
 
 
+def test_a_new_ticket_appears_in_the_open_queue_without_a_reload(stack: str, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    sign_in(page, stack, _user(StaffRole.AGENCY_STAFF, "SXD"))
+    page.evaluate("window.notReloaded = true")
+    code = file_ticket(stack, "Nắp cống bị mất trên đường Yersin")
+
+    expect(page.get_by_role("link", name=code)).to_be_visible(timeout=20_000)  # polled every 10 s
+    assert page.evaluate("window.notReloaded") is True
+
+
 def test_a_resolution_without_evidence_is_refused_with_a_clear_message(
     stack: str, page: Any
 ) -> None:
