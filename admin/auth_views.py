@@ -15,7 +15,9 @@ from admin.sessions import (
     end_other_sessions,
     end_session,
     mark_verified,
+    needs_second_factor,
     new_totp_secret,
+    principal_of,
     start_session,
     totp_ok,
     totp_uri,
@@ -26,7 +28,6 @@ from core.http import SessionDep
 from core.settings import get_settings
 from feedback import auth
 from feedback.audit import record_audit
-from feedback.models import StaffRole
 from feedback.staff import enable_second_factor
 
 router = APIRouter()
@@ -100,11 +101,9 @@ def login(
         return _login_page(request, error=message, status_code=401, username=username)
     token = start_session(session, user=result.user)
     record_audit(
-        session, actor=_principal(result.user), action="session.login", ip=client_ip(request)
+        session, actor=principal_of(result.user), action="session.login", ip=client_ip(request)
     )
-    needs_factor = result.user.totp_secret is not None or (
-        result.user.role == StaffRole.ADMIN and get_settings().admin_totp_required
-    )
+    needs_factor = needs_second_factor(result.user)
     target = "/admin/login/totp" if needs_factor else _safe_next(next)
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(
@@ -118,15 +117,6 @@ def login(
     )
     response.delete_cookie(LOGIN_CSRF, path="/admin/login")
     return response
-
-
-def _principal(user: object) -> auth.Principal:
-    return auth.Principal(
-        kind="staff",
-        role=getattr(user, "role", None),
-        user_id=getattr(user, "id", None),
-        username=getattr(user, "username", None),
-    )
 
 
 @router.get("/login/totp")

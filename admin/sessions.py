@@ -33,13 +33,18 @@ class SignedIn:
 
     @property
     def principal(self) -> Principal:
-        return Principal(
-            kind="staff",
-            role=self.user.role,
-            user_id=self.user.id,
-            agency_id=self.user.agency_id,
-            username=self.user.username,
-        )
+        return principal_of(self.user)
+
+
+def principal_of(user: StaffUser) -> Principal:
+    """The staff user as the services know callers."""
+    return Principal(
+        kind="staff",
+        role=user.role,
+        user_id=user.id,
+        agency_id=user.agency_id,
+        username=user.username,
+    )
 
 
 def _hash(token: str) -> str:

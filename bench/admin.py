@@ -251,7 +251,9 @@ def _render(
         "",
         f"- Data: **{tickets:,} tickets** in PostgreSQL (`{args.database}`).",
         f"- Server: `tiepdan serve --workers {args.workers}`; client: httpx, "
-        f"**{args.concurrency} requests in flight**, on the same {_cores()}-core machine.",
+        f"**{args.concurrency} requests in flight**, on the same {_cores()}-core machine "
+        f"(load average {_load()} when the report was written: above {_cores()}, other "
+        "processes were competing for the cores).",
         f"- Dashboard month: {month_start:%Y-%m-%d} to {month_end:%Y-%m-%d} (local days).",
         f"- Target: p95 < {TARGET_P95_MS:.0f} ms per page.",
         "",
@@ -280,6 +282,12 @@ def _render(
         "",
     ]
     return "\n".join(lines)
+
+
+def _load() -> str:
+    import os
+
+    return " / ".join(f"{value:.1f}" for value in os.getloadavg())
 
 
 def _cores() -> int:

@@ -34,7 +34,8 @@ from feedback import citizen
 from feedback.auth import CurrentPrincipal, Principal
 from feedback.citizen import Identity
 from feedback.configuration import faq_for_bot
-from feedback.models import StaffRole, TicketStatus
+from feedback.models import TicketStatus
+from feedback.policy import require_dispatcher
 from feedback.schemas import ticket_summary
 
 if TYPE_CHECKING:
@@ -51,8 +52,7 @@ def _service_only(principal: CurrentPrincipal) -> Principal:
 
 
 def _desk_staff(principal: CurrentPrincipal) -> Principal:
-    if principal.role not in (StaffRole.ADMIN, StaffRole.DISPATCHER):
-        raise Forbidden("Only dispatchers and admins take over conversations.")
+    require_dispatcher(principal)  # the rule the panel's desk follows too
     return principal
 
 
