@@ -19,7 +19,6 @@ from admin.sessions import (
     new_totp_secret,
     principal_of,
     start_session,
-    totp_ok,
     totp_uri,
 )
 from admin.templating import render
@@ -28,6 +27,7 @@ from core.http import SessionDep
 from core.settings import get_settings
 from feedback import auth
 from feedback.audit import record_audit
+from feedback.auth import totp_ok
 from feedback.staff import enable_second_factor
 
 router = APIRouter()

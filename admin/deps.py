@@ -33,12 +33,19 @@ class CsrfRefused(AppError):
 
 def _signed_in(request: Request, session: SessionDep) -> SignedIn | None:
     token = request.cookies.get(COOKIE)
-    return load_session(session, token=token) if token else None
+    if not token:
+        return None
+    # A page's own refresh (an HTMX GET) is not someone at work: it does not keep the sign-in
+    # alive past its idle time.
+    polled = request.method == "GET" and request.headers.get("hx-request") == "true"
+    return load_session(session, token=token, touch=not polled)
 
 
-def current_staff(request: Request, session: SessionDep) -> SignedIn:
+SignedInDep = Annotated[SignedIn | None, Depends(_signed_in)]
+
+
+def current_staff(who: SignedInDep) -> SignedIn:
     """The verified sign-in behind the request, or LoginRequired."""
-    who = _signed_in(request, session)
     if who is None:
         raise LoginRequired()
     if not who.verified:
@@ -46,9 +53,8 @@ def current_staff(request: Request, session: SessionDep) -> SignedIn:
     return who
 
 
-def pending_staff(request: Request, session: SessionDep) -> SignedIn:
+def pending_staff(who: SignedInDep) -> SignedIn:
     """A sign-in that may still lack its second factor (the TOTP pages)."""
-    who = _signed_in(request, session)
     if who is None:
         raise LoginRequired()
     return who

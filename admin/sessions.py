@@ -77,7 +77,9 @@ def start_session(session: Session, *, user: StaffUser, now: datetime | None = N
     return token
 
 
-def load_session(session: Session, *, token: str, now: datetime | None = None) -> SignedIn | None:
+def load_session(
+    session: Session, *, token: str, touch: bool = True, now: datetime | None = None
+) -> SignedIn | None:
     """The sign-in behind a cookie token, or None when it is unknown, expired or idle too long."""
     now = now or datetime.now(UTC)
     row = session.scalar(
@@ -92,7 +94,7 @@ def load_session(session: Session, *, token: str, now: datetime | None = None) -
         session.delete(row)
         session.flush()
         return None
-    if now - row.last_seen_at > _SEEN_EVERY:
+    if touch and now - row.last_seen_at > _SEEN_EVERY:
         row.last_seen_at = now
     return SignedIn(
         user=row.user, session_id=row.id, csrf_token=row.csrf_token, verified=row.verified
@@ -115,12 +117,6 @@ def mark_verified(session: Session, *, session_id: str) -> None:
     row = session.get_one(StaffSession, session_id)
     row.verified = True
     session.flush()
-
-
-def totp_ok(secret: str, code: str) -> bool:
-    """A 6-digit code from the authenticator app; the previous 30 s window is accepted too."""
-    code = code.replace(" ", "")
-    return code.isdigit() and pyotp.TOTP(secret).verify(code, valid_window=1)
 
 
 def new_totp_secret() -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, File, Query, UploadFile
+from fastapi import APIRouter, Body, Depends, File, Form, Query, UploadFile
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import ValidationError
@@ -44,17 +44,21 @@ router = APIRouter(prefix="/api/v1")
     responses={401: {"description": "Wrong credentials, or the account is locked"}},
 )
 def login(
-    session: SessionDep, form: Annotated[OAuth2PasswordRequestForm, Depends()]
+    session: SessionDep,
+    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    otp: Annotated[str | None, Form(max_length=10)] = None,
 ) -> TokenOut | JSONResponse:
     """Exchange a staff username and password for a bearer token (OAuth2 password flow).
 
-    Too many wrong passwords in a row lock the account for a while (TIEPDAN_LOGIN_*).
+    Too many wrong passwords in a row lock the account for a while (TIEPDAN_LOGIN_*). An
+    account with two-factor sign-in (set up in the panel) also sends its TOTP code as `otp`.
     """
     result = auth.check_credentials(session, username=form.username, password=form.password)
-    if result.user is None:
+    error = result.error if result.user is None else auth.check_second_factor(result.user, otp)
+    if result.user is None or error is not None:
         # Returned, not raised: the failure count is committed with the request.
         return JSONResponse(
-            {"detail": result.error}, status_code=401, headers={"WWW-Authenticate": "Bearer"}
+            {"detail": error}, status_code=401, headers={"WWW-Authenticate": "Bearer"}
         )
     return TokenOut(access_token=auth.issue_access_token(result.user))
 

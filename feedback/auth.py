@@ -9,6 +9,7 @@ from typing import Annotated
 from zoneinfo import ZoneInfo
 
 import jwt
+import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from fastapi import Depends
@@ -136,6 +137,21 @@ def check_credentials(
         user.failed_logins, user.locked_until = 0, None
         session.flush()
     return LoginResult(user)
+
+
+def totp_ok(secret: str, code: str) -> bool:
+    """A 6-digit code from the authenticator app; the previous 30 s window is accepted too."""
+    code = code.replace(" ", "")
+    return code.isdigit() and pyotp.TOTP(secret).verify(code, valid_window=1)
+
+
+def check_second_factor(user: StaffUser, code: str | None) -> str | None:
+    """Why a user with TOTP turned on may not have a token without a valid code, or None."""
+    if user.totp_secret is None:
+        return None
+    if not code:
+        return "This account uses two-factor sign-in: send the current TOTP code as 'otp'."
+    return None if totp_ok(user.totp_secret, code) else "The TOTP code is wrong or has expired."
 
 
 def authenticate(session: Session, *, username: str, password: str) -> StaffUser:

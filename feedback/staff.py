@@ -5,13 +5,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import pyotp
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.errors import Invalid, NotFound
 from feedback.audit import record_audit
-from feedback.auth import Principal, create_user, hash_password
+from feedback.auth import Principal, create_user, hash_password, totp_ok
 from feedback.models import Agency, StaffRole, StaffUser
 from feedback.policy import require_admin
 
@@ -140,8 +139,7 @@ def enable_second_factor(
     session: Session, *, user: StaffUser, secret: str, code: str, ip: str | None = None
 ) -> None:
     """Turn on TOTP for oneself, once a code from the new secret proves the app has it."""
-    code = code.replace(" ", "")
-    if not (code.isdigit() and pyotp.TOTP(secret).verify(code, valid_window=1)):
+    if not totp_ok(secret, code):
         raise Invalid("Mã xác thực không đúng. Kiểm tra giờ trên điện thoại và nhập mã mới.")
     user.totp_secret = secret
     actor = Principal(kind="staff", role=user.role, user_id=user.id, username=user.username)

@@ -245,3 +245,23 @@ def test_repeated_wrong_passwords_lock_the_account_even_with_the_right_one(clien
         ).status_code
         == 200
     )
+
+
+def test_an_account_with_two_factor_sign_in_needs_its_code_for_a_token(client, db_session):
+    import pyotp
+
+    user = create_user(
+        db_session, username="hai-lop", password="dung-mat-khau-1", role=StaffRole.ADMIN
+    )
+    user.totp_secret = pyotp.random_base32()
+    db_session.commit()
+    form = {"username": "hai-lop", "password": "dung-mat-khau-1"}
+
+    without = client.post("/api/v1/auth/token", data=form)
+    wrong = client.post("/api/v1/auth/token", data={**form, "otp": "000000"})
+    right = client.post(
+        "/api/v1/auth/token", data={**form, "otp": pyotp.TOTP(user.totp_secret).now()}
+    )
+
+    assert (without.status_code, wrong.status_code, right.status_code) == (401, 401, 200)
+    assert "otp" in without.json()["detail"]
