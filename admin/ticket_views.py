@@ -23,7 +23,7 @@ from feedback import attachments, queries, service
 from feedback.audit import mask_name, mask_phone, reveal_contact
 from feedback.lifecycle import TRANSITIONS
 from feedback.models import Contact, Ticket
-from feedback.policy import require_action
+from feedback.policy import can_see_ticket, require_action
 from feedback.schemas import latest_rating
 from feedback.sla import current_calendar
 
@@ -57,7 +57,11 @@ def ticket_context(session: Session, who: SignedIn, ticket: Ticket) -> dict[str,
         "calendar": current_calendar(session),
         "place": transcripts.place(session, ticket),
         "transcripts": transcripts.transcripts(session, ticket),
-        "duplicates": queries.list_duplicates(session, ticket=ticket),
+        "duplicates": [
+            d
+            for d in queries.list_duplicates(session, ticket=ticket)
+            if can_see_ticket(who.principal, d)
+        ],
         "rating": latest_rating(ticket),
         "staff": transcripts.agency_staff(session, ticket),
         "agencies": lists.agencies,
