@@ -27,7 +27,6 @@ from core.http import SessionDep
 from core.settings import get_settings
 from feedback import auth
 from feedback.audit import record_audit
-from feedback.auth import totp_ok
 from feedback.staff import enable_second_factor
 
 router = APIRouter()
@@ -135,12 +134,9 @@ def totp_check(
     who: PendingStaff,
     code: Annotated[str, Form(max_length=10)],
 ) -> Response:
-    if who.user.totp_secret is None or not totp_ok(who.user.totp_secret, code):
-        # A wrong code counts like a wrong password: the lock stops someone guessing codes.
-        who.user.failed_logins += 1
-        if who.user.failed_logins >= get_settings().login_max_failures:
+    if not auth.check_totp_attempt(session, user=who.user, code=code):
+        if auth.is_locked(who.user):
             end_session(session, session_id=who.session_id)
-            who.user.failed_logins = 0
             return RedirectResponse("/admin/login", status_code=303)
         return render(
             request,
@@ -149,7 +145,6 @@ def totp_check(
             who=who,
             status_code=401,
         )
-    who.user.failed_logins = 0
     mark_verified(session, session_id=who.session_id)
     return RedirectResponse("/admin/", status_code=303)
 

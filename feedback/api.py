@@ -54,7 +54,11 @@ def login(
     account with two-factor sign-in (set up in the panel) also sends its TOTP code as `otp`.
     """
     result = auth.check_credentials(session, username=form.username, password=form.password)
-    error = result.error if result.user is None else auth.check_second_factor(result.user, otp)
+    error = (
+        result.error
+        if result.user is None
+        else auth.check_second_factor(session, user=result.user, code=otp)
+    )
     if result.user is None or error is not None:
         # Returned, not raised: the failure count is committed with the request.
         return JSONResponse(

@@ -133,7 +133,9 @@ def check_credentials(
                 user.failed_logins = 0
         session.flush()
         return LoginResult(None, BAD_CREDENTIALS)
-    if user.failed_logins or user.locked_until:
+    # With a second factor, the count starts again only once the code is right too: the
+    # password alone must not buy more guesses at the code.
+    if user.totp_secret is None and (user.failed_logins or user.locked_until):
         user.failed_logins, user.locked_until = 0, None
         session.flush()
     return LoginResult(user)
@@ -145,13 +147,39 @@ def totp_ok(secret: str, code: str) -> bool:
     return code.isdigit() and pyotp.TOTP(secret).verify(code, valid_window=1)
 
 
-def check_second_factor(user: StaffUser, code: str | None) -> str | None:
-    """Why a user with TOTP turned on may not have a token without a valid code, or None."""
+def check_second_factor(session: Session, *, user: StaffUser, code: str | None) -> str | None:
+    """Why a user with TOTP turned on may not have a token without a valid code, or None.
+    A wrong code counts toward the lock (check_totp_attempt)."""
     if user.totp_secret is None:
         return None
     if not code:
         return "This account uses two-factor sign-in: send the current TOTP code as 'otp'."
-    return None if totp_ok(user.totp_secret, code) else "The TOTP code is wrong or has expired."
+    if check_totp_attempt(session, user=user, code=code):
+        return None
+    return "The TOTP code is wrong or has expired."
+
+
+def check_totp_attempt(
+    session: Session, *, user: StaffUser, code: str, now: datetime | None = None
+) -> bool:
+    """A second-factor code at sign-in. Wrong codes count like wrong passwords and lock the
+    account at the same limit: the correct password alone never buys more guesses."""
+    settings = get_settings()
+    now = now or datetime.now(UTC)
+    if user.totp_secret is not None and totp_ok(user.totp_secret, code):
+        user.failed_logins = 0
+        session.flush()
+        return True
+    user.failed_logins += 1
+    if user.failed_logins >= settings.login_max_failures:
+        user.locked_until = now + timedelta(minutes=settings.login_lockout_minutes)
+        user.failed_logins = 0
+    session.flush()
+    return False
+
+
+def is_locked(user: StaffUser, now: datetime | None = None) -> bool:
+    return user.locked_until is not None and user.locked_until > (now or datetime.now(UTC))
 
 
 def authenticate(session: Session, *, username: str, password: str) -> StaffUser:

@@ -170,6 +170,22 @@ def test_an_admin_sets_up_totp_then_must_give_a_code_at_each_sign_in(app_client,
     assert app_client.get("/admin/settings/users").status_code == 200
 
 
+def test_wrong_totp_codes_lock_the_account_like_wrong_passwords(app_client, db_session):
+    user = create_user(db_session, username="totp-guess", password=PASSWORD, role=StaffRole.ADMIN)
+    user.totp_secret = pyotp.random_base32()
+    db_session.commit()
+
+    for _ in range(get_settings().login_max_failures):
+        if sign_in(app_client, "totp-guess").status_code != 303:
+            break
+        page = app_client.get("/admin/login/totp")
+        csrf = page.text.split('name="csrf_token" value="')[1].split('"')[0]
+        app_client.post("/admin/login/totp", data={"code": "000000", "csrf_token": csrf})
+
+    locked = sign_in(app_client, "totp-guess")
+    assert locked.status_code == 401 and "Tài khoản tạm khóa" in locked.text
+
+
 # --- Tickets ----------------------------------------------------------------------------------
 
 
