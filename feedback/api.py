@@ -102,6 +102,9 @@ def list_tickets(
     ward: str | None = None,
     created_from: Annotated[datetime | None, Query(alias="from")] = None,
     created_to: Annotated[datetime | None, Query(alias="to")] = None,
+    channel: Annotated[str | None, Query(max_length=20)] = None,
+    overdue: Annotated[bool, Query(description="Open and past the SLA deadline")] = False,
+    q: Annotated[str | None, Query(max_length=200, description="A code, or words")] = None,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> TicketPage:
@@ -121,6 +124,9 @@ def list_tickets(
         ward=ward,
         created_from=created_from,
         created_to=created_to,
+        channel=channel,
+        overdue=overdue,
+        search=q,
     )
     tickets, next_cursor = queries.list_tickets(
         session, principal=principal, filters=filters, cursor=cursor, limit=limit

@@ -265,3 +265,26 @@ def test_an_account_with_two_factor_sign_in_needs_its_code_for_a_token(client, d
 
     assert (without.status_code, wrong.status_code, right.status_code) == (401, 401, 200)
     assert "otp" in without.json()["detail"]
+
+
+def test_the_list_filters_by_channel_by_overdue_and_by_code_or_words(
+    client, db_session, service_headers, staff_token
+):
+    staff = staff_token("agency_staff", "SXD")
+    web = {**CITY_REPORT, "channel": "web", "description": "Ổ gà lớn giữa đường Yersin"}
+    chat = file_and_route(client, db_session, service_headers, web)
+    desk = file_and_route(client, db_session, service_headers, CITY_REPORT)
+
+    def codes(query: str) -> set[str]:
+        response = client.get(f"/api/v1/tickets?{query}", headers=staff)
+        assert response.status_code == 200, response.text
+        return {t["code"] for t in response.json()["items"]} & {chat, desk}
+
+    assert codes("channel=web") == {chat}
+    assert codes("q=ổ gà") == {chat}
+    assert codes(f"q={desk.lower()}") == {desk}
+    assert codes("overdue=true") == set()
+    ticket = db_session.scalars(select(Ticket).where(Ticket.code == desk)).one()
+    ticket.sla_due_at = datetime.now(UTC) - timedelta(hours=1)
+    db_session.commit()
+    assert codes("overdue=true") == {desk}
