@@ -109,5 +109,9 @@ def render(
         "now": datetime.now(UTC),
         **context,
     }
+    if isinstance(page["error"], str):
+        page["error"] = labels.vietnamese(page["error"])
+    if isinstance(page.get("message"), str):
+        page["message"] = labels.vietnamese(page["message"])
     html = environment().get_template(template).render(page)
     return HTMLResponse(html, status_code=status_code)

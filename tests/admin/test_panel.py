@@ -202,6 +202,7 @@ def test_agency_staff_see_their_agencys_tickets_only(
     assert officer.get(f"/admin/tickets/{ward}").status_code == 200
     other = officer.get(f"/admin/tickets/{city}")
     assert other.status_code == 404
+    assert f"Không tìm thấy phản ánh {city}" in other.text
     assert CITY_REPORT["description"] not in other.text
     assert officer.post(f"/admin/tickets/{city}/actions/note", {"message": "x"}).status_code == 404
     assert f'href="/admin/tickets/{city}"' not in officer.get(f"/admin/queue?q={city}").text
@@ -385,7 +386,7 @@ def test_users_are_created_and_locked_out_by_admins_and_audited(app_client, db_s
     )
 
     assert created.status_code == 303
-    assert refused.status_code == 422 and "Agency staff need an agency" in refused.text
+    assert refused.status_code == 422 and "Cán bộ cơ quan cần thuộc một cơ quan" in refused.text
     assert [e.target for e in _audit(db_session, "user.create")] == ["can-bo-moi"]
     assert panel("dispatcher").get("/admin/settings/users").status_code == 403
 

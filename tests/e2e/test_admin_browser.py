@@ -248,7 +248,7 @@ def test_the_officer_cannot_open_another_agencys_ticket(stack: str, page: Any) -
     expect(page.locator("table.queue")).to_contain_text("Không có phản ánh nào.")
     response = page.goto(f"{stack}/admin/tickets/{city}")
     assert response is not None and response.status == 404
-    expect(page.get_by_role("alert")).to_contain_text("not found")
+    expect(page.get_by_role("alert")).to_contain_text(f"Không tìm thấy phản ánh {city}")
     expect(page.locator("body")).not_to_contain_text("Yersin")
 
 
