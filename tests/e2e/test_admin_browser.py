@@ -321,6 +321,51 @@ def test_a_form_posted_without_its_csrf_token_is_refused(stack: str, page: Any) 
     assert notes == []
 
 
+def test_a_dispatcher_answers_a_handed_off_chat_live_and_hands_it_back(
+    stack: str, browser: Any, page: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    from bot.models import Conversation, Message
+
+    citizen = browser.new_context(viewport={"width": 390, "height": 844}).new_page()
+    citizen.goto(stack + "/")
+    citizen.get_by_role("button", name="Phản ánh, kiến nghị").click()
+    box = citizen.get_by_label("Nhập tin nhắn")
+    box.fill("Tôi muốn hỏi cán bộ về giấy phép xây dựng nhà ở")
+    box.press("Enter")
+    chat = citizen.get_by_role("log", name="Tin nhắn")
+    expect(chat).to_contain_text("Cảm ơn bạn", timeout=20_000)  # the message was stored
+    with session_scope() as session:
+        conversation = session.scalars(
+            select(Conversation)
+            .join(Message, Message.conversation_id == Conversation.id)
+            .where(Message.text.contains("giấy phép xây dựng nhà ở"))
+        ).one()
+        sender = conversation.sender_id
+    handed = httpx.post(
+        f"{stack}/api/v1/bot/handoff",
+        json={"sender": sender},
+        headers={"Authorization": f"Bearer {get_settings().service_token}"},
+    )
+    assert handed.status_code == 200, handed.text
+
+    sign_in(page, stack, _user(StaffRole.DISPATCHER))
+    page.get_by_role("link", name="Trò chuyện trực tiếp").click()
+    page.get_by_role("link", name=re.compile(f"#{handed.json()['id']} ")).click()
+    expect(page.locator("#chat")).to_contain_text("giấy phép xây dựng")
+    page.get_by_label("Tin nhắn gửi người dân").fill("Chào anh, hồ sơ nộp tại bộ phận một cửa.")
+    page.get_by_role("button", name="Gửi", exact=True).click()  # sent by HTMX, with the CSRF header
+    expect(page.locator("#chat")).to_contain_text("hồ sơ nộp tại bộ phận một cửa")
+    expect(page.get_by_label("Tin nhắn gửi người dân")).to_have_value("")
+
+    expect(chat).to_contain_text("Chào anh, hồ sơ nộp tại bộ phận một cửa.", timeout=30_000)
+    page.get_by_role("button", name="Kết thúc, trả lại cho trợ lý tự động").click()
+    expect(page.get_by_role("status")).to_contain_text("Đã trả cuộc trò chuyện")
+    expect(chat).to_contain_text("Trợ lý tự động sẽ tiếp tục hỗ trợ bạn", timeout=30_000)
+    citizen.context.close()
+
+
 def _tab_to(page: Any, selector: str, limit: int = 80) -> None:
     """Press Tab until the element matching `selector` has the focus."""
     target = page.locator(selector).first
