@@ -56,7 +56,7 @@ def ticket_context(session: Session, who: SignedIn, ticket: Ticket) -> dict[str,
         "allowed": allowed_actions(who, ticket),
         "calendar": current_calendar(session),
         "place": transcripts.place(session, ticket),
-        "transcripts": transcripts.transcripts(session, ticket),
+        "transcripts": transcripts.transcripts(session, ticket, principal=who.principal),
         "duplicates": [
             d
             for d in queries.list_duplicates(session, ticket=ticket)

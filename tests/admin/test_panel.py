@@ -433,3 +433,49 @@ def test_the_conversations_desk_replies_and_hands_back(app_client, db_session, p
     db_session.refresh(conversation)
     assert conversation.handed_off is False
     assert panel("agency_staff", "SXD").get("/admin/conversations").status_code == 403
+
+
+def test_the_transcript_shows_this_reports_part_of_the_chat_only(
+    app_client, db_session, panel, service_headers
+):
+    from datetime import UTC, datetime, timedelta
+
+    from bot.models import Conversation, Direction, Message, MessageState
+
+    contact = {"channel": "web", "channel_user_id": "two-reports"}
+    city = file_and_route(
+        app_client, db_session, service_headers, {**CITY_REPORT, "contact": contact}
+    )
+    ward = file_and_route(
+        app_client, db_session, service_headers, {**WARD_REPORT, "contact": contact}
+    )
+    start = datetime.now(UTC) - timedelta(hours=2)
+    tickets = {
+        t.code: t for t in db_session.scalars(select(Ticket).where(Ticket.code.in_([city, ward])))
+    }
+    tickets[city].created_at = start + timedelta(minutes=5)
+    tickets[ward].created_at = start + timedelta(minutes=50)
+    conversation = Conversation(channel="web", channel_user_id="two-reports")
+    db_session.add(conversation)
+    db_session.flush()
+    for minutes, text in (
+        (1, "Đèn đường hỏng trước nhà"),
+        (40, "Thêm nữa: rác ở hẻm 45 chưa thu gom"),
+    ):
+        db_session.add(
+            Message(
+                conversation_id=conversation.id,
+                direction=Direction.INBOUND,
+                text=text,
+                state=MessageState.ANSWERED,
+                created_at=start + timedelta(minutes=minutes),
+            )
+        )
+    db_session.commit()
+
+    department = panel("agency_staff", "SXD").get(f"/admin/tickets/{city}").text
+    ward_office = panel("agency_staff", "UBND_25747").get(f"/admin/tickets/{ward}").text
+
+    assert "Đèn đường hỏng trước nhà" in department
+    assert "rác ở hẻm 45" not in department  # another agency's report
+    assert "rác ở hẻm 45" in ward_office and "Đèn đường hỏng trước nhà" not in ward_office
