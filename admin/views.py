@@ -3,11 +3,12 @@ status, with the SLA clock, filters and search, refreshed without a reload."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
@@ -50,38 +51,64 @@ def _local_midnight(day: date) -> datetime:
     return datetime.combine(day, time(0), tzinfo=ZoneInfo(get_settings().timezone)).astimezone(UTC)
 
 
-def queue_filters(
-    who: SignedIn,
-    *,
-    tab: str,
-    category: str | None,
-    ward: str | None,
-    channel: str | None,
-    agency: str | None,
-    day_from: str | None,
-    day_to: str | None,
-    overdue: bool,
-    mine: bool,
-    q: str | None,
-) -> queries.TicketFilters:
-    if tab == "open":
+@dataclass(frozen=True)
+class QueueParams:
+    """The queue's query string: its tab (a status, or all open ones), filters and page."""
+
+    tab: str = "open"
+    category: str | None = None
+    ward: str | None = None
+    channel: str | None = None
+    agency: str | None = None
+    day_from: str | None = None
+    day_to: str | None = None
+    overdue: bool = False
+    mine: bool = False
+    q: str | None = None
+    cursor: str | None = None
+
+
+def queue_params(
+    tab: str = "open",
+    category: str | None = None,
+    ward: str | None = None,
+    channel: str | None = None,
+    agency: str | None = None,
+    day_from: Annotated[str | None, Query(alias="from")] = None,
+    day_to: Annotated[str | None, Query(alias="to")] = None,
+    overdue: bool = False,
+    mine: bool = False,
+    q: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: str | None = None,
+) -> QueueParams:
+    return QueueParams(
+        tab, category, ward, channel, agency, day_from, day_to, overdue, mine, q, cursor
+    )
+
+
+Params = Annotated[QueueParams, Depends(queue_params)]
+
+
+def queue_filters(who: SignedIn, params: QueueParams) -> queries.TicketFilters:
+    """The filters of list_tickets for the queue's query string."""
+    if params.tab == "open":
         statuses = list(OPEN_STATUSES)
-    elif tab in TicketStatus.__members__.values():
-        statuses = [TicketStatus(tab)]
+    elif params.tab in TicketStatus.__members__.values():
+        statuses = [TicketStatus(params.tab)]
     else:
-        raise Invalid(f"Không có trạng thái '{tab}'.")
-    start, end = _day(day_from, "từ ngày"), _day(day_to, "đến ngày")
+        raise Invalid(f"Không có trạng thái '{params.tab}'.")
+    start, end = _day(params.day_from, "từ ngày"), _day(params.day_to, "đến ngày")
     return queries.TicketFilters(
         status=statuses,
-        agency=agency or None,
-        category=category or None,
-        ward=ward or None,
-        channel=channel or None,
+        agency=(params.agency or None) if who.principal.sees_all_agencies else None,
+        category=params.category or None,
+        ward=params.ward or None,
+        channel=params.channel or None,
         created_from=_local_midnight(start) if start else None,
         created_to=_local_midnight(end + timedelta(days=1)) if end else None,
-        overdue=overdue,
-        assignee_id=who.user.id if mine else None,
-        search=q or None,
+        overdue=params.overdue,
+        assignee_id=who.user.id if params.mine else None,
+        search=params.q or None,
     )
 
 
@@ -91,69 +118,26 @@ def _options(session: Session) -> dict[str, object]:
 
 
 @router.get("/queue")
-def queue(
-    request: Request,
-    session: SessionDep,
-    who: Staff,
-    tab: str = "open",
-    category: str | None = None,
-    ward: str | None = None,
-    channel: str | None = None,
-    agency: str | None = None,
-    day_from: Annotated[str | None, Query(alias="from")] = None,
-    day_to: Annotated[str | None, Query(alias="to")] = None,
-    overdue: bool = False,
-    mine: bool = False,
-    q: Annotated[str | None, Query(max_length=200)] = None,
-    cursor: str | None = None,
-) -> Response:
+def queue(request: Request, session: SessionDep, who: Staff, params: Params) -> Response:
     """The queue page; `/queue/rows` is the same list alone, for the refresh."""
-    return _queue(request, session, who, locals(), template="queue.html")
+    return _queue(request, session, who, params, template="queue.html")
 
 
 @router.get("/queue/rows")
-def queue_rows(
-    request: Request,
-    session: SessionDep,
-    who: Staff,
-    tab: str = "open",
-    category: str | None = None,
-    ward: str | None = None,
-    channel: str | None = None,
-    agency: str | None = None,
-    day_from: Annotated[str | None, Query(alias="from")] = None,
-    day_to: Annotated[str | None, Query(alias="to")] = None,
-    overdue: bool = False,
-    mine: bool = False,
-    q: Annotated[str | None, Query(max_length=200)] = None,
-    cursor: str | None = None,
-) -> Response:
-    return _queue(request, session, who, locals(), template="_queue_rows.html")
+def queue_rows(request: Request, session: SessionDep, who: Staff, params: Params) -> Response:
+    return _queue(request, session, who, params, template="_queue_rows.html")
 
 
 def _queue(
-    request: Request, session: Session, who: SignedIn, params: dict[str, object], *, template: str
+    request: Request, session: Session, who: SignedIn, params: QueueParams, *, template: str
 ) -> Response:
     principal = who.principal
     require_ticket_reader(principal)
-    filters = queue_filters(
-        who,
-        tab=str(params["tab"]),
-        category=params["category"],  # type: ignore[arg-type]
-        ward=params["ward"],  # type: ignore[arg-type]
-        channel=params["channel"],  # type: ignore[arg-type]
-        agency=params["agency"] if principal.sees_all_agencies else None,  # type: ignore[arg-type]
-        day_from=params["day_from"],  # type: ignore[arg-type]
-        day_to=params["day_to"],  # type: ignore[arg-type]
-        overdue=bool(params["overdue"]),
-        mine=bool(params["mine"]),
-        q=params["q"],  # type: ignore[arg-type]
-    )
     tickets, next_cursor = queries.list_tickets(
         session,
         principal=principal,
-        filters=filters,
-        cursor=params["cursor"] or None,  # type: ignore[arg-type]
+        filters=queue_filters(who, params),
+        cursor=params.cursor or None,
         limit=PAGE_SIZE,
         with_history=False,
     )
