@@ -7,7 +7,7 @@ conversation's sender: a chat reads and rates its own tickets, nobody else's.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Depends, Query
 from starlette.concurrency import run_in_threadpool
@@ -33,8 +33,13 @@ from core.http import SessionDep
 from feedback import citizen
 from feedback.auth import CurrentPrincipal, Principal
 from feedback.citizen import Identity
-from feedback.models import StaffRole, TicketStatus
+from feedback.configuration import faq_for_bot
+from feedback.models import TicketStatus
+from feedback.policy import require_dispatcher
 from feedback.schemas import ticket_summary
+
+if TYPE_CHECKING:
+    from nlu.faq import FaqAnswer
 
 router = APIRouter(prefix="/api/v1/bot", tags=["bot"])
 desk = APIRouter(prefix="/api/v1/conversations", tags=["conversations"])
@@ -47,8 +52,7 @@ def _service_only(principal: CurrentPrincipal) -> Principal:
 
 
 def _desk_staff(principal: CurrentPrincipal) -> Principal:
-    if principal.role not in (StaffRole.ADMIN, StaffRole.DISPATCHER):
-        raise Forbidden("Only dispatchers and admins take over conversations.")
+    require_dispatcher(principal)  # the rule the panel's desk follows too
     return principal
 
 
@@ -80,13 +84,25 @@ async def analyse(_caller: ServiceCaller, body: AnalyseIn) -> AnalyseOut:
 
 @router.get("/faq", response_model=FaqOut)
 async def faq(
-    _caller: ServiceCaller, q: Annotated[str, Query(min_length=1, max_length=1000)]
+    session: SessionDep,
+    _caller: ServiceCaller,
+    q: Annotated[str, Query(min_length=1, max_length=1000)],
 ) -> FaqOut:
-    """The best FAQ answer to a question, or nulls when none is close enough."""
+    """The best FAQ answer to a question, or nulls when none is close enough.
+
+    The entries are the ones staff edit in the panel (the shipped file until they are seeded).
+    """
     from nlu.pipeline import ModelNotTrained, get_nlu
 
+    def best() -> FaqAnswer | None:
+        edited = faq_for_bot(session)
+        if edited is None:
+            return get_nlu().answer(q)
+        version, entries = edited
+        return get_nlu().answer(q, entries=entries, version=version)
+
     try:
-        answer = await run_in_threadpool(get_nlu().answer, q)
+        answer = await run_in_threadpool(best)
     except ModelNotTrained:
         answer = None
     if answer is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator, Mapping
 from typing import Annotated, Any
 
@@ -98,19 +99,29 @@ class BodySizeLimit:
     """Refuse request bodies over `max_bytes` with 413, whether or not Content-Length is sent.
 
     `path_limits` gives other limits to paths starting with a prefix (photo uploads are larger
-    than any JSON body).
+    than any JSON body); `pattern_limits` to paths matching a regular expression (an upload
+    route with a variable segment).
     """
 
     def __init__(
-        self, app: ASGIApp, *, max_bytes: int, path_limits: Mapping[str, int] | None = None
+        self,
+        app: ASGIApp,
+        *,
+        max_bytes: int,
+        path_limits: Mapping[str, int] | None = None,
+        pattern_limits: Mapping[str, int] | None = None,
     ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.path_limits = dict(path_limits or {})
+        self.pattern_limits = {re.compile(p): limit for p, limit in (pattern_limits or {}).items()}
 
     def _limit(self, path: str) -> int:
         for prefix, limit in self.path_limits.items():
             if path.startswith(prefix):
+                return limit
+        for pattern, limit in self.pattern_limits.items():
+            if pattern.fullmatch(path):
                 return limit
         return self.max_bytes
 

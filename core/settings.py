@@ -100,6 +100,24 @@ class Settings(BaseSettings):
     # otherwise each process counts for itself (the embedded mode has one worker).
     redis_url: str = ""
 
+    # --- The admin panel (admin/) and the files staff attach ---------------------------------
+    # How long a panel sign-in lasts without use, and at most.
+    admin_session_idle_minutes: int = 8 * 60
+    admin_session_max_hours: int = 24
+    # After this many wrong passwords in a row, an account is locked for this long (the API's
+    # token endpoint and the panel share the count).
+    login_max_failures: int = Field(default=5, ge=1)
+    login_lockout_minutes: int = Field(default=15, ge=1)
+    # Admins must sign in to the panel with a TOTP code; other roles may turn it on.
+    admin_totp_required: bool = True
+    # Evidence documents (PDF) staff attach when resolving; photos keep max_photo_bytes.
+    max_document_bytes: int = 10_000_000
+    # The dashboards' figures are computed at most this often per process (they scan a period
+    # of tickets); the page shows when they were computed.
+    dashboard_cache_seconds: int = Field(default=300, ge=0)
+    # Admins' changes to the holiday calendar reach other processes within this many seconds.
+    calendar_refresh_seconds: int = Field(default=60, ge=0)
+
     @model_validator(mode="after")
     def _fill_defaults_and_refuse_dev_secrets(self) -> Settings:
         if not self.database_url:

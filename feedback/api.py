@@ -8,19 +8,22 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Query
+from fastapi import APIRouter, Body, Depends, File, Form, Query, UploadFile
+from fastapi.responses import FileResponse, JSONResponse
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import ValidationError
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from core.errors import Invalid
+from core.errors import Invalid, NotFound
 from core.http import SessionDep
-from feedback import auth, queries, reference, service
+from feedback import attachments, auth, queries, reference, service
 from feedback.auth import CurrentPrincipal
 from feedback.models import TicketStatus
-from feedback.policy import require_ticket_filer
+from feedback.policy import require_action, require_ticket_filer
 from feedback.schemas import (
     AgencyOut,
+    EvidenceOut,
     PublicReply,
     PublicTicketOut,
     TicketCreate,
@@ -34,11 +37,34 @@ from feedback.schemas import (
 router = APIRouter(prefix="/api/v1")
 
 
-@router.post("/auth/token", response_model=TokenOut, tags=["auth"])
-def login(session: SessionDep, form: Annotated[OAuth2PasswordRequestForm, Depends()]) -> TokenOut:
-    """Exchange a staff username and password for a bearer token (OAuth2 password flow)."""
-    user = auth.authenticate(session, username=form.username, password=form.password)
-    return TokenOut(access_token=auth.issue_access_token(user))
+@router.post(
+    "/auth/token",
+    response_model=TokenOut,
+    tags=["auth"],
+    responses={401: {"description": "Wrong credentials, or the account is locked"}},
+)
+def login(
+    session: SessionDep,
+    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    otp: Annotated[str | None, Form(max_length=10)] = None,
+) -> TokenOut | JSONResponse:
+    """Exchange a staff username and password for a bearer token (OAuth2 password flow).
+
+    Too many wrong passwords in a row lock the account for a while (TIEPDAN_LOGIN_*). An
+    account with two-factor sign-in (set up in the panel) also sends its TOTP code as `otp`.
+    """
+    result = auth.check_credentials(session, username=form.username, password=form.password)
+    error = (
+        result.error
+        if result.user is None
+        else auth.check_second_factor(session, user=result.user, code=otp)
+    )
+    if result.user is None or error is not None:
+        # Returned, not raised: the failure count is committed with the request.
+        return JSONResponse(
+            {"detail": error}, status_code=401, headers={"WWW-Authenticate": "Bearer"}
+        )
+    return TokenOut(access_token=auth.issue_access_token(result.user))
 
 
 @router.get("/agencies", response_model=list[AgencyOut], tags=["agencies"])
@@ -76,6 +102,9 @@ def list_tickets(
     ward: str | None = None,
     created_from: Annotated[datetime | None, Query(alias="from")] = None,
     created_to: Annotated[datetime | None, Query(alias="to")] = None,
+    channel: Annotated[str | None, Query(max_length=20)] = None,
+    overdue: Annotated[bool, Query(description="Open and past the SLA deadline")] = False,
+    q: Annotated[str | None, Query(max_length=200, description="A code, or words")] = None,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> TicketPage:
@@ -95,6 +124,9 @@ def list_tickets(
         ward=ward,
         created_from=created_from,
         created_to=created_to,
+        channel=channel,
+        overdue=overdue,
+        search=q,
     )
     tickets, next_cursor = queries.list_tickets(
         session, principal=principal, filters=filters, cursor=cursor, limit=limit
@@ -108,11 +140,42 @@ def get_ticket(session: SessionDep, principal: CurrentPrincipal, code: str) -> T
     return ticket_out(queries.get_ticket(session, code=code, principal=principal))
 
 
+# Declared before the action route below, which would otherwise take "attachments" for an action.
+@router.post(
+    "/tickets/{code}/attachments", response_model=EvidenceOut, status_code=201, tags=["tickets"]
+)
+async def upload_evidence(
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    code: str,
+    file: Annotated[UploadFile, File(description="A photo (JPEG, PNG, WebP) or a PDF")],
+) -> EvidenceOut:
+    """Upload a piece of evidence for a resolution; pass its URL in resolve's `attachments`.
+
+    The type is read from the file's bytes, not from its name. The URL is random: the citizen
+    who filed the ticket is shown it, and nobody can guess another.
+    """
+    await run_in_threadpool(_check_can_resolve, session, code=code, principal=principal)
+    data = await file.read()
+    return EvidenceOut(url=await run_in_threadpool(attachments.save_evidence, data))
+
+
+def _check_can_resolve(session: Session, *, code: str, principal: auth.Principal) -> None:
+    queries.get_ticket(session, code=code, principal=principal)
+    require_action(principal, "resolve")
+
+
 _ACTION_EXAMPLES = {
     "reply": {"summary": "reply", "value": {"message": "Đã tiếp nhận, sẽ kiểm tra trong tuần."}},
     "assign": {"summary": "assign / transfer", "value": {"agency": "SXD"}},
     "reject": {"summary": "reject", "value": {"reason": "Không thuộc thẩm quyền giải quyết."}},
-    "resolve": {"summary": "resolve / note", "value": {"message": "Đã thay bóng đèn."}},
+    "resolve": {
+        "summary": "resolve (evidence uploaded first)",
+        "value": {
+            "message": "Đã thay bóng đèn.",
+            "attachments": ["/api/v1/webchat/photos/<name>.jpg"],
+        },
+    },
     "start": {"summary": "start / reopen / close", "value": {}},
 }
 
@@ -127,9 +190,12 @@ def act_on_ticket(
 ) -> TicketOut:
     """Run an action: assign, start, reply, transfer, resolve, reject, reopen, close or note.
 
-    Bodies: `{"message"}` for reply, resolve and note; `{"agency"}` (and optionally
-    `"category"`) for assign and transfer; `{"reason"}` for reject. An action the ticket's
-    status does not allow answers 409 with the reason.
+    Bodies: `{"message"}` for reply and note; `{"message", "attachments": [url, ...]}` for
+    resolve, which needs at least one piece of evidence uploaded with
+    `POST /tickets/{code}/attachments`; `{"agency"}` (and optionally `"category"`) for assign
+    and transfer; `{"reason"}` for reject; `{"assignee"}` for assign_staff (and optionally for
+    start); `{"category"}` for recategorize; `{"into": code}` for merge. An action the
+    ticket's status does not allow answers 409 with the reason.
     """
     try:
         body = service.parse_action_body(action, payload)
@@ -141,6 +207,21 @@ def act_on_ticket(
         raise Invalid(f"Invalid body for '{action}': {fields}") from exc
     ticket = service.apply_action(session, code=code, action=action, body=body, principal=principal)
     return ticket_out(ticket)
+
+
+@router.get("/documents/{name}", tags=["tickets"])
+def document(name: str) -> FileResponse:
+    """An evidence document, by the name its upload returned; downloaded, never rendered."""
+    path = attachments.document_path(name)
+    if path is None:
+        raise NotFound("No such document.")
+    return FileResponse(
+        path,
+        media_type=attachments.DOCUMENT_MEDIA_TYPES[path.suffix.lstrip(".")],
+        filename=f"minh-chung{path.suffix}",
+        content_disposition_type="attachment",
+        headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "private, max-age=86400"},
+    )
 
 
 @router.get("/public/tickets/{code}", response_model=PublicTicketOut, tags=["public"])

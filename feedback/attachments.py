@@ -1,5 +1,7 @@
 """Files attached to tickets: photos people send in a chat (web, Telegram, Zalo), kept under
-var/ and served back by bot/webchat_api.py at URL_PREFIX.
+var/ and served back by bot/webchat_api.py at URL_PREFIX; and the evidence staff attach when
+they resolve a ticket: photos (stored and served as above) or PDF documents, served by
+feedback/api.py at DOCUMENT_URL_PREFIX.
 
 A photo is accepted only when its bytes are a JPEG, PNG or WebP image, whatever the sender says
 its type is. It is stored under a random name, which is also its address, so a photo is seen
@@ -13,7 +15,7 @@ import re
 import secrets
 from pathlib import Path
 
-from core.errors import AppError
+from core.errors import AppError, Invalid
 from core.settings import get_settings
 
 URL_PREFIX = "/api/v1/webchat/photos/"
@@ -34,6 +36,70 @@ def image_kind(data: bytes) -> str | None:
 
 def _directory() -> Path:
     return get_settings().var_dir / "uploads" / "photos"
+
+
+DOCUMENT_URL_PREFIX = "/api/v1/documents/"
+_DOCUMENT_NAME = re.compile(r"^[A-Za-z0-9_-]{32}\.pdf$")
+DOCUMENT_MEDIA_TYPES = {"pdf": "application/pdf"}
+
+
+def document_kind(data: bytes) -> str | None:
+    """The extension of a PDF, read from its first bytes (whatever the sender called it)."""
+    return "pdf" if data.startswith(b"%PDF-") else None
+
+
+def _documents() -> Path:
+    return get_settings().var_dir / "uploads" / "documents"
+
+
+def save_document(data: bytes, kind: str) -> str:
+    """Store an evidence document and return its URL."""
+    directory = _documents()
+    directory.mkdir(parents=True, exist_ok=True)
+    name = f"{secrets.token_urlsafe(24)}.{kind}"
+    partial = directory / f".{name}.part"
+    partial.write_bytes(data)
+    partial.rename(directory / name)
+    return DOCUMENT_URL_PREFIX + name
+
+
+def is_document_url(url: str) -> bool:
+    return url.startswith(DOCUMENT_URL_PREFIX) and bool(
+        _DOCUMENT_NAME.match(url[len(DOCUMENT_URL_PREFIX) :])
+    )
+
+
+def document_path(name: str) -> Path | None:
+    """The stored document with this name, or None for any other name."""
+    if not _DOCUMENT_NAME.match(name):
+        return None
+    path = _documents() / name
+    return path if path.is_file() else None
+
+
+def stored_file_exists(url: str) -> bool:
+    """Whether `url` names a photo or a document stored here, and the file is there."""
+    if is_photo_url(url):
+        return path_of(url[len(URL_PREFIX) :]) is not None
+    if is_document_url(url):
+        return document_path(url[len(DOCUMENT_URL_PREFIX) :]) is not None
+    return False
+
+
+def save_evidence(data: bytes) -> str:
+    """Store a photo or a PDF sent as evidence and return its URL; Invalid for anything else."""
+    settings = get_settings()
+    if (kind := image_kind(data[:16])) is not None:
+        if len(data) > settings.max_photo_bytes:
+            raise Invalid(f"Ảnh lớn quá {settings.max_photo_bytes // 1_000_000} MB.")
+        return save(data, kind)
+    if (kind := document_kind(data[:16])) is not None:
+        if len(data) > settings.max_document_bytes:
+            raise Invalid(f"Tệp lớn quá {settings.max_document_bytes // 1_000_000} MB.")
+        return save_document(data, kind)
+    raise Invalid(
+        "Tệp minh chứng phải là ảnh (JPEG, PNG, WebP) hoặc tài liệu PDF.", status_code=415
+    )
 
 
 def save(data: bytes, kind: str) -> str:

@@ -6,8 +6,10 @@ import hmac
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 import jwt
+import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from fastapi import Depends
@@ -86,16 +88,124 @@ def create_user(
     return user
 
 
-def authenticate(session: Session, *, username: str, password: str) -> StaffUser:
-    """The active user with these credentials, or Unauthorized."""
+BAD_CREDENTIALS = "Incorrect username or password."
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    """A sign-in attempt: the user, or why not. A failure is a result, not an exception,
+    so that the caller commits the failure count before answering 401."""
+
+    user: StaffUser | None
+    error: str | None = None
+
+
+def check_credentials(
+    session: Session, *, username: str, password: str, now: datetime | None = None
+) -> LoginResult:
+    """Check a password; count failures and lock the account after too many in a row."""
+    settings = get_settings()
+    now = now or datetime.now(UTC)
     user = session.scalar(select(StaffUser).where(StaffUser.username == username))
     try:
         _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
+        correct = True
     except (VerificationError, InvalidHashError):
-        user = None
+        correct = False
     if user is None or not user.active:
-        raise Unauthorized("Incorrect username or password.")
-    return user
+        return LoginResult(None, BAD_CREDENTIALS)
+    locked = user.locked_until is not None and user.locked_until > now
+    if locked and correct:
+        # Only someone who knows the password learns that the account is locked.
+        until = (
+            user.locked_until.astimezone(ZoneInfo(settings.timezone)) if user.locked_until else now
+        )
+        return LoginResult(
+            None,
+            f"Account locked after too many failed sign-ins; try again after "
+            f"{until:%H:%M} (Tài khoản tạm khóa do nhập sai mật khẩu nhiều lần).",
+        )
+    if not correct:
+        if not locked:
+            user.failed_logins += 1
+            if user.failed_logins >= settings.login_max_failures:
+                user.locked_until = now + timedelta(minutes=settings.login_lockout_minutes)
+                user.failed_logins = 0
+        session.flush()
+        return LoginResult(None, BAD_CREDENTIALS)
+    # With a second factor, the count starts again only once the code is right too: the
+    # password alone must not buy more guesses at the code.
+    if user.totp_secret is None and (user.failed_logins or user.locked_until):
+        user.failed_logins, user.locked_until = 0, None
+        session.flush()
+    return LoginResult(user)
+
+
+def totp_ok(secret: str, code: str) -> bool:
+    """A 6-digit code from the authenticator app; the previous 30 s window is accepted too."""
+    code = code.replace(" ", "")
+    return code.isdigit() and pyotp.TOTP(secret).verify(code, valid_window=1)
+
+
+def check_second_factor(session: Session, *, user: StaffUser, code: str | None) -> str | None:
+    """Why a user with TOTP turned on may not have a token without a valid code, or None.
+    A wrong code counts toward the lock (check_totp_attempt)."""
+    if user.totp_secret is None:
+        return None
+    if not code:
+        return "This account uses two-factor sign-in: send the current TOTP code as 'otp'."
+    if check_totp_attempt(session, user=user, code=code):
+        return None
+    return "The TOTP code is wrong or has expired."
+
+
+def check_totp_attempt(
+    session: Session, *, user: StaffUser, code: str, now: datetime | None = None
+) -> bool:
+    """A second-factor code at sign-in. Wrong codes count like wrong passwords and lock the
+    account at the same limit: the correct password alone never buys more guesses."""
+    settings = get_settings()
+    now = now or datetime.now(UTC)
+    if user.totp_secret is not None and totp_ok(user.totp_secret, code):
+        user.failed_logins = 0
+        session.flush()
+        return True
+    user.failed_logins += 1
+    if user.failed_logins >= settings.login_max_failures:
+        user.locked_until = now + timedelta(minutes=settings.login_lockout_minutes)
+        user.failed_logins = 0
+    session.flush()
+    return False
+
+
+def is_locked(user: StaffUser, now: datetime | None = None) -> bool:
+    return user.locked_until is not None and user.locked_until > (now or datetime.now(UTC))
+
+
+def authenticate(session: Session, *, username: str, password: str) -> StaffUser:
+    """The active user with these credentials, or Unauthorized (the failure is not counted:
+    callers that face the network use check_credentials)."""
+    result = check_credentials(session, username=username, password=password)
+    if result.user is None:
+        raise Unauthorized(result.error or BAD_CREDENTIALS)
+    return result.user
+
+
+def change_password(
+    session: Session, *, user: StaffUser, current: str, new: str, now: datetime | None = None
+) -> None:
+    """Change one's own password; the current one must be given."""
+    try:
+        _hasher.verify(user.password_hash, current)
+    except (VerificationError, InvalidHashError):
+        raise Invalid("Mật khẩu hiện tại không đúng.") from None
+    if len(new) < 10:
+        raise Invalid("Mật khẩu mới cần ít nhất 10 ký tự.")
+    if new == current:
+        raise Invalid("Mật khẩu mới phải khác mật khẩu hiện tại.")
+    user.password_hash = hash_password(new)
+    user.password_changed_at = now or datetime.now(UTC)
+    session.flush()
 
 
 def issue_access_token(user: StaffUser) -> str:

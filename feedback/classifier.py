@@ -22,6 +22,8 @@ class Prediction:
     category: str | None
     confidence: float
     ward_code: str | None = None
+    # The best categories and their confidences, best first.
+    candidates: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,7 @@ class NluClassifier:
             confidence=analysis.category_confidence,
             # A split old ward gives candidates, not a code: the ticket keeps no ward then.
             ward_code=analysis.ward.code if analysis.ward else None,
+            candidates=analysis.top_categories,
         )
 
     def neighbour_wards(self, ward_code: str) -> frozenset[str]:

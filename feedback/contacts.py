@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from feedback.models import Contact, ContactIdentity
+from feedback.models import Contact, ContactIdentity, Ticket
 from feedback.schemas import ContactIn
 
 
@@ -49,3 +49,19 @@ def _update_contact(contact: Contact, data: ContactIn) -> None:
     if data.phone and data.phone_consent:
         contact.phone = data.phone
         contact.phone_consent = True
+
+
+def contacts_to_tell(session: Session, ticket: Ticket) -> list[int]:
+    """Who follows this ticket: its own contact, then the contacts of the duplicates merged
+    into it (bot/notify.py tells each of them)."""
+    merged = session.scalars(
+        select(Ticket.contact_id)
+        .where(
+            Ticket.duplicate_of_id == ticket.id,
+            Ticket.merged_at.is_not(None),
+            Ticket.contact_id.is_not(None),
+        )
+        .order_by(Ticket.id)
+    )
+    ids = [ticket.contact_id] if ticket.contact_id is not None else []
+    return list(dict.fromkeys([*ids, *(c for c in merged if c is not None)]))

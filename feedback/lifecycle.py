@@ -33,6 +33,10 @@ TRANSITIONS: dict[str, Transition] = {
     "reopen": Transition(frozenset({S.RESOLVED}), S.REOPENED),
     "close": Transition(frozenset({S.RESOLVED}), S.CLOSED),
     "note": Transition(frozenset(TicketStatus), None),
+    "assign_staff": Transition(_ACTIVE, None),
+    "recategorize": Transition(frozenset({S.TRIAGE, *_ACTIVE}), None),
+    # A confirmed duplicate leaves the queues; its citizen follows the original from then on.
+    "merge": Transition(frozenset(OPEN_STATUSES), S.CLOSED),
 }
 
 _HINTS = {
@@ -41,6 +45,7 @@ _HINTS = {
     "transfer": "a ticket in triage is assigned, not transferred",
     "close": "only a resolved ticket can be closed",
     "reopen": "only a resolved ticket can be reopened",
+    "merge": "only an open ticket can be merged into another",
 }
 
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     Boolean,
     CheckConstraint,
+    Date,
     Float,
     ForeignKey,
     Index,
@@ -209,7 +210,13 @@ class Ticket(Base):
     category_code: Mapped[str | None] = mapped_column(ForeignKey("categories.code"))
     agency_id: Mapped[int | None] = mapped_column(ForeignKey("agencies.id"))
     contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"), index=True)
-    duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+    duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
+    # Set when staff confirmed the duplicate and merged it: its citizen follows the original.
+    merged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The official handling it inside the agency, once someone has taken it.
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    # The NLU's best categories, [{"category", "confidence"}], for the dispatcher's triage.
+    category_candidates: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     is_public: Mapped[bool] = mapped_column(Boolean, default=False)
 
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -224,6 +231,10 @@ class Ticket(Base):
     category: Mapped[Category | None] = relationship(lazy="raise")
     contact: Mapped[Contact | None] = relationship(lazy="raise")
     duplicate_of: Mapped[Ticket | None] = relationship(remote_side=[id], lazy="raise")
+    assignee: Mapped[StaffUser | None] = relationship(lazy="raise", foreign_keys=[assignee_id])
+    survey_responses: Mapped[list[SurveyResponse]] = relationship(
+        lazy="raise", order_by="SurveyResponse.id"
+    )
     events: Mapped[list[TicketEvent]] = relationship(
         back_populates="ticket", lazy="raise", order_by="TicketEvent.id"
     )
@@ -275,6 +286,12 @@ class StaffUser(Base):
     agency_id: Mapped[int | None] = mapped_column(ForeignKey("agencies.id"))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Sign-in protection: consecutive failed passwords, the lock they led to, and the TOTP
+    # secret of the second factor (required for admins in the panel).
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     agency: Mapped[Agency | None] = relationship(lazy="raise")
 
@@ -295,3 +312,62 @@ class Notification(Base):
     message: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class StaffSession(Base):
+    """A signed-in browser of the admin panel. The cookie holds a random token; only its hash
+    is stored, so a copy of the table signs nobody in. Logging out deletes the row."""
+
+    __tablename__ = "staff_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 of the cookie token
+    user_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    # False until the second factor is given (or set up, for an admin without one yet).
+    verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    user: Mapped[StaffUser] = relationship(lazy="raise")
+
+
+class AuditEntry(Base):
+    """Who changed what and when: staff actions on settings and reads of personal data."""
+
+    __tablename__ = "audit_entries"
+    __table_args__ = (Index("ix_audit_entries_created", "created_at", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    actor: Mapped[str] = mapped_column(String(80))  # the username, kept if the user is renamed
+    action: Mapped[str] = mapped_column(String(60))
+    target: Mapped[str | None] = mapped_column(String(200))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    ip: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CalendarDay(Base):
+    """A day the admins changed in the working calendar, over the holiday files: a day off
+    (working=False) or a weekend day worked in exchange (working=True)."""
+
+    __tablename__ = "calendar_days"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    working: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class FaqEntry(Base):
+    """A question and answer the bot replies with; staff edit them in the panel. Empty, the
+    bot answers from the shipped nlu/faq.yaml, which `tiepdan seed` copies here."""
+
+    __tablename__ = "faq_entries"
+
+    id: Mapped[str] = mapped_column(String(60), primary_key=True)
+    question: Mapped[str] = mapped_column(Text)
+    answer: Mapped[str] = mapped_column(Text)
+    alternatives: Mapped[list[str]] = mapped_column(JSON, default=list)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -13,7 +13,19 @@ from feedback.models import StaffRole, Ticket
 
 # Actions agency staff may take on their own agency's tickets; assigning is the dispatchers'.
 STAFF_ACTIONS = frozenset(
-    {"start", "reply", "transfer", "resolve", "reject", "reopen", "close", "note"}
+    {
+        "start",
+        "reply",
+        "transfer",
+        "resolve",
+        "reject",
+        "reopen",
+        "close",
+        "note",
+        "assign_staff",
+        "recategorize",
+        "merge",
+    }
 )
 
 
@@ -51,3 +63,21 @@ def require_ticket_filer(principal: Principal) -> None:
     """Everyone but a viewer may file a ticket (staff at an intake desk, the bot)."""
     if principal.kind == "staff" and principal.role == StaffRole.VIEWER:
         raise Forbidden("Viewers cannot file tickets.")
+
+
+def require_admin(principal: Principal) -> None:
+    """Users, agencies, routing rules, the calendar, the FAQ and the audit log are the admins'."""
+    if principal.kind != "staff" or principal.role != StaffRole.ADMIN:
+        raise Forbidden("Chỉ quản trị viên được làm việc này.")
+
+
+def require_dashboard_reader(principal: Principal) -> None:
+    """The figures of every agency: admins, dispatchers and the IOC's viewers."""
+    if principal.role not in (StaffRole.ADMIN, StaffRole.DISPATCHER, StaffRole.VIEWER):
+        raise Forbidden("Bảng số liệu dành cho điều phối viên, quản trị viên và IOC.")
+
+
+def require_dispatcher(principal: Principal) -> None:
+    """Triage and the conversations desk are the dispatchers' (and admins')."""
+    if principal.kind != "staff" or principal.role not in (StaffRole.ADMIN, StaffRole.DISPATCHER):
+        raise Forbidden("Chỉ điều phối viên và quản trị viên được làm việc này.")

@@ -9,15 +9,16 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
-from sqlalchemy import Select, select, tuple_
+from sqlalchemy import Select, exists, func, or_, select, tuple_
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from core.errors import Forbidden, Invalid, NotFound
 from feedback.auth import Principal
-from feedback.models import Agency, Ticket, TicketEvent, TicketStatus
+from feedback.models import OPEN_STATUSES, Agency, Ticket, TicketEvent, TicketStatus
 from feedback.policy import can_see_ticket, require_ticket_reader
 from feedback.ticket_codes import normalize_ticket_code
 
@@ -28,9 +29,16 @@ def ticket_query() -> Select[Ticket]:
         joinedload(Ticket.agency),
         joinedload(Ticket.contact),
         joinedload(Ticket.duplicate_of),
+        joinedload(Ticket.assignee),
+        selectinload(Ticket.survey_responses),
         selectinload(Ticket.events).joinedload(TicketEvent.agency),
         selectinload(Ticket.events).joinedload(TicketEvent.actor),
     )
+
+
+def queue_query() -> Select[Ticket]:
+    """A ticket as a queue row shows it: no history, no contact."""
+    return select(Ticket).options(joinedload(Ticket.agency), joinedload(Ticket.assignee))
 
 
 def get_ticket(session: Session, *, code: str, principal: Principal) -> Ticket:
@@ -65,6 +73,13 @@ class TicketFilters:
     ward: str | None = None
     created_from: datetime | None = None
     created_to: datetime | None = None
+    channel: str | None = None
+    # Open and past the SLA deadline at `now`.
+    overdue: bool = False
+    now: datetime | None = None
+    assignee_id: int | None = None
+    # A ticket code (with or without its PA prefix) or words of the description.
+    search: str | None = None
 
 
 def encode_cursor(ticket: Ticket) -> str:
@@ -96,10 +111,14 @@ def list_tickets(
     filters: TicketFilters,
     cursor: str | None = None,
     limit: int = 50,
+    with_history: bool = True,
 ) -> tuple[list[Ticket], str | None]:
-    """One page of tickets, newest first, with the cursor of the next page."""
+    """One page of tickets, newest first, with the cursor of the next page.
+
+    Without history, the tickets come as a queue shows them (no events, contact or rating).
+    """
     require_ticket_reader(principal)
-    query = ticket_query()
+    query = ticket_query() if with_history else queue_query()
     agency_code = filters.agency
     if not principal.sees_all_agencies:
         own = session.get(Agency, principal.agency_id) if principal.agency_id else None
@@ -123,6 +142,15 @@ def list_tickets(
         query = query.where(Ticket.created_at >= filters.created_from)
     if filters.created_to:
         query = query.where(Ticket.created_at < filters.created_to)
+    if filters.channel:
+        query = query.where(Ticket.channel == filters.channel)
+    if filters.assignee_id is not None:
+        query = query.where(Ticket.assignee_id == filters.assignee_id)
+    if filters.overdue:
+        now = filters.now or datetime.now(UTC)
+        query = query.where(Ticket.status.in_(OPEN_STATUSES), Ticket.sla_due_at < now)
+    if filters.search and filters.search.strip():
+        query = query.where(_search(filters.search.strip()))
     if cursor:
         created_at, ticket_id = decode_cursor(cursor)
         query = query.where(tuple_(Ticket.created_at, Ticket.id) < tuple_(created_at, ticket_id))
@@ -130,3 +158,45 @@ def list_tickets(
     tickets = list(session.scalars(query).unique())
     next_cursor = encode_cursor(tickets[limit - 1]) if len(tickets) > limit else None
     return tickets[:limit], next_cursor
+
+
+def _search(text: str):  # type: ignore[no-untyped-def]
+    """A code finds its ticket; other words are looked for in the description."""
+    code = normalize_ticket_code(text)
+    words = text.replace("%", "").replace("_", "")
+    return or_(Ticket.code == code, Ticket.description.ilike(f"%{words}%"))
+
+
+def list_duplicates(session: Session, *, ticket: Ticket) -> list[Ticket]:
+    """The tickets marked as duplicates of this one (merged or only suspected)."""
+    return list(
+        session.scalars(
+            select(Ticket).where(Ticket.duplicate_of_id == ticket.id).order_by(Ticket.created_at)
+        )
+    )
+
+
+def category_corrections(session: Session) -> Iterator[tuple[str, str]]:
+    """(description, final category) of each ticket whose category staff changed: the NLU's
+    guess overruled, or a category corrected by hand (an event with `category_to`)."""
+    corrected_by_hand = exists().where(
+        TicketEvent.ticket_id == Ticket.id,
+        TicketEvent.kind.in_(("recategorize", "assign", "transfer")),
+        func.coalesce(TicketEvent.data["category_to"].as_string(), "") != "",
+    )
+    rows = session.execute(
+        select(Ticket.description, Ticket.category_code)
+        .where(
+            Ticket.category_code.is_not(None),
+            or_(
+                (Ticket.predicted_category_code.is_not(None))
+                & (Ticket.category_code != Ticket.predicted_category_code),
+                corrected_by_hand,
+            ),
+        )
+        .order_by(Ticket.id)
+        .execution_options(yield_per=1000)
+    )
+    for description, category in rows:
+        if category is not None:  # the query's filter; spelled out for the type checker
+            yield description, category

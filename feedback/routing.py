@@ -194,6 +194,10 @@ def _classify(session: Session, ticket: Ticket, classifier: TicketClassifier) ->
         return
     ticket.predicted_category_code = prediction.category
     ticket.category_confidence = prediction.confidence
+    ticket.category_candidates = [
+        {"category": code, "confidence": round(confidence, 4)}
+        for code, confidence in prediction.candidates
+    ] or None
     confident = prediction.confidence >= get_settings().triage_threshold
     if (
         prediction.category

@@ -15,8 +15,16 @@ from pydantic import (
     model_validator,
 )
 
-from feedback.attachments import URL_PREFIX
-from feedback.models import Channel, ContactKind, Ticket, TicketEvent, TicketKind, TicketPriority
+from feedback.attachments import DOCUMENT_URL_PREFIX, URL_PREFIX
+from feedback.models import (
+    Channel,
+    ContactKind,
+    SurveyResponse,
+    Ticket,
+    TicketEvent,
+    TicketKind,
+    TicketPriority,
+)
 
 _PHONE = re.compile(r"^\+?\d{9,12}$")
 _TAX_CODE = re.compile(r"^\d{10}(-?\d{3})?$")
@@ -116,6 +124,18 @@ class EventOut(BaseModel):
     actor: str
     message: str | None
     public: bool
+    # What the event records besides its message: a rating's score and "fixed", a
+    # resolution's evidence ("attachments"), a correction's categories.
+    data: dict[str, Any] = {}
+    created_at: datetime
+
+
+class RatingOut(BaseModel):
+    """The citizen's latest answer to the satisfaction question."""
+
+    score: int
+    fixed: bool | None = Field(description="false: the citizen says it was not fixed")
+    comment: str | None
     created_at: datetime
 
 
@@ -145,6 +165,8 @@ class TicketOut(BaseModel):
     channel: str | None
     is_public: bool
     duplicate_of: str | None
+    merged: bool
+    assignee: str | None
     overdue: bool
     created_at: datetime
     sla_due_at: datetime | None
@@ -152,6 +174,7 @@ class TicketOut(BaseModel):
     resolved_at: datetime | None
     closed_at: datetime | None
     contact: ContactOut | None
+    rating: RatingOut | None
     events: list[EventOut]
 
 
@@ -191,6 +214,10 @@ class AgencyOut(BaseModel):
     level: str
 
 
+class EvidenceOut(BaseModel):
+    url: str = Field(description="Pass it in resolve's `attachments`")
+
+
 class TokenOut(BaseModel):
     access_token: str
     token_type: str = "bearer"
@@ -224,16 +251,54 @@ class OptionalMessageBody(_ActionBody):
     message: str | None = Field(default=None, max_length=5000)
 
 
+# Evidence a resolution shows the citizen: a file uploaded with POST .../attachments.
+EvidenceUrl = Annotated[
+    str,
+    Field(
+        max_length=500,
+        pattern=rf"^({re.escape(URL_PREFIX)}|{re.escape(DOCUMENT_URL_PREFIX)})[A-Za-z0-9_.-]+$",
+    ),
+]
+
+
+class ResolveBody(_ActionBody):
+    """A resolution: the public answer and at least one piece of evidence (the service checks
+    the evidence, so that every caller meets the same rule)."""
+
+    message: Text
+    attachments: list[EvidenceUrl] = Field(default_factory=list, max_length=10)
+
+
+class StartBody(OptionalMessageBody):
+    # Who handles it: a username of the ticket's agency; empty, the staff member starting it.
+    assignee: str | None = Field(default=None, max_length=80)
+
+
+class AssigneeBody(OptionalMessageBody):
+    assignee: str = Field(min_length=1, max_length=80)
+
+
+class CategoryBody(OptionalMessageBody):
+    category: str = Field(min_length=1, max_length=40)
+
+
+class MergeBody(OptionalMessageBody):
+    into: str = Field(min_length=1, max_length=20, description="The original ticket's code")
+
+
 ACTION_BODIES: dict[str, type[_ActionBody]] = {
     "assign": AgencyBody,
     "transfer": AgencyBody,
     "reply": MessageBody,
-    "resolve": MessageBody,
+    "resolve": ResolveBody,
     "note": NoteBody,
     "reject": ReasonBody,
-    "start": OptionalMessageBody,
+    "start": StartBody,
     "reopen": OptionalMessageBody,
     "close": OptionalMessageBody,
+    "assign_staff": AssigneeBody,
+    "recategorize": CategoryBody,
+    "merge": MergeBody,
 }
 
 ActionPayload = dict[str, Any]
@@ -252,7 +317,21 @@ def _event_out(event: TicketEvent) -> EventOut:
         actor=actor,
         message=event.message,
         public=event.public,
+        data=event.data or {},
         created_at=event.created_at,
+    )
+
+
+def latest_rating(ticket: Ticket) -> SurveyResponse | None:
+    """The citizen's latest rating of the ticket (its survey responses must be loaded)."""
+    return ticket.survey_responses[-1] if ticket.survey_responses else None
+
+
+def rating_out(survey: SurveyResponse | None) -> RatingOut | None:
+    if survey is None:
+        return None
+    return RatingOut(
+        score=survey.score, fixed=survey.fixed, comment=survey.comment, created_at=survey.created_at
     )
 
 
@@ -276,6 +355,8 @@ def ticket_out(ticket: Ticket) -> TicketOut:
         channel=ticket.channel,
         is_public=ticket.is_public,
         duplicate_of=ticket.duplicate_of.code if ticket.duplicate_of else None,
+        merged=ticket.merged_at is not None,
+        assignee=ticket.assignee.username if ticket.assignee else None,
         overdue=ticket.overdue_at is not None,
         created_at=ticket.created_at,
         sla_due_at=ticket.sla_due_at,
@@ -291,6 +372,7 @@ def ticket_out(ticket: Ticket) -> TicketOut:
         )
         if contact
         else None,
+        rating=rating_out(latest_rating(ticket)),
         events=[_event_out(e) for e in ticket.events],
     )
 

@@ -16,22 +16,28 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from core.celery_app import enqueue
-from core.errors import Invalid, NotFound
+from core.errors import Conflict, Invalid, NotFound
 from feedback import reference
+from feedback.attachments import is_photo_url, stored_file_exists
 from feedback.auth import SYSTEM, Principal
 from feedback.contacts import find_or_create_contact
 from feedback.history import record_event
 from feedback.lifecycle import check_transition
-from feedback.models import Agency, Category, StaffUser, Ticket, TicketStatus
+from feedback.models import Agency, Category, StaffRole, StaffUser, Ticket, TicketStatus
 from feedback.policy import require_action
 from feedback.queries import get_ticket
 from feedback.schemas import (
     ACTION_BODIES,
     AgencyBody,
+    AssigneeBody,
+    CategoryBody,
+    MergeBody,
     MessageBody,
     NoteBody,
     OptionalMessageBody,
     ReasonBody,
+    ResolveBody,
+    StartBody,
     TicketCreate,
 )
 from feedback.sla import set_sla_due
@@ -101,6 +107,8 @@ def create_ticket(
         ("contact", contact),
         ("agency", None),
         ("duplicate_of", None),
+        ("assignee", None),
+        ("survey_responses", []),
     ):
         set_committed_value(ticket, name, value)
     enqueue(session, "feedback.route_ticket", ticket_id=ticket.id)
@@ -157,15 +165,31 @@ def perform_action(
     data: dict[str, Any] = {}
     event_agency_id: int | None = None
 
+    merged_into: Ticket | None = None
+
     if isinstance(body, AgencyBody):
         data = _reassign(session, ticket, action=action, body=body)
         message, event_agency_id = body.message, ticket.agency_id
+    elif isinstance(body, ResolveBody):
+        data = {"attachments": _evidence(body.attachments)}
+        message, public = body.message, True
     elif isinstance(body, MessageBody):
         message, public = body.message, body.public
     elif isinstance(body, NoteBody):
         message = body.message
     elif isinstance(body, ReasonBody):
         message, public = body.reason, True
+    elif isinstance(body, StartBody | AssigneeBody):
+        data = _assign_staff(session, ticket, principal=principal, username=body.assignee)
+        message = body.message
+    elif isinstance(body, CategoryBody):
+        data = _recategorize(session, ticket, category=body.category)
+        message = body.message
+    elif isinstance(body, MergeBody):
+        merged_into = _merge(session, ticket, into=body.into, principal=principal, now=now)
+        data = {"into": merged_into.code}
+        message = body.message or MERGED_NOTICE.format(code=merged_into.code)
+        public = True
     elif isinstance(body, OptionalMessageBody):
         message = body.message
 
@@ -190,6 +214,17 @@ def perform_action(
     if ticket.contact_id is not None and told:
         # The bot tells the citizen on the channel they wrote from (bot/notify.py).
         enqueue(session, "bot.notify_contact", event_id=event.id)
+    if merged_into is not None:
+        record_event(
+            session,
+            merged_into,
+            kind="merged_in",
+            actor=principal,
+            now=now,
+            from_status=merged_into.status,
+            message=body.message if isinstance(body, MergeBody) else None,
+            data={"from": ticket.code},
+        )
     session.expire(ticket, ["events", "agency"])
     return get_ticket(session, code=ticket.code, principal=SYSTEM)
 
@@ -210,10 +245,89 @@ def _reassign(session: Session, ticket: Ticket, *, action: str, body: AgencyBody
     if ticket.category_code is None:
         raise Invalid("This ticket has no category yet: give one with the agency.")
     data["agency_from"] = ticket.agency.code if ticket.agency else None
+    if agency.id != ticket.agency_id:
+        ticket.assignee_id = None  # the new agency decides who handles it
     ticket.agency_id = agency.id
     if ticket.sla_due_at is None or "category_to" in data:
         set_sla_due(session, ticket)
     return data
+
+
+NO_EVIDENCE = (
+    "Cần đính kèm ít nhất một tệp minh chứng (ảnh hoặc tài liệu PDF) để hoàn thành phản ánh: "
+    "người dân sẽ thấy câu trả lời cùng minh chứng."
+)
+MERGED_NOTICE = (
+    "Phản ánh của bạn trùng với phản ánh {code} đang được xử lý. Từ nay bạn sẽ nhận thông báo "
+    "về phản ánh {code}."
+)
+
+
+def _evidence(urls: list[str]) -> list[str]:
+    """The resolution's evidence: at least one file uploaded here, each still stored."""
+    if not urls:
+        raise Invalid(NO_EVIDENCE)
+    missing = [url for url in urls if not stored_file_exists(url)]
+    if missing:
+        raise Invalid(f"Không tìm thấy tệp minh chứng {missing[0]}: hãy tải tệp lên lại.")
+    # Photos first: the citizen's notice shows the first photo (bot/notify.py).
+    return sorted(dict.fromkeys(urls), key=lambda url: not is_photo_url(url))
+
+
+def _assign_staff(
+    session: Session, ticket: Ticket, *, principal: Principal, username: str | None
+) -> dict[str, Any]:
+    """Give the ticket to one official of its agency (by default, whoever starts it)."""
+    if username is None:
+        if principal.user_id is None or ticket.assignee_id is not None:
+            return {}
+        user = session.get(StaffUser, principal.user_id)
+    else:
+        user = session.scalar(select(StaffUser).where(StaffUser.username == username))
+    if user is None or not user.active:
+        raise Invalid(f"Không có cán bộ '{username}'.")
+    if user.agency_id is not None and user.agency_id != ticket.agency_id:
+        raise Invalid(f"Cán bộ {user.username} không thuộc cơ quan đang xử lý phản ánh này.")
+    if user.agency_id is None and user.role not in (StaffRole.ADMIN, StaffRole.DISPATCHER):
+        raise Invalid(f"Cán bộ {user.username} không xử lý phản ánh.")
+    previous = ticket.assignee.username if ticket.assignee_id and ticket.assignee else None
+    ticket.assignee_id = user.id
+    session.expire(ticket, ["assignee"])
+    return {"assignee": user.username, "assignee_from": previous}
+
+
+def _recategorize(session: Session, ticket: Ticket, *, category: str) -> dict[str, Any]:
+    """A corrected category: a new deadline, and a training example for the NLU
+    (`tiepdan nlu export-corrections` reads the event's `category_to`)."""
+    if category == ticket.category_code:
+        raise Invalid("Phản ánh đã thuộc lĩnh vực này.")
+    _check_category(session, category)
+    data = {"category_from": ticket.category_code, "category_to": category}
+    ticket.category_code = category
+    if ticket.agency_id is not None:
+        set_sla_due(session, ticket)
+    return data
+
+
+def _merge(
+    session: Session, ticket: Ticket, *, into: str, principal: Principal, now: datetime
+) -> Ticket:
+    """Link a duplicate to its original; the duplicate's citizen then follows the original
+    (feedback.contacts.contacts_to_tell)."""
+    original = get_ticket(session, code=into, principal=principal)
+    if original.id == ticket.id:
+        raise Invalid("Không thể gộp phản ánh vào chính nó.")
+    if original.merged_at is not None or original.status in (
+        TicketStatus.CLOSED,
+        TicketStatus.REJECTED,
+    ):
+        raise Conflict(
+            f"Phản ánh {original.code} đã đóng hoặc đã được gộp: hãy gộp vào phản ánh gốc còn mở."
+        )
+    ticket.duplicate_of_id = original.id
+    ticket.merged_at = now
+    session.expire(ticket, ["duplicate_of"])
+    return original
 
 
 def _stamp_times(ticket: Ticket, *, action: str, to_status: TicketStatus, now: datetime) -> None:

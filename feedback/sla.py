@@ -26,7 +26,8 @@ Semantics:
 from __future__ import annotations
 
 import logging
-import re
+import threading
+import time as time_module
 from collections.abc import Mapping
 from collections.abc import Set as AbstractSet
 from datetime import UTC, date, datetime, time, timedelta
@@ -36,40 +37,17 @@ from types import MappingProxyType
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import yaml
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    ValidationError,
-    ValidationInfo,
-    field_validator,
-    model_validator,
-)
-from pydantic_core import PydanticCustomError
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.errors import Invalid
 from core.settings import get_settings
-from feedback.models import Category, Ticket
+from feedback.holiday_files import YEAR_FILE, load_year_file
+from feedback.models import CalendarDay, Category, Ticket
 
 logger = logging.getLogger("feedback.sla")
 
-_YEAR_FILE = re.compile(r"^(\d{4})\.yaml$")
-_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _SATURDAY = 5
-_Date = date  # the type, where a field named `date` hides it
-
-
-class _DatesAsStringsLoader(yaml.SafeLoader):
-    """A SafeLoader that leaves dates as strings."""
-
-
-# PyYAML parses dates itself and fails on 2026-02-30 with a bare "day is out of range for month";
-# keeping them as strings lets the validation below name the file and the entry.
-_DatesAsStringsLoader.yaml_implicit_resolvers = {
-    first_char: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first_char, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
 
 
 class WorkingCalendar:
@@ -104,17 +82,19 @@ class WorkingCalendar:
         }
         # Unsynchronised on purpose: a race only means one extra warning line.
         self._warned_years: set[int] = set()
+        # Running totals of working days per year (working_seconds); a race computes one twice.
+        self._prefixes: dict[int, list[int]] = {}
 
     @classmethod
     def from_directory(cls, directory: Path, **kwargs: Any) -> WorkingCalendar:
         """Build a calendar from every YYYY.yaml file in `directory`, validating each one."""
-        paths = sorted(path for path in Path(directory).iterdir() if _YEAR_FILE.match(path.name))
+        paths = sorted(path for path in Path(directory).iterdir() if YEAR_FILE.match(path.name))
         if not paths:
             raise FileNotFoundError(f"no YYYY.yaml holiday files in {directory}")
         holidays: dict[date, str] = {}
         working_days: set[date] = set()
         for path in paths:
-            year_holidays, year_working_days = _load_year_file(path)
+            year_holidays, year_working_days = load_year_file(path)
             holidays.update(year_holidays)
             working_days |= year_working_days
         return cls(holidays, frozenset(working_days), **kwargs)
@@ -167,6 +147,79 @@ class WorkingCalendar:
         start = self._to_local(self.clock_start(moment))
         return self._at(self._advance(start.date(), working_days), start.time())
 
+    @property
+    def office_day_seconds(self) -> float:
+        """The length of one working day's office hours, in seconds."""
+        day = date(2000, 1, 3)
+        return (datetime.combine(day, self._close) - datetime.combine(day, self._open)).seconds
+
+    def working_seconds(self, start: datetime, end: datetime) -> float:
+        """Office-hours seconds between two moments (negative when `end` is before `start`)."""
+        if end < start:
+            return -self.working_seconds(end, start)
+        local_start, local_end = self._to_local(start), self._to_local(end)
+        first, last = local_start.date(), local_end.date()
+        total = self._office_overlap(first, local_start, local_end)
+        if last > first:
+            total += self._office_overlap(last, local_start, local_end)
+            # The whole days between: a queue shows tickets months overdue, so they are counted
+            # from a running total rather than day by day.
+            between = self._working_days_between(first + timedelta(days=1), last)
+            total += between * self.office_day_seconds
+        return total
+
+    def _office_overlap(self, day: date, start: datetime, end: datetime) -> float:
+        if not self.is_working_day(day):
+            return 0.0
+        opens = datetime.combine(day, self._open, tzinfo=self._tz)
+        closes = datetime.combine(day, self._close, tzinfo=self._tz)
+        return max((min(closes, end) - max(opens, start)).total_seconds(), 0.0)
+
+    def _working_days_between(self, first: date, last: date) -> int:
+        """How many working days in [first, last), from running totals kept per year."""
+        if last <= first:
+            return 0
+
+        def before(day: date) -> int:  # working days of its year before `day`
+            return self._year_prefix(day.year)[day.timetuple().tm_yday - 1]
+
+        if first.year == last.year:
+            return before(last) - before(first)
+        total = self._year_prefix(first.year)[-1] - before(first)
+        total += sum(self._year_prefix(year)[-1] for year in range(first.year + 1, last.year))
+        return total + before(last)
+
+    def _year_prefix(self, year: int) -> list[int]:
+        """prefix[i]: the working days among the first i days of `year` (computed once)."""
+        cached = self._prefixes.get(year)
+        if cached is None:
+            cached, running, day = [0], 0, date(year, 1, 1)
+            while day.year == year:
+                running += self.is_working_day(day)
+                cached.append(running)
+                day += timedelta(days=1)
+            self._prefixes[year] = cached
+        return cached
+
+    def with_changes(self, days: Mapping[date, tuple[str, bool]]) -> WorkingCalendar:
+        """This calendar with some days changed: {day: (name, working)}."""
+        holidays = dict(self._holidays)
+        working = set(self._extra_working_days)
+        for day, (name, is_working) in days.items():
+            holidays.pop(day, None)
+            working.discard(day)
+            if is_working:
+                working.add(day)
+            else:
+                holidays[day] = name
+        return WorkingCalendar(
+            holidays,
+            frozenset(working),
+            timezone=str(self._tz),
+            office_open=self._open,
+            office_close=self._close,
+        )
+
     def _advance(self, day: date, working_days: int) -> date:
         for _ in range(working_days):
             day = self.next_working_day(day)
@@ -214,6 +267,37 @@ def get_calendar() -> WorkingCalendar:
     )
 
 
+_current: tuple[float, WorkingCalendar] | None = None
+_current_lock = threading.Lock()
+
+
+def current_calendar(session: Session) -> WorkingCalendar:
+    """The holiday files with the days admins changed in the panel (`calendar_days`).
+
+    Kept for TIEPDAN_CALENDAR_REFRESH_SECONDS, so that a change reaches every process within
+    that time without a query per deadline.
+    """
+    global _current
+    ttl = get_settings().calendar_refresh_seconds
+    cached = _current
+    if cached is not None and time_module.monotonic() - cached[0] < ttl:
+        return cached[1]
+    rows = session.execute(select(CalendarDay.day, CalendarDay.name, CalendarDay.working)).all()
+    calendar = get_calendar()
+    if rows:
+        calendar = calendar.with_changes({day: (name, working) for day, name, working in rows})
+    with _current_lock:
+        _current = (time_module.monotonic(), calendar)
+    return calendar
+
+
+def forget_calendar() -> None:
+    """Drop this process's calendar (after an admin changed a day)."""
+    global _current
+    with _current_lock:
+        _current = None
+
+
 def set_sla_due(session: Session, ticket: Ticket) -> None:
     """Set the ticket's deadline: its category's working days, counted from when it was filed."""
     if ticket.category_code is None:
@@ -221,144 +305,6 @@ def set_sla_due(session: Session, ticket: Ticket) -> None:
     category = session.get(Category, ticket.category_code)
     if category is None:
         raise Invalid(f"Unknown category code '{ticket.category_code}'.")
-    ticket.sla_due_at = get_calendar().due_at(ticket.created_at, category.sla_working_days)
-
-
-# --- Reading one YYYY.yaml file ---------------------------------------------------------------
-#
-# The structure is a pydantic model; the messages name the file and the entry ("2026.yaml:
-# holidays[1]: 2026-02-30 ..."), because the person fixing the file reads them, not a developer.
-
-
-def _custom(kind: str, message: str) -> PydanticCustomError:
-    # The message is already formatted: braces in it are not placeholders.
-    return PydanticCustomError(kind, message.replace("{", "{{").replace("}", "}}"))
-
-
-class _DayEntry(BaseModel):
-    """One line of `holidays:` or `working_days:`: `{date: YYYY-MM-DD, name: ...}` or a date."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    date: _Date
-    name: str | None = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _bare_date(cls, value: object) -> object:
-        return value if isinstance(value, dict) else {"date": value}
-
-    @field_validator("date", mode="before")
-    @classmethod
-    def _iso_date_of_this_year(cls, raw: object, info: ValidationInfo) -> _Date:
-        if not isinstance(raw, str) or not _ISO_DATE.match(raw):
-            raise _custom("bad_date", f"bad date {raw!r}, expected YYYY-MM-DD")
-        try:
-            day = _Date.fromisoformat(raw)
-        except ValueError as exc:
-            raise _custom("bad_date", f"bad date {raw!r}: {exc}") from exc
-        year = (info.context or {}).get("year")
-        if year is not None and day.year != year:
-            raise _custom("other_year", f"{day} is outside {year}, the year of this file")
-        return day
-
-    @field_validator("name", mode="before")
-    @classmethod
-    def _non_empty_name(cls, name: object) -> str | None:
-        if name is None:
-            return None
-        if not isinstance(name, str) or not name.strip():
-            raise _custom("bad_name", f"name must be non-empty text, got {name!r}")
-        return name.strip()
-
-
-class _YearFile(BaseModel):
-    """A whole YYYY.yaml file."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    year: int
-    holidays: list[_DayEntry]
-    # `working_days:` left empty reads as null: that is just "none this year".
-    working_days: list[_DayEntry] | None = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _lists(cls, data: object) -> object:
-        if isinstance(data, dict):
-            holidays = data.get("holidays")
-            if not isinstance(holidays, list) or not holidays:
-                raise _custom("no_holidays", "'holidays' must be a non-empty list")
-            if not isinstance(data.get("working_days") or [], list):
-                raise _custom("bad_working_days", "'working_days' must be a list")
-        return data
-
-    @model_validator(mode="after")
-    def _consistent(self, info: ValidationInfo) -> _YearFile:
-        file_year = (info.context or {}).get("year")
-        if file_year is not None and self.year != file_year:
-            raise _custom("year_mismatch", f"'year: {self.year}' does not match the file name")
-        named: dict[date, str] = {}
-        for index, entry in enumerate(self.holidays):
-            where = f"holidays[{index}]"
-            if entry.name is None:
-                raise _custom("unnamed", f"{where}: a holiday needs a name")
-            if entry.date in named:
-                raise _custom(
-                    "twice",
-                    f"{where}: {entry.date} is listed twice (already '{named[entry.date]}')",
-                )
-            named[entry.date] = entry.name
-        seen: set[date] = set()
-        for index, entry in enumerate(self.working_days or []):
-            where, day = f"working_days[{index}]", entry.date
-            if day in seen:
-                raise _custom("twice", f"{where}: {day} is listed twice")
-            if day in named:
-                raise _custom("clash", f"{where}: {day} is also a holiday ('{named[day]}')")
-            if day.weekday() < _SATURDAY:
-                raise _custom(
-                    "weekday",
-                    f"{where}: {day} is a weekday; only a Saturday or Sunday can be made a "
-                    "working day",
-                )
-            seen.add(day)
-        return self
-
-
-def _load_year_file(path: Path) -> tuple[dict[date, str], set[date]]:
-    match = _YEAR_FILE.match(path.name)
-    if match is None:
-        raise ValueError(f"{path}: holiday files must be named YYYY.yaml")
-    try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_DatesAsStringsLoader)
-    except yaml.YAMLError as exc:
-        raise ValueError(f"{path}: not valid YAML: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a mapping with year, holidays and working_days")
-    try:
-        year_file = _YearFile.model_validate(data, context={"year": int(match.group(1))})
-    except ValidationError as exc:
-        raise ValueError(f"{path}: {_first_problem(exc)}") from None
-    holidays = {entry.date: entry.name or "" for entry in year_file.holidays}
-    return holidays, {entry.date for entry in year_file.working_days or []}
-
-
-def _first_problem(exc: ValidationError) -> str:
-    """The first error as the file's author would fix it: `holidays[1]: bad date ...`."""
-    errors = exc.errors()
-    unknown = [err["loc"] for err in errors if err["type"] == "extra_forbidden"]
-    if unknown:
-        *parent, _ = unknown[0]
-        names = sorted(str(loc[-1]) for loc in unknown if list(loc[:-1]) == parent)
-        if not parent:
-            return f"unknown keys {names}; expected year, holidays, working_days"
-        return f"{_where(tuple(parent))}: unknown keys {names}; expected date and name"
-    first = errors[0]
-    loc = tuple(part for part in first["loc"] if part not in ("date", "name"))
-    return f"{_where(loc)}: {first['msg']}" if loc else first["msg"]
-
-
-def _where(loc: tuple[int | str, ...]) -> str:
-    """('holidays', 1) -> 'holidays[1]'."""
-    return "".join(f"[{part}]" if isinstance(part, int) else str(part) for part in loc)
+    ticket.sla_due_at = current_calendar(session).due_at(
+        ticket.created_at, category.sla_working_days
+    )

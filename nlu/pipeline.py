@@ -21,6 +21,8 @@ from nlu.similarity import Similarity
 from nlu.training import is_trained, model_dir
 from nlu.wards import DEFAULT_PROVINCE, WardMatch, extract_ward
 
+TOP_CATEGORIES = 3
+
 
 class ModelNotTrained(RuntimeError):
     pass
@@ -31,6 +33,8 @@ class Analysis:
     category: str
     category_confidence: float
     ward: WardMatch | None
+    # The best categories with their probabilities, best first (a dispatcher's triage choices).
+    top_categories: tuple[tuple[str, float], ...] = ()
 
 
 class NLU:
@@ -50,6 +54,7 @@ class NLU:
         )
         self._faq_file = faq_file or faq.DEFAULT_FAQ_FILE
         self._faq: FaqIndex | None = None
+        self._edited: tuple[str, FaqIndex] | None = None
         self._faq_lock = threading.Lock()
 
     def analyse(self, text: str) -> Analysis:
@@ -63,6 +68,9 @@ class NLU:
                 category=p.category,
                 category_confidence=p.confidence,
                 ward=extract_ward(t, self.province_code),
+                top_categories=tuple(
+                    sorted(p.probabilities.items(), key=lambda item: -item[1])[:TOP_CATEGORIES]
+                ),
             )
             for t, p in zip(texts, predictions, strict=True)
         ]
@@ -79,8 +87,19 @@ class NLU:
             text, category=category, ward_code=ward_code, open_tickets=open_tickets
         )
 
-    def answer(self, question: str) -> FaqAnswer | None:
-        return self.faq_index().search(question)
+    def answer(
+        self, question: str, *, entries: Sequence[faq.FaqEntry] | None = None, version: str = ""
+    ) -> FaqAnswer | None:
+        """The best answer from the FAQ file, or from `entries` (staff's, from the database):
+        their index is rebuilt when `version` changes."""
+        if entries is None:
+            return self.faq_index().search(question)
+        with self._faq_lock:
+            if self._edited is None or self._edited[0] != version:
+                similarity = Similarity(self.category, ngram_weight=faq.NGRAM_WEIGHT)
+                self._edited = (version, FaqIndex(list(entries), similarity))
+            index = self._edited[1]
+        return index.search(question)
 
     def faq_index(self) -> FaqIndex:
         with self._faq_lock:  # built on first question, not at start: most workers never ask

@@ -374,3 +374,19 @@ def _resolve(
         (key,) = old_anywhere
         return gazetteer.legacy[key]
     return None
+
+
+@lru_cache(maxsize=4)
+def _former_names(province_code: str) -> dict[str, list[str]]:
+    names: dict[str, list[str]] = defaultdict(list)
+    with (ADMIN_DIR / f"{province_code}-legacy.csv").open(encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            label = f"{row['old_ward']}, {row['old_district']}, {row['old_province']}"
+            if label not in names[row["new_code"]]:
+                names[row["new_code"]].append(label)
+    return dict(names)
+
+
+def former_names(code: str, province_code: str = DEFAULT_PROVINCE) -> list[str]:
+    """The pre-2025 wards (ward, district, province) merged into the ward `code`."""
+    return _former_names(province_code).get(code, [])

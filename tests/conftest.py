@@ -8,6 +8,8 @@ Set TIEPDAN_TEST_DATABASE_ADMIN_URL to use another server (default: the local Po
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -29,6 +31,9 @@ os.environ["TIEPDAN_BROKER_URL"] = os.environ.get(
 )
 # A queue of the run's own on that Redis: a second run side by side would take its jobs.
 os.environ["TIEPDAN_TASK_QUEUE"] = f"tiepdan-test-{_worker}-{os.getpid()}"
+# Uploaded files (photos, evidence) go to a folder of the run's own, removed at the end.
+VAR_DIR = tempfile.mkdtemp(prefix="tiepdan-test-var-")
+os.environ["TIEPDAN_VAR_DIR"] = VAR_DIR
 
 from fastapi.testclient import TestClient  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
@@ -75,6 +80,7 @@ def database() -> Iterator[str]:
     with admin.connect() as connection:
         connection.execute(text(f'DROP DATABASE IF EXISTS "{TEST_DB}" WITH (FORCE)'))
     admin.dispose()
+    shutil.rmtree(VAR_DIR, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)

@@ -1,6 +1,8 @@
-"""Images for the tests that upload photos."""
+"""Images for the tests that upload photos, and the evidence a resolution needs."""
 
 from __future__ import annotations
+
+from functools import cache
 
 
 def tiny_png() -> bytes:
@@ -17,3 +19,16 @@ def tiny_png() -> bytes:
     return (
         b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
     )
+
+
+@cache
+def evidence_url() -> str:
+    """A photo stored as a resolution's evidence would be (in the run's var folder)."""
+    from feedback import attachments
+
+    return attachments.save(tiny_png(), "png")
+
+
+def resolve_body(message: str = "Đã xử lý xong.") -> dict[str, object]:
+    """A valid `resolve` body: the public answer and one piece of evidence."""
+    return {"message": message, "attachments": [evidence_url()]}

@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from admin.app import create_admin_app
 from bot.api import desk as conversations_router
 from bot.api import router as bot_router
 from bot.webchat_api import router as webchat_router
@@ -52,7 +53,13 @@ def create_app() -> FastAPI:
         max_bytes=settings.max_body_bytes,
         # Photos up to twice their limit are read, so that a refusal is kept in the chat;
         # anything larger is cut off here.
-        path_limits={URL_PREFIX.rstrip("/"): 2 * settings.max_photo_bytes},
+        path_limits={
+            URL_PREFIX.rstrip("/"): 2 * settings.max_photo_bytes,
+            "/admin/": settings.max_document_bytes + 100_000,  # evidence uploads in the panel
+        },
+        pattern_limits={
+            r"/api/v1/tickets/[^/]+/attachments": settings.max_document_bytes + 100_000
+        },
     )
     app.add_middleware(ServerTiming)  # added last: the outermost, so `app` counts everything
     app.include_router(health_router)
@@ -62,4 +69,5 @@ def create_app() -> FastAPI:
     app.include_router(webchat_router)
     app.include_router(webhooks_router)
     app.include_router(webchat_pages)
+    app.mount("/admin", create_admin_app())  # the staff panel (admin/app.py)
     return app

@@ -107,8 +107,11 @@ def seed(demo: bool, province_file: Path | None) -> None:
     settings = get_settings()
     path = province_file or settings.province_file or default_province_file()
     config = load_province(path)
+    from feedback.configuration import seed_faq
+
     with session_scope() as session:
         report = seed_province(session, config=config)
+        faq_entries = seed_faq(session, path=settings.faq_file)
         accounts = []
         if demo:
             if settings.environment == "production":
@@ -121,6 +124,10 @@ def seed(demo: bool, province_file: Path | None) -> None:
         )
     else:
         click.echo(f"{config.province.name}: already up to date.")
+    if faq_entries:
+        click.echo(
+            f"  FAQ: {faq_entries} questions copied from the FAQ file (edit them in /admin)."
+        )
     for username, password, role in accounts:
         click.echo(f"  demo login  {username:<10} / {password:<20} {role}")
 

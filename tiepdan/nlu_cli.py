@@ -129,10 +129,8 @@ def import_csv(csv_file: Path) -> None:
 @nlu.command("export-corrections")
 def export_corrections() -> None:
     """Write tickets whose category staff changed as training examples (then retrain)."""
-    from sqlalchemy import select
-
     from core.database import session_scope
-    from feedback.models import Ticket
+    from feedback.queries import category_corrections
 
     settings = get_settings()
     assert settings.nlu_extra_dir is not None
@@ -140,17 +138,7 @@ def export_corrections() -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     count = 0
     with session_scope() as session, target.open("w", encoding="utf-8") as out:
-        rows = session.execute(
-            select(Ticket.description, Ticket.category_code)
-            .where(
-                Ticket.predicted_category_code.is_not(None),
-                Ticket.category_code.is_not(None),
-                Ticket.category_code != Ticket.predicted_category_code,
-            )
-            .order_by(Ticket.id)
-            .execution_options(yield_per=1000)
-        )
-        for description, category in rows:
+        for description, category in category_corrections(session):
             out.write(json.dumps({"text": description, "category": category}, ensure_ascii=False))
             out.write("\n")
             count += 1

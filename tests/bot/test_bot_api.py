@@ -9,6 +9,7 @@ from bot.models import Conversation, Direction, Message
 from bot.notify import notice_buttons, notice_text
 from feedback.models import SurveyResponse, Ticket, TicketEvent
 from tests.feedback.helpers import route
+from tests.images import resolve_body
 
 REPORT = {
     "description": "Đèn đường trước số 12 Yersin tắt cả tuần nay",
@@ -41,7 +42,7 @@ def file_for(client, db_session, service_headers):
 
 
 def _resolve(client, headers, code: str) -> None:
-    for action, body in (("start", {}), ("resolve", {"message": "Đã thay bóng đèn."})):
+    for action, body in (("start", {}), ("resolve", resolve_body("Đã thay bóng đèn."))):
         response = client.post(f"/api/v1/tickets/{code}/{action}", json=body, headers=headers)
         assert response.status_code == 200, response.text
 

@@ -217,6 +217,17 @@ def staff(stack: Stack) -> dict[str, str]:
 
 
 def _act(stack: Stack, staff: dict[str, str], code: str, action: str, body: dict) -> None:
+    if action == "resolve":  # a resolution needs evidence, uploaded first
+        from tests.images import tiny_png
+
+        uploaded = httpx.post(
+            f"{stack.platform}/api/v1/tickets/{code}/attachments",
+            files={"file": ("sau-khi-xu-ly.png", tiny_png(), "image/png")},
+            headers=staff,
+            timeout=10,
+        )
+        assert uploaded.status_code == 201, uploaded.text
+        body = {**body, "attachments": [uploaded.json()["url"]]}
     done = httpx.post(
         f"{stack.platform}/api/v1/tickets/{code}/{action}", json=body, headers=staff, timeout=10
     )

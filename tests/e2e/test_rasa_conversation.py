@@ -135,7 +135,14 @@ def test_staff_resolve_the_chat_is_told_and_the_rating_is_recorded(
     chat = Chat(stack.platform)
     code = _file_one_message_complaint(chat)
     _eventually(lambda: _ticket(code).status.value == "assigned")
-    for action, body in (("start", {}), ("resolve", {"message": "Đã thay bóng đèn mới."})):
+    evidence = httpx.post(
+        f"{stack.platform}/api/v1/tickets/{code}/attachments",
+        files={"file": ("den.png", tiny_png(), "image/png")},
+        headers=staff,
+    )
+    assert evidence.status_code == 201, evidence.text
+    resolve = {"message": "Đã thay bóng đèn mới.", "attachments": [evidence.json()["url"]]}
+    for action, body in (("start", {}), ("resolve", resolve)):
         done = httpx.post(
             f"{stack.platform}/api/v1/tickets/{code}/{action}", json=body, headers=staff
         )

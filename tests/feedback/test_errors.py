@@ -230,7 +230,10 @@ def test_an_unknown_action_answers_404_listing_the_known_ones(
     )
 
     assert "escalate" in detail
-    assert "assign, close, note, reject, reopen, reply, resolve, start, transfer" in detail
+    assert (
+        "assign, assign_staff, close, merge, note, recategorize, reject, reopen, reply, resolve, "
+        "start, transfer"
+    ) in detail
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,7 @@ from core.settings import get_settings
 from feedback.auth import create_user
 from feedback.models import Agency, StaffRole, StaffUser, Ticket, TicketEvent
 from tests.feedback.helpers import file_and_route
+from tests.images import resolve_body
 
 CITY_REPORT = {  # → SXD, a city department
     "description": "Đèn đường trước số 12 Yersin tắt cả tuần nay",
@@ -32,7 +33,7 @@ ACTIONS = {
     "start": {},
     "reply": {"message": "Đã tiếp nhận."},
     "transfer": {"agency": "SCT"},
-    "resolve": {"message": "Đã xử lý."},
+    "resolve": resolve_body("Đã xử lý."),
     "reject": {"reason": "Không thuộc thẩm quyền."},
     "reopen": {},
     "close": {},

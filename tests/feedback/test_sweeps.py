@@ -19,6 +19,7 @@ from feedback.classifier import NoClassifier
 from feedback.models import Notification, Ticket, TicketEvent, TicketStatus
 from feedback.routing import route_ticket
 from feedback.schemas import TicketCreate
+from tests.images import resolve_body
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
 # Monday 2 March 2026, 10:00: a 7-working-day ticket is due Wednesday 11 March, 17:00.
@@ -44,7 +45,7 @@ def file_routed(db_session, *, filed=FILED, category="ha_tang_do_thi", **fields)
 
 def move(db_session, ticket: Ticket, *actions: str) -> None:
     for action in actions:
-        body = {"resolve": {"message": "Xong"}, "reject": {"reason": "Trùng"}}.get(action, {})
+        body = {"resolve": resolve_body("Xong"), "reject": {"reason": "Trùng"}}.get(action, {})
         service.apply_action(
             db_session,
             code=ticket.code,

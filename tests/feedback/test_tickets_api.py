@@ -17,6 +17,7 @@ from feedback.routing import route_ticket
 from feedback.schemas import TicketCreate
 from feedback.sla import get_calendar
 from tests.feedback.helpers import route
+from tests.images import resolve_body
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
 CODE = re.compile(r"^PA[0-9A-Z]{8}$")
@@ -480,7 +481,7 @@ def test_the_public_lookup_shows_status_and_public_replies_only(
         ("reply", {"message": "Gọi chị Bích số 0987654321", "public": False}),
         ("note", {"message": "Hàng xóm có họ hàng với cán bộ"}),
         ("start", {}),
-        ("resolve", {"message": "Đã xử lý xong."}),
+        ("resolve", resolve_body("Đã xử lý xong.")),
     ]:
         assert (
             client.post(f"/api/v1/tickets/{code}/{action}", json=body, headers=admin).status_code
