@@ -394,6 +394,7 @@ def test_a_report_on_zalo_from_following_to_rating(stack: Stack, staff: dict[str
     assert code.group(0) in person.say("phản ánh của tôi")
 
     _act(stack, staff, code.group(0), "start", {})
+    assert "đang được cơ quan chức năng xử lý" in _eventually(lambda: person.hear())
     _act(stack, staff, code.group(0), "resolve", {"message": "Đã thay bóng đèn mới."})
     notice = _eventually(lambda: person.hear())
     assert "xử lý xong" in notice and "Đã thay bóng đèn mới." in notice
