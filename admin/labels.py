@@ -24,6 +24,15 @@ KIND = {
 
 CHANNEL = {"web": "Web chat", "telegram": "Telegram", "zalo": "Zalo", None: "Nhập tay"}
 
+# Where an outbound message is on its way to the person (bot/delivery.py).
+DELIVERY = {
+    "queued": "đang gửi",
+    "sent": "đã gửi",
+    "delivered": "đã đến người dân",
+    "seen": "người dân đã xem",
+    "failed": "không gửi được",
+}
+
 PRIORITY = {"low": "Thấp", "normal": "Bình thường", "high": "Cao", "urgent": "Khẩn"}
 
 ROLE = {

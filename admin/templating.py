@@ -69,6 +69,7 @@ def _environment() -> Environment:
         PRIORITY=labels.PRIORITY,
         ROLE=labels.ROLE,
         EVENT=labels.EVENT,
+        DELIVERY=labels.DELIVERY,
         sla_state=sla_state,
     )
     return env

@@ -41,7 +41,10 @@ def reply_of(message: Message) -> Reply:
     """A stored outbound message as the reply it was."""
     content = message.content or {}
     return Reply(
-        text=message.text, buttons=content.get("buttons") or [], image=content.get("image")
+        text=message.text,
+        buttons=content.get("buttons") or [],
+        image=content.get("image"),
+        documents=content.get("documents") or [],
     )
 
 

@@ -157,7 +157,10 @@ def _next_queued(
         conversation_id=conversation_id,
         channel_user_id=row.channel_user_id,
         reply=Reply(
-            text=row.text, buttons=content.get("buttons") or [], image=content.get("image")
+            text=row.text,
+            buttons=content.get("buttons") or [],
+            image=content.get("image"),
+            documents=content.get("documents") or [],
         ),
         in_reply_to=row.in_reply_to,
     )
@@ -286,7 +289,12 @@ def add_outbound(
         direction=Direction.OUTBOUND,
         channel_message_id=channel_message_id,
         text=reply.text,
-        content={"buttons": reply.buttons, "image": reply.image, **(extra or {})},
+        content={
+            "buttons": reply.buttons,
+            "image": reply.image,
+            "documents": reply.documents,
+            **(extra or {}),
+        },
         state=MessageState.SENT if by_storing else MessageState.QUEUED,
         ticket_code=ticket_code,
     )

@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session
 
 from bot.delivery import add_outbound
 from bot.models import Conversation, Message
-from feedback.attachments import is_photo_url
+from feedback.attachments import is_document_url, is_photo_url
+from feedback.contacts import contacts_to_tell
 from feedback.models import ContactIdentity, Ticket, TicketEvent
 from integrations.channel import Reply
 
@@ -53,6 +54,13 @@ def notice_image(event: TicketEvent) -> str | None:
     return photos[0] if event.kind == "resolve" and event.public and photos else None
 
 
+def notice_documents(event: TicketEvent) -> list[str]:
+    """The documents (PDF) of a resolution's evidence, shown to the citizen with the notice."""
+    if event.kind != "resolve" or not event.public:
+        return []
+    return [url for url in (event.data or {}).get("attachments", []) if is_document_url(url)]
+
+
 def notice_buttons(ticket: Ticket, event: TicketEvent) -> list[dict[str, str]]:
     """A resolution asks for a rating."""
     if event.kind == "resolve":
@@ -61,34 +69,30 @@ def notice_buttons(ticket: Ticket, event: TicketEvent) -> list[dict[str, str]]:
 
 
 def notify_contact(session: Session, *, event_id: int) -> int:
-    """Write the notice into the contact's conversations and queue it on their channels;
-    returns how many were new (a second run of the task finds them written)."""
+    """Write the notice into the conversations of everyone who follows the ticket (its citizen,
+    and the citizens of duplicates merged into it) and queue it on their channels; returns how
+    many were new (a second run of the task finds them written)."""
     event = session.get(TicketEvent, event_id)
     if event is None:
         return 0
     ticket = session.get_one(Ticket, event.ticket_id)
-    if ticket.contact_id is None:
+    contact_ids = contacts_to_tell(session, ticket)
+    if not contact_ids:
         return 0
     identities = session.execute(
-        select(ContactIdentity.channel, ContactIdentity.channel_user_id).where(
-            ContactIdentity.contact_id == ticket.contact_id
-        )
+        select(
+            ContactIdentity.contact_id, ContactIdentity.channel, ContactIdentity.channel_user_id
+        ).where(ContactIdentity.contact_id.in_(contact_ids))
     ).all()
-    if not identities:
+    contact_of = {(channel, user): contact for contact, channel, user in identities}
+    if not contact_of:
         return 0
     conversations = session.scalars(
         select(Conversation).where(
-            tuple_(Conversation.channel, Conversation.channel_user_id).in_(
-                [tuple(row) for row in identities]
-            )
+            tuple_(Conversation.channel, Conversation.channel_user_id).in_(list(contact_of))
         )
     ).all()
     key = f"event:{event.id}"
-    notice = Reply(
-        text=notice_text(ticket, event),
-        buttons=notice_buttons(ticket, event),
-        image=notice_image(event),
-    )
     written = 0
     for conversation in conversations:
         exists = session.scalar(
@@ -98,6 +102,14 @@ def notify_contact(session: Session, *, event_id: int) -> int:
         )
         if exists is not None:
             continue
+        # Only the ticket's own citizen may rate it; who follows a merged duplicate is told.
+        own = contact_of[(conversation.channel, conversation.channel_user_id)] == ticket.contact_id
+        notice = Reply(
+            text=notice_text(ticket, event),
+            buttons=notice_buttons(ticket, event) if own else [],
+            image=notice_image(event),
+            documents=notice_documents(event),
+        )
         add_outbound(
             session,
             conversation,

@@ -37,6 +37,7 @@ class ReplyOut(BaseModel):
     text: str | None = None
     buttons: list[ButtonOut] = []
     image: str | None = None
+    documents: list[str] = Field(default=[], description="Documents (PDF) sent with the reply")
 
 
 class MessageIn(BaseModel):

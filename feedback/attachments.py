@@ -54,13 +54,7 @@ def _documents() -> Path:
 
 def save_document(data: bytes, kind: str) -> str:
     """Store an evidence document and return its URL."""
-    directory = _documents()
-    directory.mkdir(parents=True, exist_ok=True)
-    name = f"{secrets.token_urlsafe(24)}.{kind}"
-    partial = directory / f".{name}.part"
-    partial.write_bytes(data)
-    partial.rename(directory / name)
-    return DOCUMENT_URL_PREFIX + name
+    return DOCUMENT_URL_PREFIX + _store(_documents(), data, kind)
 
 
 def is_document_url(url: str) -> bool:
@@ -104,13 +98,17 @@ def save_evidence(data: bytes) -> str:
 
 def save(data: bytes, kind: str) -> str:
     """Store the photo and return its URL."""
-    directory = _directory()
+    return URL_PREFIX + _store(_directory(), data, kind)
+
+
+def _store(directory: Path, data: bytes, kind: str) -> str:
+    """Write the file under a random name, which is also its address; return the name."""
     directory.mkdir(parents=True, exist_ok=True)
     name = f"{secrets.token_urlsafe(24)}.{kind}"
     partial = directory / f".{name}.part"
     partial.write_bytes(data)
-    partial.rename(directory / name)  # never a half-written photo under its real name
-    return URL_PREFIX + name
+    partial.rename(directory / name)  # never a half-written file under its real name
+    return name
 
 
 def is_photo_url(url: str) -> bool:

@@ -27,14 +27,21 @@ __all__ = ["Channel"]  # defined with the domain, which validates it; re-exporte
 
 @dataclass
 class Reply:
-    """What the bot or an official says: text, buttons (title and Rasa payload), an image."""
+    """What the bot or an official says: text, buttons (title and Rasa payload), an image, and
+    documents (a resolution's evidence PDFs, by their URLs on this platform)."""
 
     text: str | None = None
     buttons: list[dict[str, str]] = field(default_factory=list)
     image: str | None = None
+    documents: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"text": self.text, "buttons": self.buttons, "image": self.image}
+        return {
+            "text": self.text,
+            "buttons": self.buttons,
+            "image": self.image,
+            "documents": self.documents,
+        }
 
 
 @dataclass

@@ -235,6 +235,8 @@ class TelegramAdapter:
         try:
             if reply.image:
                 last = self._run(partial(self._send_photo, chat_id, reply.image))
+            for url in reply.documents:
+                last = self._run(partial(self._send_document, chat_id, url)) or last
             for index, part in enumerate(parts):
                 keyboard = markup if index == len(parts) - 1 else None
                 last = self._run(
@@ -259,6 +261,17 @@ class TelegramAdapter:
                 [InlineKeyboardButton(button["title"][:64], callback_data=key)]
                 for button, key in zip(outgoing.reply.buttons, keys, strict=True)
             ]
+        )
+
+    async def _send_document(self, chat_id: int, url: str) -> Message | None:
+        """An evidence PDF stored here, as a file in the chat; anything else is left out."""
+        name = url.removeprefix(attachments.DOCUMENT_URL_PREFIX)
+        path = attachments.document_path(name) if attachments.is_document_url(url) else None
+        if path is None:
+            logger.warning("telegram: a document that is not stored here is left out")
+            return None
+        return await self.bot.send_document(
+            chat_id=chat_id, document=path.read_bytes(), filename="ket-qua-xu-ly.pdf"
         )
 
     async def _send_photo(self, chat_id: int, url: str) -> Message:

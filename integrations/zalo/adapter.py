@@ -100,7 +100,14 @@ class Image:
     url: str
 
 
-Part = dict[str, Any] | Image
+@dataclass(frozen=True)
+class Document:
+    """A part of a reply that is a file (an evidence PDF): uploaded to Zalo when it is sent."""
+
+    url: str
+
+
+Part = dict[str, Any] | Image | Document
 
 
 class RenewalRefused(ZaloError):
@@ -222,7 +229,12 @@ class ZaloAdapter:
 
     def _send_part(self, recipient: dict[str, str], part: Part) -> str | None:
         """Zalo's id for the part sent ("" if it gave none); None for a picture left out."""
-        message = self._image_message(part.url) if isinstance(part, Image) else part
+        if isinstance(part, Image):
+            message = self._image_message(part.url)
+        elif isinstance(part, Document):
+            message = self._document_message(part.url)
+        else:
+            message = part
         if message is None:
             return None
         return self._with_token(
@@ -260,6 +272,28 @@ class ZaloAdapter:
                 "payload": {"template_type": "media", "elements": [element]},
             }
         }
+
+    def _document_message(self, url: str) -> dict[str, Any] | None:
+        """A stored evidence PDF, uploaded and sent as a file; left out (the text still goes)
+        when it is not stored here or Zalo refuses it."""
+        name = url.removeprefix(photos.DOCUMENT_URL_PREFIX)
+        path = photos.document_path(name) if photos.is_document_url(url) else None
+        if path is None:
+            logger.warning("zalo: a document that is not stored here is left out")
+            return None
+        data = path.read_bytes()
+        try:
+            token = self._with_token(
+                lambda client, access: client.upload_file(
+                    access, data=data, filename="ket-qua-xu-ly.pdf"
+                )
+            )
+        except ZaloError as exc:
+            if isinstance(exc, RenewalRefused) or exc.code in {*TOKEN_REFUSED, RATE_LIMITED}:
+                raise  # not about the file: the whole message waits or fails
+            logger.warning("zalo: the document was refused (%s), sent without it", exc)
+            return None
+        return {"attachment": {"type": "file", "payload": {"token": token}}}
 
     def _send_template(self, outgoing: Outgoing, code: int) -> Sent:
         """Outside the 7-day window: the configured ZNS template, to the phone the person gave."""
@@ -323,6 +357,7 @@ def render(reply: Reply) -> list[Part]:
     """The consultation messages of a reply, in order: the picture, the text in parts of at
     most 2,000 characters, the buttons on the last part (and more buttons after it)."""
     parts: list[Part] = [Image(reply.image)] if reply.image else []
+    parts += [Document(url) for url in reply.documents]
     texts = split_text(reply.text or "")
     buttons = _buttons(reply.buttons)
     groups = [buttons[i : i + MAX_BUTTONS] for i in range(0, len(buttons), MAX_BUTTONS)]

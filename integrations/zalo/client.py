@@ -99,6 +99,19 @@ class ZaloClient:
             raise ZaloError(-1, "an upload answer without attachment_id")
         return str(attachment_id)
 
+    async def upload_file(self, access_token: str, *, data: bytes, filename: str) -> str:
+        """A file (PDF) handed to Zalo (`/v2.0/oa/upload/file`); the token a message sends it by."""
+        body = await self._request(
+            "POST",
+            f"{self._api_url}/v2.0/oa/upload/file",
+            access_token=access_token,
+            files={"file": (filename, data, "application/pdf")},
+        )
+        token = _data(body).get("token")
+        if not token:
+            raise ZaloError(-1, "an upload answer without token")
+        return str(token)
+
     # --- ZNS: a pre-approved template, by phone number ----------------------------------------
 
     async def send_template(

@@ -479,3 +479,37 @@ def test_the_transcript_shows_this_reports_part_of_the_chat_only(
     assert "Đèn đường hỏng trước nhà" in department
     assert "rác ở hẻm 45" not in department  # another agency's report
     assert "rác ở hẻm 45" in ward_office and "Đèn đường hỏng trước nhà" not in ward_office
+
+
+def test_staff_see_whether_a_reply_reached_the_citizen_and_why_not(
+    app_client, db_session, panel, service_headers
+):
+    from bot.models import Conversation, Direction, Message, MessageState
+
+    contact = {"channel": "telegram", "channel_user_id": "5550777"}
+    code = file_and_route(
+        app_client, db_session, service_headers, {**CITY_REPORT, "contact": contact}
+    )
+    conversation = Conversation(channel="telegram", channel_user_id="5550777")
+    db_session.add(conversation)
+    db_session.flush()
+    for text, state, reason in (
+        ("Cảm ơn bạn, đã ghi nhận.", MessageState.SEEN, None),
+        ("Phản ánh đang được xử lý.", MessageState.FAILED, "Telegram refused: bot was blocked"),
+    ):
+        db_session.add(
+            Message(
+                conversation_id=conversation.id,
+                direction=Direction.OUTBOUND,
+                text=text,
+                state=state,
+                failure_reason=reason,
+                ticket_code=code,
+            )
+        )
+    db_session.commit()
+
+    page = panel("agency_staff", "SXD").get(f"/admin/tickets/{code}").text
+
+    assert "người dân đã xem" in page
+    assert "không gửi được: Telegram refused: bot was blocked" in page

@@ -17,6 +17,7 @@ refused with -216.
         zalo.post_event(platform_url + "/webhooks/zalo", event)        # delivered to it
 
 Routes scripted by name: "send" (/v3.0/oa/message/cs), "upload" (/v2.0/oa/upload/image),
+"upload_file" (/v2.0/oa/upload/file),
 "zns" (/message/template), "token" (/v4/oa/access_token), "file" (a served file).
 The signature is computed here on its own, from channels.md 1.4, not with the platform's code.
 """
@@ -43,6 +44,7 @@ MAX_TEXT = 2000
 ROUTES = {
     ("POST", "/v3.0/oa/message/cs"): "send",
     ("POST", "/v2.0/oa/upload/image"): "upload",
+    ("POST", "/v2.0/oa/upload/file"): "upload_file",
     ("POST", "/message/template"): "zns",
     ("POST", "/v4/oa/access_token"): "token",
 }
@@ -267,7 +269,13 @@ class FakeZalo:
             valid = request.headers.get("access_token") in self._access
         if not valid:
             return 200, {"error": -216, "message": _MESSAGES[-216]}
-        result = {"send": self._send, "upload": self._upload, "zns": self._zns}[route](request)
+        handlers = {
+            "send": self._send,
+            "upload": self._upload,
+            "upload_file": self._upload_file,
+            "zns": self._zns,
+        }
+        result = handlers[route](request)
         request.accepted = result["error"] == 0
         return 200, result
 
@@ -319,6 +327,11 @@ class FakeZalo:
         if "file" not in request.files or not request.files["file"][1]:
             return {"error": -201, "message": "file is invalid"}
         return {"error": 0, "message": "Success", "data": {"attachment_id": secrets.token_hex(12)}}
+
+    def _upload_file(self, request: Recorded) -> dict[str, Any]:
+        if "file" not in request.files or not request.files["file"][1]:
+            return {"error": -201, "message": "file is invalid"}
+        return {"error": 0, "message": "Success", "data": {"token": secrets.token_hex(16)}}
 
     def _zns(self, request: Recorded) -> dict[str, Any]:
         body = request.json if isinstance(request.json, dict) else {}

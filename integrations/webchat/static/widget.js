@@ -82,15 +82,29 @@
   var socket = null;
   var retry = 1000;
 
+  // The platform's own files are given by path: on a portal of another origin they are the
+  // platform's, not the portal's.
+  function absolute(url) {
+    return url.charAt(0) === "/" ? BASE + url : url;
+  }
+
   function show(message, direction) {
     if (message.text) {
       log.appendChild(el("div", { "class": "td-msg " + (direction === "in" ? "td-in" : "td-out") },
         message.text));
     }
     if (message.image) {
-      var img = el("img", { src: message.image, alt: "Hình ảnh", style: "max-width:85%" });
+      var img = el("img", { src: absolute(message.image), alt: "Hình ảnh", style: "max-width:85%" });
       log.appendChild(img);
     }
+    (message.documents || []).forEach(function (url, index) {
+      var link = el("a", { href: absolute(url), target: "_blank", rel: "noopener", download: "" },
+        "Tài liệu kết quả xử lý" + (message.documents.length > 1 ? " " + (index + 1) : "") +
+        " (PDF)");
+      var bubble = el("div", { "class": "td-msg td-out" });
+      bubble.appendChild(link);
+      log.appendChild(bubble);
+    });
     if (message.buttons && message.buttons.length) {
       var row = el("div", { "class": "td-buttons", role: "group", "aria-label": "Lựa chọn" });
       message.buttons.forEach(function (b) {
@@ -238,7 +252,7 @@
         return body;
       });
     }).then(function (body) {
-      show({ image: BASE + body.url }, "in");
+      show({ image: body.url }, "in");
       post({ payload: '/share_photo{"photo_url": "' + body.url + '"}' }, "📷 Đã gửi ảnh");
     }).catch(function (error) {
       show({ text: error.reason || "Không gửi được ảnh. Bạn vui lòng thử lại sau ít phút." }, "out");

@@ -106,7 +106,7 @@ def test_what_is_not_an_update_is_an_error(adapter, raw):
 # --- Sending -----------------------------------------------------------------------------------
 
 
-def _queued(text: str = "xin chào", *, buttons=None, image=None) -> Outgoing:
+def _queued(text: str = "xin chào", *, buttons=None, image=None, documents=None) -> Outgoing:
     """A conversation with one queued outbound message, as delivery hands it over."""
     with session_scope() as session:
         chat = str(secrets.randbelow(10**12))  # a chat of its own: the test DB lives for the run
@@ -117,7 +117,7 @@ def _queued(text: str = "xin chào", *, buttons=None, image=None) -> Outgoing:
             conversation_id=conversation.id,
             direction=Direction.OUTBOUND,
             text=text,
-            content={"buttons": buttons or [], "image": image},
+            content={"buttons": buttons or [], "image": image, "documents": documents or []},
             state=MessageState.QUEUED,
         )
         session.add(message)
@@ -126,7 +126,7 @@ def _queued(text: str = "xin chào", *, buttons=None, image=None) -> Outgoing:
             message_id=message.id,
             conversation_id=conversation.id,
             channel_user_id=conversation.channel_user_id,
-            reply=Reply(text=text, buttons=buttons or [], image=image),
+            reply=Reply(text=text, buttons=buttons or [], image=image, documents=documents or []),
         )
 
 
@@ -288,3 +288,15 @@ def test_set_webhook_sends_the_secret_and_the_update_types(telegram_on):
     assert call.params["url"] == "https://tiepdan.example.vn/webhooks/telegram"
     assert call.params["secret_token"] == SECRET
     assert call.params["allowed_updates"] == ["message", "callback_query"]
+
+
+def test_an_evidence_pdf_goes_as_a_file_before_the_text(adapter, telegram_on):
+    pdf = b"%PDF-1.4\n%%EOF\n"
+    url = attachments.save_document(pdf, "pdf")
+
+    adapter.send(_queued("Đã xử lý xong.", buttons=RATING, documents=[url]))
+
+    [document] = telegram_on.calls_of("sendDocument")
+    assert document.files["document"] == pdf
+    [text] = telegram_on.calls_of("sendMessage")
+    assert text.at >= document.at and text.params["reply_markup"]  # the keyboard comes last

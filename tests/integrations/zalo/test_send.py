@@ -127,6 +127,19 @@ def test_a_stored_photo_is_uploaded_then_sent_before_the_text(
     assert text == {"text": "Phản ánh PA7K3M9QX2 đã được xử lý xong."}
 
 
+def test_an_evidence_pdf_is_uploaded_and_sent_as_a_file_before_the_text(
+    adapter: ZaloAdapter, connected: FakeZalo
+) -> None:
+    pdf = b"%PDF-1.4\n%%EOF\n"
+    url = photos.save_document(pdf, "pdf")
+    adapter.send(_out("Phản ánh PA7K3M9QX2 đã được xử lý xong.", documents=[url]))
+    [upload] = connected.on("upload_file")
+    assert upload.files["file"] == ("ket-qua-xu-ly.pdf", pdf)
+    document, text = (m["message"] for m in connected.sent)
+    assert document["attachment"]["type"] == "file" and document["attachment"]["payload"]["token"]
+    assert text == {"text": "Phản ánh PA7K3M9QX2 đã được xử lý xong."}
+
+
 def test_a_photo_zalo_refuses_is_left_out_and_the_text_still_goes(
     adapter: ZaloAdapter, connected: FakeZalo
 ) -> None:

@@ -1,0 +1,89 @@
+"""Who hears about a ticket, and what they get: the citizen, and who follows it after a merge."""
+
+from __future__ import annotations
+
+import secrets
+
+from sqlalchemy import select
+
+from bot import notify
+from bot.models import Conversation, Message, MessageState
+from feedback import attachments, service
+from feedback.auth import SYSTEM
+from feedback.models import Ticket, TicketEvent
+from tests.feedback.helpers import file_and_route
+from tests.images import tiny_png
+
+REPORT = {
+    "description": "Đèn đường trước số 12 Yersin tắt cả tuần nay",
+    "category": "ha_tang_do_thi",
+    "ward_code": "25747",
+}
+PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+
+
+def _act(db_session, code: str, action: str, payload: dict) -> Ticket:
+    body = service.parse_action_body(action, payload)
+    ticket = service.apply_action(db_session, code=code, action=action, body=body, principal=SYSTEM)
+    db_session.commit()
+    return ticket
+
+
+def _notice(db_session, user: str) -> Message | None:
+    return db_session.scalar(
+        select(Message)
+        .join(Conversation, Conversation.id == Message.conversation_id)
+        .where(Conversation.channel_user_id == user, Message.channel_message_id.like("event:%"))
+        .order_by(Message.id.desc())
+    )
+
+
+def test_a_resolution_reaches_the_citizen_and_who_follows_a_merged_duplicate(
+    client, db_session, service_headers, sent_tasks
+):
+    users = [f"citizen-{secrets.token_hex(4)}" for _ in range(2)]
+    for user in users:
+        db_session.add(Conversation(channel="web", channel_user_id=user))
+    codes = [
+        file_and_route(
+            client,
+            db_session,
+            service_headers,
+            {**REPORT, "contact": {"channel": "web", "channel_user_id": user}},
+        )
+        for user in users
+    ]
+    original, duplicate = codes
+    _act(db_session, duplicate, "merge", {"into": original})
+    _act(db_session, original, "start", {})
+    evidence = [attachments.save(tiny_png(), "png"), attachments.save_document(PDF, "pdf")]
+    resolved = _act(
+        db_session, original, "resolve", {"message": "Đã thay bóng.", "attachments": evidence}
+    )
+    event = db_session.scalars(
+        select(TicketEvent).where(
+            TicketEvent.ticket_id == resolved.id, TicketEvent.kind == "resolve"
+        )
+    ).one()
+
+    assert notify.notify_contact(db_session, event_id=event.id) == 2
+    assert notify.notify_contact(db_session, event_id=event.id) == 0  # a second run: nothing new
+
+    own, follower = (_notice(db_session, user) for user in users)
+    assert own is not None and follower is not None
+    for notice in (own, follower):
+        assert "Đã thay bóng." in (notice.text or "")
+        assert notice.content["image"] == evidence[0]
+        assert notice.content["documents"] == [evidence[1]]
+        assert notice.state == MessageState.SENT  # the web chat: stored is delivered
+    # Only the ticket's own citizen may rate it: the follower gets no rating buttons.
+    assert own.content["buttons"] == notify.rating_buttons(original)
+    assert follower.content["buttons"] == []
+
+
+def test_a_resolution_shows_its_evidence_documents_with_the_notice():
+    document = "/api/v1/documents/" + "d" * 32 + ".pdf"
+    photo = "/api/v1/webchat/photos/" + "p" * 32 + ".jpg"
+    resolved = TicketEvent(kind="resolve", public=True, data={"attachments": [photo, document]})
+    assert notify.notice_documents(resolved) == [document]
+    assert notify.notice_documents(TicketEvent(kind="reply", public=True, data={})) == []
