@@ -126,7 +126,12 @@ def photo(name: str) -> FileResponse:
     path = photos.path_of(name)
     if path is None:
         raise NotFound("No such photo.")
-    return FileResponse(path, media_type=photos.MEDIA_TYPES[path.suffix.lstrip(".")])
+    # nosniff: a browser must never read a stored photo as anything but the image it is.
+    return FileResponse(
+        path,
+        media_type=photos.MEDIA_TYPES[path.suffix.lstrip(".")],
+        headers={"X-Content-Type-Options": "nosniff"},
+    )
 
 
 @router.get("/sessions/{session_id}/messages", response_model=HistoryOut)

@@ -15,6 +15,7 @@ from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.database import end_session, get_session_factory
@@ -178,3 +179,29 @@ class _BodyTooLarge(StarletteHTTPException):
 
 async def _empty_receive() -> Message:
     return {"type": "http.disconnect"}
+
+
+class WebchatCors:
+    """CORS for the web chat's API only, for the portals that embed the widget.
+
+    The staff API and the panel are never opened to other origins: only paths under `prefix`
+    get Starlette's CORS handling, with the configured origins; preflights of other paths pass
+    through (and find no route that answers OPTIONS).
+    """
+
+    def __init__(self, app: ASGIApp, *, prefix: str, origins: list[str]) -> None:
+        self.app = app
+        self.prefix = prefix
+        self.cors = CORSMiddleware(
+            app,
+            allow_origins=origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Content-Type"],
+            max_age=600,
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope.get("path", "").startswith(self.prefix):
+            await self.cors(scope, receive, send)
+            return
+        await self.app(scope, receive, send)

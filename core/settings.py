@@ -75,6 +75,10 @@ class Settings(BaseSettings):
     max_body_bytes: int = 1_000_000
     # A photo attached in the chat. The widget shrinks photos before sending; this is the cap.
     max_photo_bytes: int = 5_000_000
+    # The province portals that embed the chat widget from another origin, comma-separated
+    # (https://dichvucong.example.vn,https://portal.example.vn): the web chat's API answers
+    # their browsers (CORS); any other origin gets no Access-Control-Allow-Origin.
+    webchat_origins: str = ""
     port: int = Field(default=8000, validation_alias="PORT")
 
     # --- Channels. A channel whose settings are unset is off, and its webhook answers 404. ---
@@ -165,6 +169,10 @@ class Settings(BaseSettings):
                     "Rasa's HTTP API"
                 )
         return self
+
+    @property
+    def webchat_origin_list(self) -> list[str]:
+        return [o.strip().rstrip("/") for o in self.webchat_origins.split(",") if o.strip()]
 
     @property
     def is_embedded_broker(self) -> bool:

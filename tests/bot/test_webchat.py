@@ -278,3 +278,65 @@ def test_a_turn_reports_its_wait_for_rasa_in_server_timing(client, rasa_down):
     durations = timing.parse_header(response.headers["server-timing"])
     assert set(durations) == {"app", "store", "rasa", "finish"}
     assert 0 < durations["store"] + durations["rasa"] + durations["finish"] <= durations["app"]
+
+
+PORTAL = "https://dichvucong.example.vn"
+
+
+@pytest.fixture
+def portal_client(db_session, sent_tasks, monkeypatch):
+    """The app as a province that lets its portal embed the widget configures it."""
+    from fastapi.testclient import TestClient
+
+    from core.http import get_db_session
+    from tiepdan.app import create_app
+
+    monkeypatch.setattr(get_settings(), "webchat_origins", f"{PORTAL}, https://other.example.vn")
+    app = create_app()
+    app.dependency_overrides[get_db_session] = lambda: db_session
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+def _preflight(client, path: str, origin: str):
+    return client.options(
+        path,
+        headers={
+            "Origin": origin,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type",
+        },
+    )
+
+
+def test_the_portals_that_embed_the_widget_may_call_the_web_chat(portal_client):
+    preflight = _preflight(portal_client, "/api/v1/webchat/sessions", PORTAL)
+    assert preflight.status_code == 200
+    assert preflight.headers["access-control-allow-origin"] == PORTAL
+    opened = portal_client.post("/api/v1/webchat/sessions", headers={"Origin": PORTAL})
+    assert opened.status_code == 201
+    assert opened.headers["access-control-allow-origin"] == PORTAL
+
+
+def test_other_origins_and_the_staff_api_get_no_cors(portal_client):
+    stranger = _preflight(portal_client, "/api/v1/webchat/sessions", "https://evil.example")
+    assert "access-control-allow-origin" not in stranger.headers
+    answered = portal_client.post(
+        "/api/v1/webchat/sessions", headers={"Origin": "https://evil.example"}
+    )
+    assert "access-control-allow-origin" not in answered.headers
+    staff = _preflight(portal_client, "/api/v1/tickets", PORTAL)
+    assert "access-control-allow-origin" not in staff.headers
+
+
+def test_a_stored_photo_is_served_with_nosniff(client, rasa_down, photo_dir):
+    session_id = _open(client)
+    uploaded = client.post(
+        "/api/v1/webchat/photos",
+        params={"session_id": session_id},
+        content=tiny_png(),
+        headers={"Content-Type": "image/png"},
+    )
+    served = client.get(uploaded.json()["url"])
+    assert served.headers["x-content-type-options"] == "nosniff"
+    assert served.headers["content-type"] == "image/png"
