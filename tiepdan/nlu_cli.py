@@ -9,6 +9,7 @@ from typing import Any, TextIO
 import click
 
 from core.settings import get_settings
+from nlu.language import detect_language
 
 
 @click.group()
@@ -94,13 +95,26 @@ def predict_line(model: Any, rules: Any, line: str, number: int) -> dict[str, An
     analysis = model.analyse(text)
     ward = analysis.ward.as_dict() if analysis.ward else None
     ward_code = analysis.ward.code if analysis.ward else None
+    agency = rules.agency_for(analysis.category, ward_code)
     return {
         "id": row.get("id"),
         "category": analysis.category,
         "category_confidence": round(analysis.category_confidence, 4),
-        "agency": rules.agency_for(analysis.category, ward_code),
+        "agency": agency,
         "ward": ward,
+        "triage": would_triage(analysis.category_confidence, agency),
+        "language": detect_language(text),
     }
+
+
+def would_triage(confidence: float, agency: str | None) -> bool:
+    """Whether routing, under the settings in force, sends this to the dispatchers' triage
+    queue rather than to an agency: feedback/routing.py keeps the predicted category only at
+    TIEPDAN_TRIAGE_THRESHOLD or above, and TIEPDAN_CLASSIFIER=none predicts nothing."""
+    settings = get_settings()
+    if settings.classifier == "none":
+        return True
+    return confidence < settings.triage_threshold or agency is None
 
 
 @nlu.command("import")

@@ -172,3 +172,33 @@ def test_tickets_staff_recategorised_become_training_examples(tmp_path, monkeypa
         with session_scope() as session:
             session.execute(delete(TicketEvent).where(TicketEvent.ticket_id.in_(ids)))
             session.execute(delete(Ticket).where(Ticket.id.in_(ids)))
+
+
+def test_predict_says_whether_routing_would_triage_and_the_language(nlu_model, monkeypatch):
+    from core.settings import get_settings
+    from tiepdan.cli import main
+
+    monkeypatch.setattr("nlu.pipeline._nlu", nlu_model)
+    lines = [
+        json.dumps({"id": "vi", "text": "Đèn đường hỏng ở P. Phú Cường, TP Thủ Dầu Một"}),
+        json.dumps({"id": "vague", "text": "alo alo"}),
+        json.dumps({"id": "en", "text": "The street light near our factory gate is broken"}),
+    ]
+
+    def run() -> dict[str, dict]:
+        result = CliRunner().invoke(main, ["nlu", "predict"], input="\n".join(lines) + "\n")
+        assert result.exit_code == 0, result.output
+        return {row["id"]: row for row in map(json.loads, result.stdout.splitlines())}
+
+    out = run()
+    assert out["vi"]["triage"] is False and out["vi"]["language"] == "vi"
+    assert out["vague"]["triage"] is True  # routing would not trust so vague a message
+    assert out["en"]["language"] == "en"
+    assert all(isinstance(row["triage"], bool) for row in out.values())
+    # Under other settings, the same lines: no classifier sends everything to triage.
+    monkeypatch.setattr(get_settings(), "classifier", "none")
+    assert all(row["triage"] for row in run().values())
+    # A threshold of 0 trusts every prediction: even the vague line goes to an agency.
+    monkeypatch.setattr(get_settings(), "classifier", "nlu")
+    monkeypatch.setattr(get_settings(), "triage_threshold", 0.0)
+    assert run()["vague"]["triage"] is False
