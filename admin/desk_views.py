@@ -15,7 +15,7 @@ from admin.deps import Staff, check_csrf
 from admin.templating import render
 from bot import handoff
 from bot.conversations import conversation_messages
-from core.http import SessionDep
+from core.http import RowId, SessionDep
 from feedback import queries
 from feedback.models import Agency, Category, Ticket, TicketStatus
 from feedback.policy import require_dispatcher
@@ -92,7 +92,7 @@ def conversations(request: Request, session: SessionDep, who: Staff) -> Response
 
 @router.get("/conversations/{conversation_id}")
 def conversation(
-    request: Request, session: SessionDep, who: Staff, conversation_id: int
+    request: Request, session: SessionDep, who: Staff, conversation_id: RowId
 ) -> Response:
     require_dispatcher(who.principal)
     current = handoff.conversation_by_id(session, conversation_id)
@@ -109,7 +109,7 @@ def conversation(
 
 
 @router.get("/conversations/{conversation_id}/messages")
-def messages(request: Request, session: SessionDep, who: Staff, conversation_id: int) -> Response:
+def messages(request: Request, session: SessionDep, who: Staff, conversation_id: RowId) -> Response:
     """The conversation's messages alone: the page polls it, so the citizen's words appear."""
     require_dispatcher(who.principal)
     current = handoff.conversation_by_id(session, conversation_id)
@@ -126,7 +126,7 @@ def reply(
     request: Request,
     session: SessionDep,
     who: Staff,
-    conversation_id: int,
+    conversation_id: RowId,
     text: Annotated[str, Form(min_length=1, max_length=4000)],
 ) -> Response:
     require_dispatcher(who.principal)
@@ -143,7 +143,7 @@ def reply(
 
 
 @guarded.post("/conversations/{conversation_id}/handback")
-def hand_back(session: SessionDep, who: Staff, conversation_id: int) -> Response:
+def hand_back(session: SessionDep, who: Staff, conversation_id: RowId) -> Response:
     require_dispatcher(who.principal)
     handoff.hand_back(session, conversation_id, username=who.user.username)
     return RedirectResponse("/admin/conversations?done=handed_back", status_code=303)

@@ -29,7 +29,7 @@ from bot.schemas import (
     WardOut,
 )
 from core.errors import Forbidden
-from core.http import SessionDep
+from core.http import RowId, SessionDep
 from feedback import citizen
 from feedback.auth import CurrentPrincipal, Principal
 from feedback.citizen import Identity
@@ -180,7 +180,7 @@ def waiting_conversations(session: SessionDep, _caller: DeskCaller) -> list[Conv
 
 @desk.get("/{conversation_id}/messages", response_model=list[ChatMessageOut])
 def chat_messages(
-    session: SessionDep, _caller: DeskCaller, conversation_id: int
+    session: SessionDep, _caller: DeskCaller, conversation_id: RowId
 ) -> list[ChatMessageOut]:
     """The whole conversation, oldest first."""
     handoff.conversation_by_id(session, conversation_id)
@@ -200,7 +200,7 @@ def chat_messages(
 
 @desk.post("/{conversation_id}/reply", response_model=ChatMessageOut, status_code=201)
 def reply(
-    session: SessionDep, caller: DeskCaller, conversation_id: int, body: StaffMessageIn
+    session: SessionDep, caller: DeskCaller, conversation_id: RowId, body: StaffMessageIn
 ) -> ChatMessageOut:
     """An official writes into the chat; the web chat pushes it to the citizen."""
     message = handoff.staff_reply(
@@ -217,7 +217,7 @@ def reply(
 
 
 @desk.post("/{conversation_id}/handback", response_model=ConversationOut)
-def hand_back(session: SessionDep, caller: DeskCaller, conversation_id: int) -> ConversationOut:
+def hand_back(session: SessionDep, caller: DeskCaller, conversation_id: RowId) -> ConversationOut:
     """Give the conversation back to the bot."""
     return _conversation_out(
         handoff.hand_back(session, conversation_id, username=caller.username or "staff")

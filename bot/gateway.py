@@ -32,6 +32,7 @@ from core.celery_app import celery_app
 from core.database import session_scope
 from core.errors import AppError
 from core.settings import get_settings
+from core.text import clean_text
 from feedback import attachments, service
 from feedback.auth import SERVICE
 from feedback.schemas import ContactIn, TicketCreate
@@ -128,6 +129,8 @@ def answer_waiting(conversation_id: int, *, rasa_url: str | None = None) -> int 
 
 
 def _store(inbound: Inbound) -> Stored | None:
+    if inbound.text:
+        inbound.text = clean_text(inbound.text)  # NUL, ANSI escapes, direction overrides out
     started = time.perf_counter()
     try:
         return store_inbound(inbound)
@@ -209,8 +212,8 @@ def _rasa_message(adapter: ChannelAdapter, inbound: Inbound) -> str:
             return "/share_location" + json.dumps(place)
         if attachment.kind == "photo":
             data = adapter.fetch(attachment)
-            kind = attachments.check_photo(data, limit=get_settings().max_photo_bytes)
-            return "/share_photo" + json.dumps({"photo_url": attachments.save(data, kind)})
+            cleaned, kind = attachments.clean_photo(data, limit=get_settings().max_photo_bytes)
+            return "/share_photo" + json.dumps({"photo_url": attachments.save(cleaned, kind)})
     return (inbound.text or "").strip()
 
 

@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from bot import webchat
 from core.errors import AppError, Invalid, NotFound
+from core.http import MAX_ID, AfterId
 from core.settings import get_settings
 from feedback import attachments as photos
 
@@ -111,13 +112,13 @@ async def upload_photo(
         if len(data) > limit:
             break
     try:
-        kind = photos.check_photo(bytes(data), limit=limit)
+        cleaned, kind = await run_in_threadpool(photos.clean_photo, bytes(data), limit=limit)
     except AppError as refusal:
         await run_in_threadpool(
             webchat.reject_upload, session_id, reason=refusal.message, size=len(data)
         )
         raise
-    return PhotoOut(url=await run_in_threadpool(photos.save, bytes(data), kind))
+    return PhotoOut(url=await run_in_threadpool(photos.save, cleaned, kind))
 
 
 @router.get("/photos/{name}")
@@ -135,7 +136,7 @@ def photo(name: str) -> FileResponse:
 
 
 @router.get("/sessions/{session_id}/messages", response_model=HistoryOut)
-async def history(session_id: str, after: Annotated[int, Query(ge=0)] = 0) -> HistoryOut:
+async def history(session_id: str, after: AfterId = 0) -> HistoryOut:
     """This session's messages after `after` (an id): replies pushed later, after a reload."""
     if len(session_id) > 64:
         raise Invalid("Unknown web-chat session.")
@@ -150,6 +151,9 @@ async def push(websocket: WebSocket, session_id: str, after: int | None = None) 
     A session id this server did not issue is refused (close code 1008). `after` is the
     last message id the page has; by default only messages from now on are pushed.
     """
+    if after is not None and not 0 <= after <= MAX_ID:
+        await websocket.close(code=1008, reason="'after' is out of range.")
+        return
     try:
         known = await run_in_threadpool(webchat.history, session_id, after=after or 0)
     except AppError:

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Annotated, Any
 
 import anyio
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError
@@ -44,6 +44,12 @@ async def get_db_session() -> AsyncIterator[Session]:
 
 # scope="function": commit before the response goes out, so a 201 means the row is saved.
 SessionDep = Annotated[Session, Depends(get_db_session, scope="function")]
+
+# Ids and cursors from a URL are checked against what the database can hold (BIGINT): a larger
+# number is a 422 with a reason, not an overflow in the driver (a 500).
+MAX_ID = 2**63 - 1
+RowId = Annotated[int, Path(ge=1, le=MAX_ID, description="A row id")]
+AfterId = Annotated[int, Query(ge=0, le=MAX_ID, description="Only what comes after this id")]
 
 
 def _field_name(loc: tuple[Any, ...]) -> str:

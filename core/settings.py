@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     # (https://dichvucong.example.vn,https://portal.example.vn): the web chat's API answers
     # their browsers (CORS); any other origin gets no Access-Control-Allow-Origin.
     webchat_origins: str = ""
+    # Hosts whose https photo links a ticket may carry (comma-separated); empty: only photos
+    # stored by the chat itself.
+    photo_hosts: str = ""
     port: int = Field(default=8000, validation_alias="PORT")
 
     # --- Channels. A channel whose settings are unset is off, and its webhook answers 404. ---
@@ -173,6 +176,10 @@ class Settings(BaseSettings):
     @property
     def webchat_origin_list(self) -> list[str]:
         return [o.strip().rstrip("/") for o in self.webchat_origins.split(",") if o.strip()]
+
+    @property
+    def photo_host_list(self) -> list[str]:
+        return [h.strip().lower() for h in self.photo_hosts.split(",") if h.strip()]
 
     @property
     def is_embedded_broker(self) -> bool:

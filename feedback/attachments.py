@@ -11,9 +11,12 @@ actions keep a copy of URL_PREFIX (tests/bot/test_rasa_copies.py pins it).
 
 from __future__ import annotations
 
+import io
 import re
 import secrets
 from pathlib import Path
+
+from PIL import Image, ImageOps
 
 from core.errors import AppError, Invalid
 from core.settings import get_settings
@@ -83,14 +86,18 @@ def stored_file_exists(url: str) -> bool:
 def save_evidence(data: bytes) -> str:
     """Store a photo or a PDF sent as evidence and return its URL; Invalid for anything else."""
     settings = get_settings()
-    if (kind := image_kind(data[:16])) is not None:
+    if image_kind(data[:16]) is not None:
         if len(data) > settings.max_photo_bytes:
             raise Invalid(f"Ảnh lớn quá {settings.max_photo_bytes // 1_000_000} MB.")
-        return save(data, kind)
-    if (kind := document_kind(data[:16])) is not None:
+        try:
+            cleaned, photo_kind = clean_photo(data, limit=settings.max_photo_bytes)
+        except AppError as exc:
+            raise Invalid(exc.message, status_code=exc.status_code) from exc
+        return save(cleaned, photo_kind)
+    if (document := document_kind(data[:16])) is not None:
         if len(data) > settings.max_document_bytes:
             raise Invalid(f"Tệp lớn quá {settings.max_document_bytes // 1_000_000} MB.")
-        return save_document(data, kind)
+        return save_document(data, document)
     raise Invalid(
         "Tệp minh chứng phải là ảnh (JPEG, PNG, WebP) hoặc tài liệu PDF.", status_code=415
     )
@@ -128,11 +135,42 @@ NOT_AN_IMAGE = "Tệp này không phải ảnh. Bạn vui lòng gửi ảnh JPEG
 TOO_LARGE = "Ảnh lớn quá {limit} MB. Bạn vui lòng gửi ảnh nhỏ hơn."
 
 
-def check_photo(data: bytes, *, limit: int) -> str:
-    """The kind of an acceptable photo; the polite refusal (413, 415) of any other file."""
+# A photo larger than this many pixels is refused before it is decoded (a "decompression
+# bomb": a few kilobytes that unpack to gigabytes). A 50-megapixel camera stays under it.
+MAX_PIXELS = 60_000_000
+_PILLOW_FORMAT = {"jpg": "JPEG", "png": "PNG", "webp": "WEBP"}
+
+
+def clean_photo(data: bytes, *, limit: int) -> tuple[bytes, str]:
+    """An acceptable photo, decoded and written again, and its kind; the polite refusal (413,
+    415) of any other file.
+
+    Writing it again keeps the picture only: no EXIF (a phone's GPS position of the citizen's
+    home), no other file hidden after the image data (a polyglot), nothing a browser could
+    read as anything but an image.
+    """
     if len(data) > limit:
         raise AppError(TOO_LARGE.format(limit=limit // 1_000_000), status_code=413)
     kind = image_kind(data[:16])
     if kind is None:
         raise AppError(NOT_AN_IMAGE, status_code=415)
-    return kind
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            if image.width * image.height > MAX_PIXELS:
+                raise AppError(NOT_AN_IMAGE, status_code=415)
+            image.load()
+            picture = ImageOps.exif_transpose(image)  # keep the orientation the EXIF gave
+            if kind == "jpg" and picture.mode not in ("RGB", "L"):
+                picture = picture.convert("RGB")
+            out = io.BytesIO()
+            picture.save(out, format=_PILLOW_FORMAT[kind], **_SAVE_OPTIONS[kind])
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise AppError(NOT_AN_IMAGE, status_code=415) from exc
+    return out.getvalue(), kind
+
+
+_SAVE_OPTIONS: dict[str, dict[str, object]] = {
+    "jpg": {"quality": 88, "optimize": True},
+    "png": {"optimize": True},
+    "webp": {"quality": 88},
+}

@@ -5,9 +5,12 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -15,6 +18,8 @@ from pydantic import (
     model_validator,
 )
 
+from core.settings import get_settings
+from core.text import clean_text
 from feedback.attachments import DOCUMENT_URL_PREFIX, URL_PREFIX
 from feedback.models import (
     Channel,
@@ -29,18 +34,35 @@ from feedback.models import (
 _PHONE = re.compile(r"^\+?\d{9,12}$")
 _TAX_CODE = re.compile(r"^\d{10}(-?\d{3})?$")
 
-# Stripped before the length check: a blank description, reply or reject reason says nothing.
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=5000)]
+
+def _clean_if_text(value: object) -> object:
+    return clean_text(value) if isinstance(value, str) else value
+
+
+# Free text from outside (citizens, staff) loses control and direction-override characters
+# first (core/text.py), then is stripped before the length check: a blank description, reply or
+# reject reason says nothing.
+_Clean = BeforeValidator(_clean_if_text)
+# (The cleaning comes last in the list: pydantic runs a "before" validator first wherever it
+# stands, and placed before the constraints it would hide them.)
+Text = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=5000), _Clean
+]
+# Optional short free texts, cleaned the same way.
+Name = Annotated[str | None, Field(max_length=200), _Clean]
+CompanyName = Annotated[str | None, Field(max_length=300), _Clean]
+Address = Annotated[str | None, Field(max_length=500), _Clean]
+LongText = Annotated[str | None, Field(max_length=5000), _Clean]
 
 
 class ContactIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: ContactKind = ContactKind.CITIZEN
-    name: str | None = Field(default=None, max_length=200)
+    name: Name = None
     phone: str | None = Field(default=None, description="Kept only with phone_consent=true")
     phone_consent: bool = False
-    company_name: str | None = Field(default=None, max_length=300)
+    company_name: CompanyName = None
     tax_code: str | None = Field(default=None, description="Mã số thuế: 10 or 13 digits")
     channel: Channel | None = Field(default=None, examples=["web"])
     channel_user_id: str | None = Field(default=None, max_length=200)
@@ -74,9 +96,22 @@ class ContactIn(BaseModel):
         return self
 
 
-# A photo a chat stored (feedback/attachments.py), or one on the web.
+def _our_photo_or_allowed_host(url: str) -> str:
+    """A photo stored here, or one on a host the province trusts (TIEPDAN_PHOTO_HOSTS): a
+    ticket must not point staff's browsers at any address a caller chooses."""
+    if url.startswith(URL_PREFIX):
+        return url
+    host = urlsplit(url).hostname or ""
+    if url.startswith("https://") and host in get_settings().photo_host_list:
+        return url
+    raise ValueError("a photo is one stored by the chat, or on a host in TIEPDAN_PHOTO_HOSTS")
+
+
+# A photo a chat stored (feedback/attachments.py), or one on a trusted host.
 PhotoUrl = Annotated[
-    str, Field(max_length=500, pattern=rf"^({re.escape(URL_PREFIX)}|https?://)[^\s]+$")
+    str,
+    Field(max_length=500, pattern=r"^[^\s]+$"),
+    AfterValidator(_our_photo_or_allowed_host),
 ]
 
 
@@ -104,7 +139,7 @@ class TicketCreate(BaseModel):
     description: Text
     kind: TicketKind = TicketKind.COMPLAINT
     ward_code: str | None = Field(default=None, max_length=10)
-    address: str | None = Field(default=None, max_length=500)
+    address: Address = None
     latitude: float | None = Field(default=None, ge=-90, le=90)
     longitude: float | None = Field(default=None, ge=-180, le=180)
     category: str | None = Field(default=None, max_length=40)
@@ -240,7 +275,7 @@ class NoteBody(_ActionBody):
 class AgencyBody(_ActionBody):
     agency: str = Field(min_length=1, max_length=40)
     category: str | None = Field(default=None, max_length=40)
-    message: str | None = Field(default=None, max_length=5000)
+    message: LongText = None
 
 
 class ReasonBody(_ActionBody):
@@ -248,7 +283,7 @@ class ReasonBody(_ActionBody):
 
 
 class OptionalMessageBody(_ActionBody):
-    message: str | None = Field(default=None, max_length=5000)
+    message: LongText = None
 
 
 # Evidence a resolution shows the citizen: a file uploaded with POST .../attachments.

@@ -32,3 +32,17 @@ def evidence_url() -> str:
 def resolve_body(message: str = "Đã xử lý xong.") -> dict[str, object]:
     """A valid `resolve` body: the public answer and one piece of evidence."""
     return {"message": message, "attachments": [evidence_url()]}
+
+
+def same_picture(stored: bytes, sent: bytes) -> bool:
+    """The platform keeps photos written again (no EXIF, nothing hidden): the bytes differ,
+    the picture does not."""
+    import io
+
+    from PIL import Image
+
+    with Image.open(io.BytesIO(stored)) as kept, Image.open(io.BytesIO(sent)) as original:
+        return (
+            kept.size == original.size
+            and kept.convert("RGB").tobytes() == original.convert("RGB").tobytes()
+        )

@@ -283,3 +283,12 @@ def test_a_resolution_shows_its_evidence_photo_to_the_citizen():
     assert notice_image(TicketEvent(kind="resolve", public=True, data={})) is None
     private_note = TicketEvent(kind="note", public=False, data={"attachments": [photo]})
     assert notice_image(private_note) is None
+
+
+def test_a_conversation_id_past_bigint_is_a_clear_error(client, staff_token):
+    dispatcher = staff_token("dispatcher")
+    for path in ("/messages", "/reply", "/handback"):
+        method = client.get if path == "/messages" else client.post
+        kwargs = {"json": {"text": "chào"}} if path == "/reply" else {}
+        answer = method(f"/api/v1/conversations/{10**20}{path}", headers=dispatcher, **kwargs)
+        assert answer.status_code == 422, (path, answer.text)

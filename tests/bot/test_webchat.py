@@ -20,7 +20,7 @@ from core.database import session_scope
 from core.settings import get_settings
 from feedback.models import Contact, ContactIdentity, Ticket, TicketEvent
 from tests.e2e.processes import free_port
-from tests.images import tiny_png
+from tests.images import same_picture, tiny_png
 
 
 @pytest.fixture
@@ -238,7 +238,7 @@ def test_a_photo_is_stored_and_served_back(client, rasa_down, photo_dir):
     url = response.json()["url"]
     assert url.startswith("/api/v1/webchat/photos/") and url.endswith(".png")
     served = client.get(url)
-    assert served.content == png and served.headers["content-type"] == "image/png"
+    assert same_picture(served.content, png) and served.headers["content-type"] == "image/png"
     assert client.get("/api/v1/webchat/photos/../../etc/passwd").status_code == 404
 
 
@@ -340,3 +340,27 @@ def test_a_stored_photo_is_served_with_nosniff(client, rasa_down, photo_dir):
     served = client.get(uploaded.json()["url"])
     assert served.headers["x-content-type-options"] == "nosniff"
     assert served.headers["content-type"] == "image/png"
+
+
+def test_numbers_past_what_the_database_holds_are_a_clear_error(client, rasa_down):
+    from starlette.websockets import WebSocketDisconnect
+
+    session_id = _open(client)
+    huge = 10**20
+    history = client.get(f"/api/v1/webchat/sessions/{session_id}/messages?after={huge}")
+    assert history.status_code == 422 and "after" in history.json()["detail"]
+    socket_url = f"/api/v1/webchat/ws/{session_id}?after={huge}"
+    with pytest.raises(WebSocketDisconnect) as closed, client.websocket_connect(socket_url) as ws:
+        ws.receive_json()
+    assert closed.value.code == 1008
+
+
+def test_a_chat_message_loses_its_control_characters_before_it_is_stored(client, rasa_down):
+    session_id = _open(client)
+    said = client.post(
+        "/api/v1/webchat/messages",
+        json={"session_id": session_id, "text": "xin\x00 chào\x1b[2J \u202eabc"},
+    )
+    assert said.status_code == 200, said.text
+    [stored] = [m for m in _stored(session_id) if m.direction.value == "in"]
+    assert stored.text == "xin chào abc"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import event, func, select
+from sqlalchemy.exc import DataError
 
 from core.settings import get_settings
 from feedback import service
@@ -158,16 +159,43 @@ def test_a_filing_that_is_not_an_object_answers_422(body, client, service_header
 
 
 def test_a_nul_character_answers_422_not_500(client, db_session, service_headers, admin):
-    """PostgreSQL cannot store NUL in text; it must be the client's error, not a crash."""
-    filing = client.post("/api/v1/tickets", json={"description": "a\x00b"}, headers=service_headers)
+    """PostgreSQL cannot store NUL in text; where it is not free text to clean, it is the
+    client's error, not a crash."""
     lookup = client.get("/api/v1/public/tickets/PA%00")
     listing = client.get("/api/v1/tickets", params={"ward": "\x00"}, headers=admin)
 
-    for response in (filing, lookup, listing):
+    for response in (lookup, listing):
         assert "NUL" in json_error(response, 422)
 
 
+def test_control_and_direction_override_characters_are_stripped_from_free_text(
+    client, db_session, service_headers, sent_tasks
+):
+    """NUL, ANSI escapes and a right-to-left override (which makes "exe.txt" show as "txt.exe")
+    leave the text; new lines and tabs stay."""
+    filing = client.post(
+        "/api/v1/tickets",
+        json={
+            "description": "Cống\x00 vỡ\x1b[31m đỏ\x1b[0m\r\ndòng 2\tcột \u202etxt.exe",
+            "address": "Hẻm\x07 45\u200b",
+            "contact": {"name": "Lê\x00 Văn \u202eA", "channel": "web", "channel_user_id": "s-9"},
+        },
+        headers=service_headers,
+    )
+
+    assert filing.status_code == 201, filing.text
+    ticket = filing.json()
+    assert ticket["description"] == "Cống vỡ đỏ\ndòng 2\tcột txt.exe"
+    assert ticket["address"] == "Hẻm 45"
+    assert ticket["contact"]["name"] == "Lê Văn A"
+
+
 # A failure after a partial write ------------------------------------------------------------
+
+
+def _refused_by_the_database(_mapper, _connection, _ticket) -> None:
+    """The ticket's insert fails as PostgreSQL fails a value it cannot store."""
+    raise DataError("INSERT INTO tickets", None, ValueError("a value cannot be stored"))
 
 
 def test_a_ticket_that_fails_after_its_contact_was_written_leaves_no_contact(
@@ -183,13 +211,15 @@ def test_a_ticket_that_fails_after_its_contact_was_written_leaves_no_contact(
     event.listen(Contact, "after_insert", listener)
 
     try:
+        event.listen(Ticket, "before_insert", _refused_by_the_database)
         response = client.post(
             "/api/v1/tickets",
-            json={"description": "Cống\x00 tắc", "contact": CONTACT},
+            json={"description": "Cống tắc", "contact": CONTACT},
             headers=service_headers,
         )
     finally:
         event.remove(Contact, "after_insert", listener)
+        event.remove(Ticket, "before_insert", _refused_by_the_database)
 
     json_error(response, 422)
     assert inserted == [CONTACT["name"]]  # the contact row was written, then rolled back
@@ -350,3 +380,23 @@ def test_an_oversized_login_form_answers_413(client):
     )
 
     json_error(response, 413)
+
+
+def test_a_photo_link_must_be_ours_or_on_a_host_the_province_trusts(
+    client, db_session, service_headers, sent_tasks, monkeypatch
+):
+    def file(photo: str):
+        return client.post(
+            "/api/v1/tickets",
+            json={"description": "Ổ gà lớn giữa đường", "photos": [photo]},
+            headers=service_headers,
+        )
+
+    ours = "/api/v1/webchat/photos/" + "a" * 32 + ".jpg"
+    assert file(ours).status_code == 201
+    elsewhere = file("https://cdn.example.vn/o-ga.jpg")
+    assert "TIEPDAN_PHOTO_HOSTS" in json_error(elsewhere, 422)
+    monkeypatch.setattr(get_settings(), "photo_hosts", "cdn.example.vn")
+    assert file("https://cdn.example.vn/o-ga.jpg").status_code == 201
+    assert file("http://cdn.example.vn/o-ga.jpg").status_code == 422  # https only
+    assert file("https://cdn.example.vn.evil.example/x.jpg").status_code == 422
