@@ -2,6 +2,11 @@
 
 A channel identity (web chat session, Telegram chat, Zalo user) is one contact: a second report
 from the same identity joins the contact of the first.
+
+A contact is its citizen's: only what comes from their own channel (the bot acting for that
+chat, or the gateway filing from it) may join it or change its name and phone. A ticket staff
+file at a desk gets a contact of its own, even when it names a channel identity, so that no
+account can rewrite a citizen's details or put a report in their chat ("phản ánh của tôi").
 """
 
 from __future__ import annotations
@@ -10,12 +15,20 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
+from feedback.auth import Principal
 from feedback.models import Contact, ContactIdentity, Ticket
 from feedback.schemas import ContactIn
 
 
-def find_or_create_contact(session: Session, data: ContactIn) -> Contact:
-    """The contact of this channel identity, brought up to date, or a new one."""
+def find_or_create_contact(session: Session, data: ContactIn, *, actor: Principal) -> Contact:
+    """The contact of this channel identity, brought up to date, or a new one. Staff always get
+    a new contact without the identity (see the module's rule)."""
+    if actor.kind == "staff":
+        contact = Contact(kind=data.kind)
+        _update_contact(contact, data)
+        session.add(contact)
+        set_committed_value(contact, "identities", [])
+        return contact
     if data.channel and data.channel_user_id:
         known = session.scalar(
             select(Contact)

@@ -72,7 +72,9 @@ def create_ticket(
         raise Invalid(f"Unknown category code '{data.category}'.")
     if data.ward_code is not None and not reference.ward_exists(session, data.ward_code):
         raise Invalid(f"Unknown ward code '{data.ward_code}'.")
-    contact = find_or_create_contact(session, data.contact) if data.contact else None
+    contact = find_or_create_contact(session, data.contact, actor=actor) if data.contact else None
+    # A desk's ticket is not the chat's (feedback/contacts.py): it takes no channel from it.
+    chat_channel = data.contact.channel if data.contact and actor.kind != "staff" else None
     ticket = Ticket(
         code=generate_ticket_code(),
         kind=data.kind,
@@ -84,7 +86,7 @@ def create_ticket(
         latitude=data.latitude,
         longitude=data.longitude,
         attachments=[{"type": "photo", "url": url} for url in data.photos],
-        channel=data.channel or (data.contact.channel if data.contact else None),
+        channel=data.channel or chat_channel,
         category_code=data.category,
         predicted_category_code=None,
         category_confidence=1.0 if data.category else None,
