@@ -27,7 +27,7 @@ from admin import (
 )
 from admin.deps import LoginRequired
 from admin.templating import render
-from core.errors import AppError
+from core.errors import AppError, TooMany
 
 STATIC = Path(__file__).resolve().parent / "static"
 
@@ -83,12 +83,15 @@ def _login_redirect(request: Request, exc: Exception) -> Response:
 
 async def _app_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, AppError)
-    return render(
+    response = render(
         request,
         "error.html",
         {"message": exc.message, "code": exc.status_code},
         status_code=exc.status_code,
     )
+    if isinstance(exc, TooMany):
+        response.headers["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:

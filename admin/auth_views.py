@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from admin.deps import PendingStaff, Staff, check_csrf, client_ip
+from admin.deps import PendingStaff, Staff, check_csrf
 from admin.sessions import (
     COOKIE,
     end_other_sessions,
@@ -22,8 +22,8 @@ from admin.sessions import (
     totp_uri,
 )
 from admin.templating import render
-from core.errors import AppError
-from core.http import SessionDep
+from core.errors import AppError, TooMany
+from core.http import SessionDep, client_ip
 from core.settings import get_settings
 from feedback import auth
 from feedback.audit import record_audit
@@ -89,6 +89,12 @@ def login(
             status_code=403,
             username=username,
         )
+    try:
+        auth.check_sign_in_rate(username=username, ip=client_ip(request))
+    except TooMany as refusal:
+        page = _login_page(request, error=refusal.message, status_code=429, username=username)
+        page.headers["Retry-After"] = str(refusal.retry_after)
+        return page
     result = auth.check_credentials(session, username=username.strip(), password=password)
     if result.user is None:
         # Returned, not raised: the failed attempt is committed and counts toward the lock.

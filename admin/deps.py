@@ -75,7 +75,3 @@ async def check_csrf(request: Request, who: PendingStaff) -> None:
         sent = field if isinstance(field, str) else None
     if not sent or not hmac.compare_digest(sent.encode(), who.csrf_token.encode()):
         raise CsrfRefused()
-
-
-def client_ip(request: Request) -> str | None:
-    return request.client.host if request.client else None

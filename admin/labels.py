@@ -62,6 +62,7 @@ EVENT = {
     "merge": "Gộp vào phản ánh gốc",
     "merged_in": "Nhận phản ánh trùng",
     "duplicate_suspected": "Nghi trùng",
+    "details_added": "Người dân bổ sung nội dung",
     "sla_warning": "Sắp đến hạn",
     "overdue": "Quá hạn",
 }

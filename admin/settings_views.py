@@ -13,11 +13,11 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 
 from admin.choices import forget as forget_choices
-from admin.deps import Staff, check_csrf, client_ip
+from admin.deps import Staff, check_csrf
 from admin.sessions import list_staff
 from admin.templating import render
 from core.errors import AppError, Invalid
-from core.http import SessionDep
+from core.http import SessionDep, client_ip
 from feedback import configuration, staff
 from feedback.audit import list_audit
 from feedback.models import Agency, Category, StaffRole, Ward
@@ -136,6 +136,7 @@ def update_user(
     active: Annotated[bool, Form()] = False,
     password: Annotated[str, Form(max_length=200)] = "",
     reset_totp: Annotated[bool, Form()] = False,
+    unlock: Annotated[bool, Form()] = False,
 ) -> Response:
     try:
         staff.update_user(
@@ -157,6 +158,10 @@ def update_user(
             )
         if reset_totp:
             staff.reset_second_factor(
+                session, principal=who.principal, user_id=user_id, ip=client_ip(request)
+            )
+        if unlock:
+            staff.unlock_user(
                 session, principal=who.principal, user_id=user_id, ip=client_ip(request)
             )
     except AppError as exc:

@@ -14,11 +14,11 @@ from starlette.datastructures import FormData, UploadFile
 
 from admin import transcripts
 from admin.choices import choices
-from admin.deps import Staff, check_csrf, client_ip
+from admin.deps import Staff, check_csrf
 from admin.sessions import SignedIn
 from admin.templating import render
 from core.errors import AppError, Forbidden, Invalid
-from core.http import SessionDep
+from core.http import SessionDep, client_ip
 from feedback import attachments, queries, service
 from feedback.audit import mask_name, mask_phone, reveal_contact
 from feedback.lifecycle import TRANSITIONS

@@ -41,7 +41,7 @@ from pathlib import Path
 import httpx
 
 from bench import dataset
-from bench.load import running_server, start, stop
+from bench.load import LIMITS_OFF, running_server, start, stop
 from tests.fakes.rasa import ECHO, InstantRasa
 from tests.fakes.telegram import FakeBotApi
 from tests.fakes.zalo import FakeZalo
@@ -221,7 +221,12 @@ def main(argv: list[str] | None = None) -> int:
             workers=2,
             log_path=logs / "bench-channels-server.log",
         ) as server:
-            env = {**os.environ, "TIEPDAN_DATABASE_URL": url, "TIEPDAN_BROKER_URL": args.broker_url}
+            env = {
+                **os.environ,
+                "TIEPDAN_DATABASE_URL": url,
+                "TIEPDAN_BROKER_URL": args.broker_url,
+                **LIMITS_OFF,
+            }
             tiepdan = str(Path(sys.executable).with_name("tiepdan"))
             worker = start([tiepdan, "worker"], logs / "bench-channels-worker.log", env=env)
             try:

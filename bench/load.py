@@ -26,6 +26,7 @@ from pathlib import Path
 import httpx
 import psycopg
 
+from core.settings import Settings
 from tiepdan.processes import wait_for_url
 
 Send = Callable[[httpx.Client, int], httpx.Response]
@@ -211,13 +212,25 @@ class Server:
     pid: int
 
 
+# A benchmark is thousands of people on one address (loopback), faster than any person: the
+# limits and quotas per address, chat and account (core/settings.py) would refuse it.
+LIMITS_OFF = {
+    f"TIEPDAN_{name.upper()}": "off" for name in Settings.model_fields if name.startswith("limit_")
+}
+
+
 @contextmanager
 def running_server(
     *, database_url: str, broker_url: str, workers: int, log_path: Path
 ) -> Iterator[Server]:
     """Start `tiepdan serve` on a free port, wait for /healthz, yield it; always stop it."""
     port = free_port()
-    env = {**os.environ, "TIEPDAN_DATABASE_URL": database_url, "TIEPDAN_BROKER_URL": broker_url}
+    env = {
+        **os.environ,
+        "TIEPDAN_DATABASE_URL": database_url,
+        "TIEPDAN_BROKER_URL": broker_url,
+        **LIMITS_OFF,
+    }
     tiepdan = Path(sys.executable).with_name("tiepdan")
     command = [str(tiepdan), "serve", "--port", str(port), "--workers", str(workers)]
     base_url = f"http://127.0.0.1:{port}"

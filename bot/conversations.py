@@ -71,6 +71,25 @@ def set_rasa_restart_due(session: Session, conversation_id: int, *, due: bool) -
     )
 
 
+def recent_fallback_ticket(
+    session: Session, conversation_id: int, *, since: datetime
+) -> str | None:
+    """The code of the ticket this conversation's messages went to while Rasa was down, if one
+    did since `since` (the fallback adds a burst's later messages to it)."""
+    return session.scalar(
+        select(Message.ticket_code)
+        .where(
+            Message.conversation_id == conversation_id,
+            Message.direction == Direction.INBOUND,
+            Message.state == MessageState.FALLBACK,
+            Message.ticket_code.is_not(None),
+            Message.created_at >= since,
+        )
+        .order_by(Message.id.desc())
+        .limit(1)
+    )
+
+
 # --- Leases: one worker at a time answers a person, one delivers to them ----------------------
 
 # Long enough for one step of the holder's loop (a Rasa turn, one send: each has a 10 s

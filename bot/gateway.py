@@ -23,17 +23,20 @@ import json
 import logging
 import time
 from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy.orm import Session
 
 from bot import conversations, delivery, rasa_rest
 from bot.message_store import Stored, store_inbound, store_outcome
 from bot.models import MessageState
-from core import timing
+from core import ratelimit, timing
 from core.celery_app import celery_app
-from core.database import session_scope
-from core.errors import AppError
+from core.database import session_scope, utcnow
+from core.errors import AppError, TooMany
 from core.settings import get_settings
 from core.text import clean_text
-from feedback import attachments, service
+from feedback import attachments, citizen, service
 from feedback.auth import SERVICE
 from feedback.schemas import ContactIn, TicketCreate
 from integrations import registry
@@ -47,6 +50,9 @@ MAX_TEXT = 5000  # characters; a longer message is refused politely, and stored
 # A message that reads like a report, when Rasa is down, becomes a ticket above this confidence.
 FALLBACK_TICKET_CONFIDENCE = 0.45
 FALLBACK_MIN_LENGTH = 20
+# While Rasa is down, what a person writes this soon after their last message that went to a
+# ticket is added to that ticket.
+FALLBACK_BURST = timedelta(minutes=30)
 
 ACK_RASA_DOWN = (
     "Cảm ơn bạn đã liên hệ. Hệ thống trả lời tự động đang tạm gián đoạn; tin nhắn của bạn đã "
@@ -55,6 +61,10 @@ ACK_RASA_DOWN = (
 ACK_TICKET_OPENED = (
     "Cảm ơn bạn. Hệ thống trả lời tự động đang tạm gián đoạn, nhưng phản ánh của bạn đã được "
     "ghi nhận với mã {code}. Bạn có thể dùng mã này để tra cứu tình trạng xử lý."
+)
+ACK_DETAILS_ADDED = (
+    "Cảm ơn bạn. Nội dung này đã được bổ sung vào phản ánh {code}; cán bộ sẽ xem xét cùng "
+    "phản ánh đó."
 )
 TOO_LONG = (
     "Tin nhắn dài quá {limit} ký tự nên hệ thống chưa đọc được. Bạn vui lòng tóm tắt sự việc "
@@ -67,6 +77,15 @@ UNSUPPORTED = (
     "hoặc chia sẻ vị trí."
 )
 PHOTO_UNAVAILABLE = "Xin lỗi, tôi chưa tải được ảnh bạn gửi. Bạn vui lòng gửi lại ảnh."
+# Over a limit (TIEPDAN_LIMIT_*): {seconds} and {minutes} say when to come back.
+SLOW_DOWN = (
+    "Bạn gửi tin nhắn hơi nhanh nên hệ thống chưa xử lý tin vừa rồi. Bạn vui lòng chờ khoảng "
+    "{seconds} giây rồi gửi lại."
+)
+PHOTO_QUOTA = (
+    "Hôm nay cuộc trò chuyện này đã gửi nhiều ảnh nên hệ thống tạm ngừng nhận thêm ảnh. Bạn vui "
+    "lòng mô tả bằng chữ, hoặc gửi ảnh sau khoảng {minutes} phút."
+)
 
 
 @dataclass
@@ -116,7 +135,8 @@ def answer_waiting(conversation_id: int, *, rasa_url: str | None = None) -> int 
         while waiting is not None:
             stored, inbound = waiting
             lease.keep()
-            answer(stored, inbound, rasa_url=rasa_url, queue_delivery=False)
+            if _within_message_limit(stored, inbound):
+                answer(stored, inbound, rasa_url=rasa_url, queue_delivery=False)
             answered += 1
             if lease.release_if_done():
                 break
@@ -126,6 +146,24 @@ def answer_waiting(conversation_id: int, *, rasa_url: str | None = None) -> int 
         if run.busy or run.again_in is not None:
             delivery.queue_delivery(conversation_id, countdown=run.again_in)
     return answered
+
+
+def _within_message_limit(stored: Stored, inbound: Inbound) -> bool:
+    """A person writing on a channel faster than TIEPDAN_LIMIT_MESSAGES_PER_SESSION: the
+    message stays stored, is not given to the assistant, and is told once per window to slow
+    down (more replies would only add to the flood)."""
+    sender = f"{inbound.channel}:{inbound.channel_user_id}"
+    try:
+        ratelimit.enforce(
+            f"messages:{sender}", get_settings().limit_messages_per_session, message=SLOW_DOWN
+        )
+        return True
+    except TooMany as refusal:
+        told = ratelimit.wait_time(f"slow-down-told:{sender}", limit=1, window=60)
+        replies = [Reply(text=refusal.message)] if told == 0 else []
+        adapter = registry.get_adapter(inbound.channel)
+        _finish(stored, adapter, MessageState.REJECTED, replies, deliver=False)
+        return False
 
 
 def _store(inbound: Inbound) -> Stored | None:
@@ -211,8 +249,15 @@ def _rasa_message(adapter: ChannelAdapter, inbound: Inbound) -> str:
             place = {"latitude": attachment.latitude, "longitude": attachment.longitude}
             return "/share_location" + json.dumps(place)
         if attachment.kind == "photo":
+            settings = get_settings()
             data = adapter.fetch(attachment)
-            cleaned, kind = attachments.clean_photo(data, limit=get_settings().max_photo_bytes)
+            cleaned, kind = attachments.clean_photo(data, limit=settings.max_photo_bytes)
+            ratelimit.enforce(
+                f"photo-bytes:{inbound.channel}:{inbound.channel_user_id}",
+                settings.limit_photo_bytes_per_session,
+                message=PHOTO_QUOTA,
+                amount=len(cleaned),
+            )
             return "/share_photo" + json.dumps({"photo_url": attachments.save(cleaned, kind)})
     return (inbound.text or "").strip()
 
@@ -229,26 +274,44 @@ def _restart_rasa_conversation(url: str, stored: Stored, inbound: Inbound) -> No
 
 
 def _fallback(stored: Stored, adapter: ChannelAdapter, inbound: Inbound, deliver: bool) -> Outcome:
-    """Rasa cannot answer: open a ticket if this reads like a report, and say so politely."""
+    """Rasa cannot answer: open a ticket if this reads like a report, and say so politely.
+
+    A burst from one person (a report in several messages, or the same one sent again and again)
+    becomes one ticket: what they write within FALLBACK_BURST of the last message that went to a
+    ticket is added to it."""
     text = (inbound.text or "").strip()
     code = None
-    if text and len(text) >= FALLBACK_MIN_LENGTH and _reads_like_a_report(text):
-        with session_scope() as session:
-            ticket = service.create_ticket(
-                session,
-                data=TicketCreate(
-                    description=text,
-                    channel=inbound.channel,
-                    contact=ContactIn(
-                        channel=inbound.channel, channel_user_id=inbound.channel_user_id
-                    ),
-                ),
-                actor=SERVICE,
-            )
-            code = ticket.code
-            conversations.set_rasa_restart_due(session, stored.conversation_id, due=True)
-    reply = Reply(text=ACK_TICKET_OPENED.format(code=code) if code else ACK_RASA_DOWN)
-    return _finish(stored, adapter, MessageState.FALLBACK, [reply], deliver, ticket_code=code)
+    reply = ACK_RASA_DOWN
+    with session_scope() as session:
+        earlier = conversations.recent_fallback_ticket(
+            session, stored.conversation_id, since=utcnow() - FALLBACK_BURST
+        )
+        if earlier and text and citizen.add_details(session, code=earlier, text=text):
+            code, reply = earlier, ACK_DETAILS_ADDED.format(code=earlier)
+        elif text and len(text) >= FALLBACK_MIN_LENGTH and _reads_like_a_report(text):
+            try:
+                code = _open_ticket(session, stored, inbound, text)
+                reply = ACK_TICKET_OPENED.format(code=code)
+            except TooMany as refusal:  # the chat's ticket quota: the message stays stored
+                reply = refusal.message
+    return _finish(
+        stored, adapter, MessageState.FALLBACK, [Reply(text=reply)], deliver, ticket_code=code
+    )
+
+
+def _open_ticket(session: Session, stored: Stored, inbound: Inbound, text: str) -> str:
+    # The quota is checked before the ticket is added: a refusal leaves nothing half-written.
+    ticket = service.create_ticket(
+        session,
+        data=TicketCreate(
+            description=text,
+            channel=inbound.channel,
+            contact=ContactIn(channel=inbound.channel, channel_user_id=inbound.channel_user_id),
+        ),
+        actor=SERVICE,
+    )
+    conversations.set_rasa_restart_due(session, stored.conversation_id, due=True)
+    return ticket.code
 
 
 def _reads_like_a_report(text: str) -> bool:

@@ -12,12 +12,19 @@ from sqlalchemy.orm import Session
 
 from bot import gateway
 from bot.conversations import conversation_messages, record_rejected_upload, reply_of
+from bot.gateway import PHOTO_QUOTA, SLOW_DOWN
 from bot.models import Conversation, Direction, WebchatSession
+from core import ratelimit
 from core.database import session_scope
 from core.errors import Forbidden
+from core.settings import get_settings
 from integrations.channel import Inbound
 
 CHANNEL = "web"
+TOO_MANY_SESSIONS = (
+    "Có quá nhiều cuộc trò chuyện mới được mở từ mạng của bạn. Bạn vui lòng thử lại sau khoảng "
+    "{seconds} giây."
+)
 
 
 def open_webchat_session(session: Session) -> str:
@@ -48,14 +55,28 @@ def webchat_conversation(session: Session, session_id: str) -> Conversation:
 # --- What the routes call (each in its own transaction) ---------------------------------------
 
 
-def open_session() -> str:
+def open_session(*, ip: str) -> str:
+    ratelimit.enforce(
+        f"sessions:ip:{ip}", get_settings().limit_sessions_per_ip, message=TOO_MANY_SESSIONS
+    )
     with session_scope() as session:
         return open_webchat_session(session)
 
 
-def send(session_id: str, *, text: str | None, payload: str | None) -> list[dict[str, Any]]:
-    """Store the message, answer it, and return the replies."""
+def send(
+    session_id: str, *, ip: str, text: str | None, payload: str | None
+) -> list[dict[str, Any]]:
+    """Store the message, answer it, and return the replies.
+
+    Over a message limit the message is refused (429) before it is stored: the person is
+    told at once, and the widget keeps what they typed.
+    """
     refuse_malformed_session_id(session_id)
+    settings = get_settings()
+    ratelimit.enforce(f"messages:ip:{ip}", settings.limit_messages_per_ip, message=SLOW_DOWN)
+    ratelimit.enforce(
+        f"messages:{CHANNEL}:{session_id}", settings.limit_messages_per_session, message=SLOW_DOWN
+    )
     # A web chat's conversation is keyed by its session id (open_webchat_session).
     outcome = gateway.handle_inbound(
         Inbound(
@@ -92,6 +113,20 @@ def check_session(session_id: str) -> None:
     """Raise when this server did not issue the session id."""
     with session_scope() as session:
         webchat_conversation(session, session_id)
+
+
+def count_photo(session_id: str, *, ip: str, size: int) -> None:
+    """Count a photo's bytes against the day's quotas of its session and its address."""
+    settings = get_settings()
+    ratelimit.enforce(
+        f"photo-bytes:{CHANNEL}:{session_id}",
+        settings.limit_photo_bytes_per_session,
+        message=PHOTO_QUOTA,
+        amount=size,
+    )
+    ratelimit.enforce(
+        f"photo-bytes:ip:{ip}", settings.limit_photo_bytes_per_ip, message=PHOTO_QUOTA, amount=size
+    )
 
 
 def reject_upload(session_id: str, *, reason: str, size: int) -> None:

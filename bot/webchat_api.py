@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from bot import webchat
 from core.errors import AppError, Invalid, NotFound
-from core.http import MAX_ID, AfterId
+from core.http import MAX_ID, AfterId, client_ip
 from core.settings import get_settings
 from feedback import attachments as photos
 
@@ -77,16 +77,28 @@ class HistoryOut(BaseModel):
 
 
 @router.post("/sessions", response_model=SessionOut, status_code=201)
-async def open_session() -> SessionOut:
-    """Start a chat. The id is random and only this server's ids are accepted afterwards."""
-    return SessionOut(session_id=await run_in_threadpool(webchat.open_session))
+async def open_session(request: Request) -> SessionOut:
+    """Start a chat. The id is random and only this server's ids are accepted afterwards.
+
+    Too many from one address: 429 with Retry-After (TIEPDAN_LIMIT_SESSIONS_PER_IP).
+    """
+    session_id = await run_in_threadpool(webchat.open_session, ip=client_ip(request))
+    return SessionOut(session_id=session_id)
 
 
 @router.post("/messages", response_model=RepliesOut)
-async def send_message(body: MessageIn) -> RepliesOut:
-    """Send a message (or a button's payload) and get the bot's replies."""
+async def send_message(request: Request, body: MessageIn) -> RepliesOut:
+    """Send a message (or a button's payload) and get the bot's replies.
+
+    Faster than TIEPDAN_LIMIT_MESSAGES_PER_SESSION or _PER_IP: 429 with Retry-After and, as
+    `detail`, the sentence the chat shows.
+    """
     replies = await run_in_threadpool(
-        webchat.send, body.session_id, text=body.text, payload=body.payload
+        webchat.send,
+        body.session_id,
+        ip=client_ip(request),
+        text=body.text,
+        payload=body.payload,
     )
     return RepliesOut(messages=[ReplyOut.model_validate(r) for r in replies])
 
@@ -101,8 +113,9 @@ async def upload_photo(
 ) -> PhotoOut:
     """Attach a photo to a chat: the request body is the image itself (JPEG, PNG or WebP).
 
-    A file that is not an image (415) or is too large (413) is refused with a reason, and the
-    refusal is kept in the conversation.
+    A file that is not an image (415), too large (413) or over the day's photo quota (429,
+    TIEPDAN_LIMIT_PHOTO_BYTES_*) is refused with a reason, and the refusal is kept in the
+    conversation.
     """
     await run_in_threadpool(webchat.check_session, session_id)
     limit = get_settings().max_photo_bytes
@@ -113,6 +126,9 @@ async def upload_photo(
             break
     try:
         cleaned, kind = await run_in_threadpool(photos.clean_photo, bytes(data), limit=limit)
+        await run_in_threadpool(
+            webchat.count_photo, session_id, ip=client_ip(request), size=len(cleaned)
+        )
     except AppError as refusal:
         await run_in_threadpool(
             webchat.reject_upload, session_id, reason=refusal.message, size=len(data)

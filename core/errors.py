@@ -33,3 +33,13 @@ class Unauthorized(AppError):
 
 class Forbidden(AppError):
     status_code = 403
+
+
+class TooMany(AppError):
+    """Over a rate limit or a quota: answered 429 with a Retry-After, in whole seconds."""
+
+    status_code = 429
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, int(retry_after + 0.999))

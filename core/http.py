@@ -19,7 +19,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.database import end_session, get_session_factory
-from core.errors import AppError
+from core.errors import AppError, TooMany
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +52,12 @@ RowId = Annotated[int, Path(ge=1, le=MAX_ID, description="A row id")]
 AfterId = Annotated[int, Query(ge=0, le=MAX_ID, description="Only what comes after this id")]
 
 
+def client_ip(request: Request) -> str:
+    """The address a request came from. Behind a proxy, uvicorn puts the client's address here
+    from X-Forwarded-For when the proxy is trusted (FORWARDED_ALLOW_IPS; 127.0.0.1 by default)."""
+    return request.client.host if request.client else "unknown"
+
+
 def _field_name(loc: tuple[Any, ...]) -> str:
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "form")]
     return ".".join(parts) or "body"
@@ -59,8 +65,18 @@ def _field_name(loc: tuple[Any, ...]) -> str:
 
 async def _app_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AppError)
-    headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
-    return JSONResponse({"detail": exc.message}, status_code=exc.status_code, headers=headers)
+    return JSONResponse(
+        {"detail": exc.message}, status_code=exc.status_code, headers=error_headers(exc)
+    )
+
+
+def error_headers(exc: AppError) -> dict[str, str] | None:
+    """The headers an error's status asks for: whom to authenticate with, when to come back."""
+    if exc.status_code == 401:
+        return {"WWW-Authenticate": "Bearer"}
+    if isinstance(exc, TooMany):
+        return {"Retry-After": str(exc.retry_after)}
+    return None
 
 
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:

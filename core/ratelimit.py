@@ -1,9 +1,14 @@
 """Counting events per time window, shared between processes when Redis is there.
 
-`wait_time(key, limit, window)` counts one event under `key` and says how long to wait before it
-may happen: 0 while the window has room. The count lives in Redis (`TIEPDAN_REDIS_URL`, or the
-broker when it is Redis), so every worker and replica shares it; without Redis each process
-counts for itself, which is right for the embedded mode's single worker.
+Two uses: the channels' send rates (`wait_time`: how long to wait before sending), and the
+limits and quotas that keep one sender from flooding the platform (`enforce`: a 429 with a
+Retry-After when over). A limit is a setting written as "<amount>/<period>": "20/minute",
+"5/hour", "50MB/day"; empty or "off" turns it off.
+
+The counts live in Redis (`TIEPDAN_REDIS_URL`, or the broker when it is Redis), so every worker
+and replica shares them. Without Redis each process counts for itself, which is right for the
+embedded mode (one API process, one worker). A window is fixed (this minute, this hour), so a
+burst across its edge may get up to twice the amount: simple, and enough against floods.
 """
 
 from __future__ import annotations
@@ -14,12 +19,41 @@ import time
 from functools import lru_cache
 from typing import Any
 
+from core.errors import TooMany
+from core.rates import parse_rate
 from core.settings import get_settings
 
 logger = logging.getLogger(__name__)
 
-_local_lock = threading.Lock()
-_local_counts: dict[str, int] = {}
+
+def enforce(key: str, rate: str, *, message: str, amount: int = 1) -> None:
+    """Count `amount` under `key` against the limit `rate`; TooMany when it would go over.
+
+    `message` may say when to come back: {seconds} and {minutes} are filled in.
+    """
+    limit = parse_rate(rate)
+    if limit is None:
+        return
+    wait = wait_time(key, limit=limit.amount, window=limit.seconds, amount=amount)
+    if wait > 0:
+        seconds = int(wait + 0.999)
+        minutes = max(1, round(wait / 60))
+        raise TooMany(message.format(seconds=seconds, minutes=minutes), retry_after=wait)
+
+
+def wait_time(key: str, *, limit: int, window: float, amount: int = 1) -> float:
+    """Count `amount` for `key`; the seconds to wait first (0 while the window has room).
+
+    A refused event is not counted: the caller waits and asks again.
+    """
+    now = time.time()
+    slot = int(now // window)
+    slot_key = f"tiepdan:rate:{key}:{slot}"
+    count = _count(slot_key, window, amount)
+    if count <= limit:
+        return 0.0
+    _count(slot_key, window, -amount)
+    return (slot + 1) * window - now
 
 
 @lru_cache
@@ -39,46 +73,34 @@ def forget() -> None:
         _local_counts.clear()
 
 
-def wait_time(key: str, *, limit: int, window: float) -> float:
-    """Count one event for `key`; the seconds to wait first (0 when within `limit` per window).
-
-    A refused event is not counted: the caller waits and asks again.
-    """
-    now = time.time()
-    slot = int(now // window)
-    slot_key = f"tiepdan:rate:{key}:{slot}"
-    count = _count(slot_key, window)
-    if count <= limit:
-        return 0.0
-    _uncount(slot_key)
-    return (slot + 1) * window - now
-
-
-def _count(slot_key: str, window: float) -> int:
+def _count(slot_key: str, window: float, amount: int) -> int:
     client = _redis()
     if client is not None:
         try:
             pipe = client.pipeline()
-            pipe.incr(slot_key)
+            pipe.incrby(slot_key, amount)
             pipe.pexpire(slot_key, int(window * 2000))
             return int(pipe.execute()[0])
-        except Exception:  # a counter must not stop delivery: count locally meanwhile
+        except Exception:  # a counter must not stop the platform: count locally meanwhile
             logger.warning("rate counter: Redis unreachable, counting in this process")
-    with _local_lock:
-        if len(_local_counts) > 10_000:
-            _local_counts.clear()
-        _local_counts[slot_key] = _local_counts.get(slot_key, 0) + 1
-        return _local_counts[slot_key]
+    return _count_locally(slot_key, window, amount)
 
 
-def _uncount(slot_key: str) -> None:
-    client = _redis()
-    if client is not None:
-        try:
-            client.decr(slot_key)
-            return
-        except Exception:
-            pass
+# --- In this process, without Redis ----------------------------------------------------------
+
+_local_lock = threading.Lock()
+_local_counts: dict[str, tuple[int, float]] = {}  # slot key -> (count, when it can be dropped)
+_LOCAL_KEYS = 100_000
+
+
+def _count_locally(slot_key: str, window: float, amount: int) -> int:
+    now = time.time()
     with _local_lock:
-        if slot_key in _local_counts:
-            _local_counts[slot_key] -= 1
+        if len(_local_counts) >= _LOCAL_KEYS:
+            # Drop the windows that are over; never all counts (a flood of new keys would
+            # otherwise reset everyone's limits).
+            for key in [k for k, (_, until) in _local_counts.items() if until < now]:
+                del _local_counts[key]
+        count, until = _local_counts.get(slot_key, (0, now + window * 2))
+        _local_counts[slot_key] = (count + amount, until)
+        return count + amount

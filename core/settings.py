@@ -5,16 +5,26 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from core.rates import parse_rate
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 # Values a developer may keep in development; anywhere else they must be replaced.
 _DEV_SECRET_KEY = "dev-only-secret-key-change-me-not-for-production"
 _DEV_SERVICE_TOKEN = "dev-only-service-token"
+
+
+def _check_rate(text: str) -> str:
+    parse_rate(text)  # raises ValueError with what to write instead
+    return text
+
+
+RateLimit = Annotated[str, AfterValidator(_check_rate)]
 
 
 class Settings(BaseSettings):
@@ -83,6 +93,27 @@ class Settings(BaseSettings):
     # stored by the chat itself.
     photo_hosts: str = ""
     port: int = Field(default=8000, validation_alias="PORT")
+
+    # --- Limits and quotas (core/ratelimit.py) -------------------------------------------------
+    # Each is "<amount>/<period>" (second, minute, hour, day; bytes may be KB, MB or GB), or
+    # "off". Over one, the API answers 429 with a Retry-After and the chat a polite sentence.
+    # Per IP address: one address may be a whole office, or a mobile carrier's many users.
+    limit_sessions_per_ip: RateLimit = "30/minute"  # web-chat sessions opened
+    limit_messages_per_ip: RateLimit = "300/minute"  # web-chat messages
+    # One chat: a web-chat session, or a Telegram or Zalo user. A person types slower.
+    limit_messages_per_session: RateLimit = "30/minute"
+    # Tickets the chat opens (staff at the desk are not limited): per chat, and per person
+    # (the same phone number, whichever chat or channel).
+    limit_tickets_per_session: RateLimit = "5/hour"
+    limit_tickets_per_contact: RateLimit = "10/hour"
+    # Photos stored from the chats (each is at most max_photo_bytes).
+    limit_photo_bytes_per_session: RateLimit = "50MB/day"
+    limit_photo_bytes_per_ip: RateLimit = "200MB/day"
+    # Sign-ins (the panel and the API's token), on top of the lock after login_max_failures.
+    limit_logins_per_ip: RateLimit = "30/minute"
+    limit_logins_per_account: RateLimit = "10/minute"
+    # The public lookup of a ticket by its code.
+    limit_public_lookups_per_ip: RateLimit = "30/minute"
 
     # --- Channels. A channel whose settings are unset is off, and its webhook answers 404. ---
     # Telegram: the bot's token, the secret Telegram echoes in X-Telegram-Bot-Api-Secret-Token,

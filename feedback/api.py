@@ -8,15 +8,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, File, Form, Query, UploadFile
+from fastapi import APIRouter, Body, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from core import ratelimit
 from core.errors import Invalid, NotFound
-from core.http import SessionDep
+from core.http import SessionDep, client_ip
+from core.settings import get_settings
 from feedback import attachments, auth, queries, reference, service
 from feedback.auth import CurrentPrincipal
 from feedback.models import TicketStatus
@@ -36,6 +38,8 @@ from feedback.schemas import (
 
 router = APIRouter(prefix="/api/v1")
 
+TOO_MANY_LOOKUPS = "Bạn tra cứu quá nhiều lần. Bạn vui lòng thử lại sau {seconds} giây."
+
 
 @router.post(
     "/auth/token",
@@ -44,15 +48,18 @@ router = APIRouter(prefix="/api/v1")
     responses={401: {"description": "Wrong credentials, or the account is locked"}},
 )
 def login(
+    request: Request,
     session: SessionDep,
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
     otp: Annotated[str | None, Form(max_length=10)] = None,
 ) -> TokenOut | JSONResponse:
     """Exchange a staff username and password for a bearer token (OAuth2 password flow).
 
-    Too many wrong passwords in a row lock the account for a while (TIEPDAN_LOGIN_*). An
+    Too many wrong passwords in a row lock the account for a while (TIEPDAN_LOGIN_*); too
+    many attempts from one address or on one account get 429 (TIEPDAN_LIMIT_LOGINS_*). An
     account with two-factor sign-in (set up in the panel) also sends its TOTP code as `otp`.
     """
+    auth.check_sign_in_rate(username=form.username, ip=client_ip(request))
     result = auth.check_credentials(session, username=form.username, password=form.password)
     error = (
         result.error
@@ -225,8 +232,16 @@ def document(name: str) -> FileResponse:
 
 
 @router.get("/public/tickets/{code}", response_model=PublicTicketOut, tags=["public"])
-def public_ticket(session: SessionDep, code: str) -> PublicTicketOut:
-    """Status and public replies of a ticket, for whoever holds its code. No personal data."""
+def public_ticket(request: Request, session: SessionDep, code: str) -> PublicTicketOut:
+    """Status and public replies of a ticket, for whoever holds its code. No personal data.
+
+    Codes are not to be guessed: past TIEPDAN_LIMIT_PUBLIC_LOOKUPS_PER_IP, 429.
+    """
+    ratelimit.enforce(
+        f"lookups:ip:{client_ip(request)}",
+        get_settings().limit_public_lookups_per_ip,
+        message=TOO_MANY_LOOKUPS,
+    )
     ticket = queries.get_public_ticket(session, code=code)
     replies = [
         PublicReply(

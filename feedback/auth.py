@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from core import ratelimit
 from core.errors import Conflict, Invalid, Unauthorized
 from core.http import SessionDep
 from core.settings import get_settings
@@ -98,6 +99,24 @@ class LoginResult:
 
     user: StaffUser | None
     error: str | None = None
+
+
+TOO_MANY_SIGN_INS = (
+    "Đăng nhập quá nhiều lần trong thời gian ngắn. Hãy thử lại sau {seconds} giây "
+    "(too many sign-in attempts)."
+)
+
+
+def check_sign_in_rate(*, username: str, ip: str) -> None:
+    """TooMany past the sign-in limits per address and per account name
+    (TIEPDAN_LIMIT_LOGINS_*). Checked before the password, so a flood costs no hashing."""
+    settings = get_settings()
+    ratelimit.enforce(f"logins:ip:{ip}", settings.limit_logins_per_ip, message=TOO_MANY_SIGN_INS)
+    ratelimit.enforce(
+        f"logins:account:{username.strip().lower()}",
+        settings.limit_logins_per_account,
+        message=TOO_MANY_SIGN_INS,
+    )
 
 
 def check_credentials(

@@ -88,6 +88,35 @@ def own_tickets(
     )
 
 
+# A ticket's description stays readable: details added later stop at this length.
+MAX_DESCRIPTION = 20_000
+
+
+def add_details(session: Session, *, code: str, text: str, now: datetime | None = None) -> bool:
+    """Add what the person wrote later to their ticket's description, while it is open: a burst
+    of messages while the assistant is down becomes one ticket. False when it is closed."""
+    now = now or datetime.now(UTC)
+    ticket = session.scalar(
+        select(Ticket).where(Ticket.code == code, Ticket.status.in_(OPEN_STATUSES))
+    )
+    if ticket is None:
+        return False
+    room = MAX_DESCRIPTION - len(ticket.description) - 1
+    if room > 0:
+        ticket.description = f"{ticket.description}\n{text[:room]}"
+    ticket.updated_at = now
+    record_event(
+        session,
+        ticket,
+        kind="details_added",
+        actor=CITIZEN,
+        now=now,
+        from_status=ticket.status,
+        data={"characters": min(len(text), max(room, 0))},
+    )
+    return True
+
+
 def own_ticket(session: Session, identity: Identity, code: str) -> Ticket:
     ticket = session.scalar(
         select(Ticket)

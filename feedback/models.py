@@ -151,7 +151,7 @@ class Contact(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     kind: Mapped[ContactKind] = mapped_column(enum_column(ContactKind), default=ContactKind.CITIZEN)
     name: Mapped[str | None] = mapped_column(String(200))
-    phone: Mapped[str | None] = mapped_column(String(20))
+    phone: Mapped[str | None] = mapped_column(String(20), index=True)
     phone_consent: Mapped[bool] = mapped_column(Boolean, default=False)
     company_name: Mapped[str | None] = mapped_column(String(300))
     tax_code: Mapped[str | None] = mapped_column(String(20), index=True)

@@ -26,6 +26,7 @@ from feedback.lifecycle import check_transition
 from feedback.models import Agency, Category, StaffRole, StaffUser, Ticket, TicketStatus
 from feedback.policy import require_action
 from feedback.queries import get_ticket
+from feedback.quotas import check_ticket_quota
 from feedback.schemas import (
     ACTION_BODIES,
     AgencyBody,
@@ -73,6 +74,8 @@ def create_ticket(
     if data.ward_code is not None and not reference.ward_exists(session, data.ward_code):
         raise Invalid(f"Unknown ward code '{data.ward_code}'.")
     contact = find_or_create_contact(session, data.contact, actor=actor) if data.contact else None
+    if contact is not None and actor.kind != "staff":
+        check_ticket_quota(session, contact, now=now)
     # A desk's ticket is not the chat's (feedback/contacts.py): it takes no channel from it.
     chat_channel = data.contact.channel if data.contact and actor.kind != "staff" else None
     ticket = Ticket(

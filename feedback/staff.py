@@ -22,6 +22,13 @@ def _user(session: Session, user_id: int) -> StaffUser:
     return user
 
 
+def user_id_of(session: Session, username: str) -> int:
+    user_id = session.scalar(select(StaffUser.id).where(StaffUser.username == username))
+    if user_id is None:
+        raise NotFound("Không có tài khoản này.")
+    return user_id
+
+
 def _agency_id(session: Session, code: str | None) -> int | None:
     if not code:
         return None
@@ -119,6 +126,20 @@ def reset_password(
     record_audit(
         session, actor=principal, action="user.reset_password", target=user.username, ip=ip
     )
+    session.flush()
+    return user
+
+
+def unlock_user(
+    session: Session, *, principal: Principal, user_id: int, ip: str | None = None
+) -> StaffUser:
+    """Lift the lock after too many wrong passwords or codes. An admin in the panel, or the
+    operator on the server (`tiepdan user unlock`: the system), when no admin can sign in."""
+    if principal.kind != "system":
+        require_admin(principal)
+    user = _user(session, user_id)
+    user.failed_logins, user.locked_until = 0, None
+    record_audit(session, actor=principal, action="user.unlock", target=user.username, ip=ip)
     session.flush()
     return user
 

@@ -23,6 +23,8 @@ _worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
 TEST_DB = f"tiepdan_test_{_worker}_{os.getpid()}"
 TEST_URL = ADMIN_URL.rsplit("/", 1)[0] + f"/{TEST_DB}"
 
+from core.settings import Settings  # noqa: E402  (reads no environment until instantiated)
+
 # Before anything reads the settings: the tests' own database and a Redis database of their own.
 os.environ["TIEPDAN_ENVIRONMENT"] = "test"
 os.environ["TIEPDAN_DATABASE_URL"] = TEST_URL
@@ -31,6 +33,11 @@ os.environ["TIEPDAN_BROKER_URL"] = os.environ.get(
 )
 # A queue of the run's own on that Redis: a second run side by side would take its jobs.
 os.environ["TIEPDAN_TASK_QUEUE"] = f"tiepdan-test-{_worker}-{os.getpid()}"
+# The limits and quotas are off: a test run opens more sessions, sign-ins and tickets from one
+# address in a minute than any person would. tests/*/test_limits.py turn each one on.
+for _name in Settings.model_fields:
+    if _name.startswith("limit_"):
+        os.environ[f"TIEPDAN_{_name.upper()}"] = "off"
 # Uploaded files (photos, evidence) go to a folder of the run's own, removed at the end.
 VAR_DIR = tempfile.mkdtemp(prefix="tiepdan-test-var-")
 os.environ["TIEPDAN_VAR_DIR"] = VAR_DIR
@@ -43,6 +50,7 @@ from core import celery_app as celery_module  # noqa: E402
 from core.database import get_engine  # noqa: E402
 from core.http import get_db_session  # noqa: E402
 from core.settings import get_settings  # noqa: E402
+from tests.addresses import own_address  # noqa: E402
 
 
 def _create_database() -> None:
@@ -147,7 +155,7 @@ def client(db_session: Session, sent_tasks: list[Any]) -> Iterator[TestClient]:
             raise
 
     app.dependency_overrides[get_db_session] = session_override
-    with TestClient(app, raise_server_exceptions=False) as test_client:
+    with TestClient(app, raise_server_exceptions=False, client=own_address()) as test_client:
         yield test_client
 
 

@@ -170,6 +170,23 @@ def user_create(
     click.echo(f"Created {role} '{username}'" + (f" of {agency_code}." if agency_code else "."))
 
 
+@user.command("unlock")
+@click.argument("username")
+def user_unlock(username: str) -> None:
+    """Lift the lock on an account after too many wrong passwords (when no admin can sign in
+    to do it in the panel)."""
+    from core.database import session_scope
+    from feedback.auth import SYSTEM
+    from feedback.staff import unlock_user, user_id_of
+
+    try:
+        with session_scope() as session:
+            unlock_user(session, principal=SYSTEM, user_id=user_id_of(session, username))
+    except AppError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(f"Unlocked '{username}'.")
+
+
 def _wait_until_serving(url: str, children: list[subprocess.Popen[bytes]]) -> None:
     """Wait for the API to answer, so the banner comes after the start-up noise."""
     with contextlib.suppress(NotServing):

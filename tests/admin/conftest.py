@@ -15,6 +15,7 @@ from starlette.routing import Mount
 from core.http import get_db_session
 from feedback.auth import create_user
 from feedback.models import StaffRole
+from tests.addresses import own_address
 
 PASSWORD = "mat-khau-thu-nghiem-1"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -51,7 +52,9 @@ def app_client(db_session: Session, sent_tasks: list[Any]) -> Iterator[TestClien
     app.dependency_overrides[get_db_session] = session_override
     panel = next(r.app for r in app.routes if isinstance(r, Mount) and r.path == "/admin")
     panel.dependency_overrides[get_db_session] = session_override
-    with TestClient(app, raise_server_exceptions=False, follow_redirects=False) as client:
+    with TestClient(
+        app, raise_server_exceptions=False, follow_redirects=False, client=own_address()
+    ) as client:
         yield client
 
 

@@ -6,61 +6,23 @@ these tests clean up the rows they made.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-from sqlalchemy import delete, select
+from sqlalchemy import select
 
 from bot import gateway
-from bot.conversations import conversation_messages
 from bot.gateway import Inbound
-from bot.models import Conversation, Direction, Message, MessageState, WebchatSession
+from bot.models import Conversation, Direction, Message, MessageState
 from core import timing
 from core.database import session_scope
 from core.settings import get_settings
-from feedback.models import Contact, ContactIdentity, Ticket, TicketEvent
-from tests.e2e.processes import free_port
+from feedback.models import Ticket
+from tests.bot.webchat_client import open_chat, stored_messages, upload_photo
 from tests.images import same_picture, tiny_png
-
-
-@pytest.fixture
-def rasa_down(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setattr(get_settings(), "rasa_url", f"http://127.0.0.1:{free_port()}")
-    yield
-    with session_scope() as session:
-        conversations = select(Conversation.id).where(Conversation.channel.in_(["web", "test"]))
-        users = select(Conversation.channel_user_id).where(
-            Conversation.channel.in_(["web", "test"])
-        )
-        tickets = select(Ticket.id).where(Ticket.channel.in_(["web", "test"]))
-        contacts = select(ContactIdentity.contact_id).where(
-            ContactIdentity.channel_user_id.in_(users)
-        )
-        contact_ids = list(session.scalars(contacts))
-        session.execute(delete(TicketEvent).where(TicketEvent.ticket_id.in_(tickets)))
-        session.execute(delete(Ticket).where(Ticket.channel.in_(["web", "test"])))
-        session.execute(delete(ContactIdentity).where(ContactIdentity.contact_id.in_(contact_ids)))
-        session.execute(delete(Contact).where(Contact.id.in_(contact_ids)))
-        session.execute(delete(Message).where(Message.conversation_id.in_(conversations)))
-        session.execute(delete(WebchatSession))
-        session.execute(delete(Conversation).where(Conversation.channel.in_(["web", "test"])))
-
-
-def _open(client) -> str:
-    response = client.post("/api/v1/webchat/sessions")
-    assert response.status_code == 201, response.text
-    return response.json()["session_id"]
-
-
-def _stored(session_id: str) -> list[Message]:
-    with session_scope() as session:
-        conversation_id = session.get_one(WebchatSession, session_id).conversation_id
-        return conversation_messages(session, conversation_id)
 
 
 def test_a_report_while_rasa_is_down_becomes_a_ticket(client, rasa_down, nlu_model, monkeypatch):
     monkeypatch.setattr("nlu.pipeline._nlu", nlu_model)
-    session_id = _open(client)
+    session_id = open_chat(client)
     assert len(session_id) >= 40  # 32 random bytes
     text = "Đèn đường trước số 45 Nguyễn Trãi, phường Bến Thành tắt mấy hôm nay, tối rất nguy hiểm"
     response = client.post(
@@ -69,7 +31,7 @@ def test_a_report_while_rasa_is_down_becomes_a_ticket(client, rasa_down, nlu_mod
     assert response.status_code == 200, response.text
     [reply] = response.json()["messages"]
     assert "tạm gián đoạn" in reply["text"] and "PA" in reply["text"]
-    stored = _stored(session_id)
+    stored = stored_messages(session_id)
     assert [(m.direction, m.state) for m in stored] == [
         (Direction.INBOUND, MessageState.FALLBACK),
         (Direction.OUTBOUND, MessageState.SENT),
@@ -87,14 +49,14 @@ def test_small_talk_while_rasa_is_down_is_acknowledged_without_a_ticket(
     client, rasa_down, nlu_model, monkeypatch
 ):
     monkeypatch.setattr("nlu.pipeline._nlu", nlu_model)
-    session_id = _open(client)
+    session_id = open_chat(client)
     response = client.post(
         "/api/v1/webchat/messages", json={"session_id": session_id, "text": "xin chào ạ"}
     )
     assert response.status_code == 200
     [reply] = response.json()["messages"]
     assert reply["text"] == gateway.ACK_RASA_DOWN
-    [message, _] = _stored(session_id)
+    [message, _] = stored_messages(session_id)
     assert message.ticket_code is None
     with session_scope() as session:  # nothing was filed: Rasa's conversation resumes as it was
         assert not session.get_one(Conversation, message.conversation_id).rasa_restart_due
@@ -112,11 +74,11 @@ def test_small_talk_while_rasa_is_down_is_acknowledged_without_a_ticket(
     ],
 )
 def test_bad_input_gets_a_polite_reply_and_is_stored(client, rasa_down, body, expected):
-    session_id = _open(client)
+    session_id = open_chat(client)
     response = client.post("/api/v1/webchat/messages", json={"session_id": session_id, **body})
     assert response.status_code == 200, response.text
     assert response.json()["messages"][0]["text"] == expected
-    [inbound, _reply] = _stored(session_id)
+    [inbound, _reply] = stored_messages(session_id)
     assert inbound.state == MessageState.REJECTED
 
 
@@ -132,7 +94,7 @@ def test_an_id_the_server_did_not_issue_is_refused(client, rasa_down):
 
 
 def test_one_session_cannot_read_another(client, rasa_down):
-    mine, theirs = _open(client), _open(client)
+    mine, theirs = open_chat(client), open_chat(client)
     client.post("/api/v1/webchat/messages", json={"session_id": theirs, "text": "bí mật của tôi"})
     mine_history = client.get(f"/api/v1/webchat/sessions/{mine}/messages").json()["messages"]
     assert mine_history == []
@@ -170,10 +132,10 @@ def test_staff_replies_reach_the_chat_over_the_websocket(
 
     monkeypatch.setattr("nlu.pipeline._nlu", nlu_model)
     monkeypatch.setattr(api, "POLL_SECONDS", 0.05)
-    session_id = _open(client)
+    session_id = open_chat(client)
     text = "Rác thải đổ trộm ở đầu hẻm 51 Lê Thánh Tôn, phường Bến Thành mấy ngày nay bốc mùi"
     client.post("/api/v1/webchat/messages", json={"session_id": session_id, "text": text})
-    code = _stored(session_id)[0].ticket_code
+    code = stored_messages(session_id)[0].ticket_code
     assert code is not None
 
     with client.websocket_connect(f"/api/v1/webchat/ws/{session_id}") as socket_:
@@ -213,26 +175,11 @@ def test_the_websocket_refuses_an_id_it_did_not_issue(client, rasa_down):
 # --- Photos ------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def photo_dir(tmp_path, monkeypatch):
-    monkeypatch.setattr(get_settings(), "var_dir", tmp_path)
-    return tmp_path / "uploads" / "photos"
-
-
-def _upload(client, session_id: str, data: bytes, media_type: str = "image/png"):
-    return client.post(
-        "/api/v1/webchat/photos",
-        params={"session_id": session_id},
-        content=data,
-        headers={"Content-Type": media_type},
-    )
-
-
 def test_a_photo_is_stored_and_served_back(client, rasa_down, photo_dir):
-    session_id = _open(client)
+    session_id = open_chat(client)
     png = tiny_png()
 
-    response = _upload(client, session_id, png)
+    response = upload_photo(client, session_id, png)
 
     assert response.status_code == 201, response.text
     url = response.json()["url"]
@@ -253,25 +200,25 @@ def test_a_refused_upload_gets_a_reason_and_is_kept(
     client, rasa_down, photo_dir, monkeypatch, data, media_type, status, reason
 ):
     monkeypatch.setattr(get_settings(), "max_photo_bytes", 1_000)
-    session_id = _open(client)
+    session_id = open_chat(client)
 
-    response = _upload(client, session_id, data, media_type)
+    response = upload_photo(client, session_id, data, media_type)
 
     assert response.status_code == status
     assert reason in response.json()["detail"]
-    [stored] = _stored(session_id)
+    [stored] = stored_messages(session_id)
     assert stored.state == MessageState.REJECTED
     assert stored.content["upload"]["refused"] == response.json()["detail"]
     assert not photo_dir.exists() or not any(photo_dir.iterdir())
 
 
 def test_a_photo_for_a_session_the_server_did_not_issue_is_refused(client, rasa_down, photo_dir):
-    assert _upload(client, "not-a-session", tiny_png()).status_code == 403
+    assert upload_photo(client, "not-a-session", tiny_png()).status_code == 403
 
 
 def test_a_turn_reports_its_wait_for_rasa_in_server_timing(client, rasa_down):
     """bench/chat.py tells the gateway's own time from Rasa's by this header."""
-    session_id = _open(client)
+    session_id = open_chat(client)
     response = client.post(
         "/api/v1/webchat/messages", json={"session_id": session_id, "text": "xin chào"}
     )
@@ -330,7 +277,7 @@ def test_other_origins_and_the_staff_api_get_no_cors(portal_client):
 
 
 def test_a_stored_photo_is_served_with_nosniff(client, rasa_down, photo_dir):
-    session_id = _open(client)
+    session_id = open_chat(client)
     uploaded = client.post(
         "/api/v1/webchat/photos",
         params={"session_id": session_id},
@@ -345,7 +292,7 @@ def test_a_stored_photo_is_served_with_nosniff(client, rasa_down, photo_dir):
 def test_numbers_past_what_the_database_holds_are_a_clear_error(client, rasa_down):
     from starlette.websockets import WebSocketDisconnect
 
-    session_id = _open(client)
+    session_id = open_chat(client)
     huge = 10**20
     history = client.get(f"/api/v1/webchat/sessions/{session_id}/messages?after={huge}")
     assert history.status_code == 422 and "after" in history.json()["detail"]
@@ -356,11 +303,11 @@ def test_numbers_past_what_the_database_holds_are_a_clear_error(client, rasa_dow
 
 
 def test_a_chat_message_loses_its_control_characters_before_it_is_stored(client, rasa_down):
-    session_id = _open(client)
+    session_id = open_chat(client)
     said = client.post(
         "/api/v1/webchat/messages",
         json={"session_id": session_id, "text": "xin\x00 chào\x1b[2J \u202eabc"},
     )
     assert said.status_code == 200, said.text
-    [stored] = [m for m in _stored(session_id) if m.direction.value == "in"]
+    [stored] = [m for m in stored_messages(session_id) if m.direction.value == "in"]
     assert stored.text == "xin chào abc"

@@ -388,10 +388,16 @@ class ActionSubmitReport(Action):
         if tracker.get_slot("confirmed") is not True:
             return reset
         kind = tracker.get_slot("report_kind") or "complaint"
-        ticket = await platform.fetch("POST", "/api/v1/tickets", json=ticket_body(tracker))
-        if ticket is None:
+        try:
+            answer = await platform.call("POST", "/api/v1/tickets", json=ticket_body(tracker))
+        except platform.PlatformUnavailable:
+            answer = None
+        if answer is not None and answer.status == 429:  # this chat's ticket quota: say so
+            dispatcher.utter_message(text=answer.body["detail"])
+            return reset
+        if answer is None or not answer.ok:
             dispatcher.utter_message(text=FILE_FAILED.format(kind_lower=KIND_NAMES[kind].lower()))
             return reset
-        code = ticket["code"]
+        code = answer.body["code"]
         dispatcher.utter_message(text=FILED.format(kind=KIND_NAMES[kind], code=code))
         return reset

@@ -126,8 +126,11 @@
       headers: body ? { "Content-Type": "application/json" } : {},
       body: body ? JSON.stringify(body) : undefined
     }).then(function (r) {
-      if (!r.ok) { var e = new Error("HTTP " + r.status); e.status = r.status; throw e; }
-      return r.json();
+      if (r.ok) return r.json();
+      var e = new Error("HTTP " + r.status); e.status = r.status;
+      // Over a limit (429) the server says, in Vietnamese, when to send again.
+      if (r.status !== 429) throw e;
+      return r.json().then(function (body) { e.reason = body.detail; throw e; });
     });
   }
 
@@ -193,8 +196,8 @@
       return request("/api/v1/webchat/sessions/" + encodeURIComponent(sessionId) + "/messages?after=" + lastId);
     }).then(function (history) {
       history.messages.forEach(function (m) { lastId = Math.max(lastId, m.id); });
-    }).catch(function () {
-      show({ text: "Không gửi được tin nhắn. Bạn vui lòng thử lại sau ít phút." }, "out");
+    }).catch(function (error) {
+      show({ text: error.reason || "Không gửi được tin nhắn. Bạn vui lòng thử lại sau ít phút." }, "out");
     }).then(function () { send.disabled = false; input.focus(); });
   }
 

@@ -4,6 +4,7 @@ its delivery to the fake Bot API."""
 from __future__ import annotations
 
 import json
+import random
 
 import pytest
 from sqlalchemy import select
@@ -148,3 +149,24 @@ def test_a_blocked_bot_marks_the_message_failed_where_staff_see_why(
     [reply] = [m for m in messages_of(str(chat)) if m.direction == Direction.OUTBOUND]
     assert reply.state == MessageState.FAILED
     assert "blocked" in (reply.failure_reason or "")
+
+
+def test_a_flood_from_one_chat_is_kept_not_answered_and_told_once(
+    client, telegram_on, rasa_down, monkeypatch
+):
+    """Past TIEPDAN_LIMIT_MESSAGES_PER_SESSION a message is stored (nothing is lost), not given
+    to the assistant, and the person is told once to slow down, not once per message."""
+    monkeypatch.setattr(get_settings(), "limit_messages_per_session", "2/minute")
+    chat = random.randrange(10**9, 2 * 10**9)
+    for n in range(6):
+        post(client, unique_chat(update("start", update_id=chat + n), chat))
+    conversation_id = messages_of(str(chat))[0].conversation_id
+
+    assert gateway.answer_waiting(conversation_id) == 6
+
+    sent = telegram_on.sent_texts(chat)
+    slow_down = [t for t in sent if t.startswith("Bạn gửi tin nhắn hơi nhanh")]
+    assert sent[:2] == [gateway.ACK_RASA_DOWN] * 2 and len(slow_down) == 1
+    assert len(sent) == 3
+    inbound = [m.state for m in messages_of(str(chat)) if m.direction == Direction.INBOUND]
+    assert inbound == [MessageState.FALLBACK] * 2 + [MessageState.REJECTED] * 4

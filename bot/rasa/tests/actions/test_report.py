@@ -155,6 +155,15 @@ class SubmitTests(ActionTestCase):
         self.assertIn("hệ thống đang bận", self.said()[0])
         self.assertEqual({e["name"] for e in events}, set(report.REPORT_SLOTS))
 
+    async def test_a_chat_over_its_ticket_quota_is_told_when_to_come_back(self):
+        refusal = "Bạn đã gửi 5 phản ánh trong thời gian ngắn. … sau khoảng 40 phút."
+        self.platform.answer("POST", "/api/v1/tickets", 429, {"detail": refusal})
+
+        events = await ActionSubmitReport().run(self.dispatcher, tracker("report_confirmed"), {})
+
+        self.assertEqual(self.said(), [refusal])
+        self.assertEqual({e["name"] for e in events}, set(report.REPORT_SLOTS))
+
     async def test_an_unconfirmed_report_is_not_filed(self):
         snapshot = tracker("report_confirmed", slots={"confirmed": False})
 
