@@ -6,6 +6,7 @@ import contextlib
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -96,27 +97,50 @@ def db_upgrade(revision: str) -> None:
 
 
 @main.command()
-@click.option("--demo", is_flag=True, help="Also create demo staff accounts and tickets.")
+@click.option("--demo", is_flag=True, help="Also create the demo staff logins.")
+@click.option(
+    "--demo-tickets",
+    type=click.IntRange(min=0),
+    default=0,
+    metavar="N",
+    help="Add N demo tickets filed over the 90 days before today, marked as demo.",
+)
+@click.option(
+    "--demo-seed",
+    type=int,
+    default=None,
+    help="The random seed of --demo-tickets: the same seed on the same day gives the same tickets.",
+)
+@click.option(
+    "--remove-demo-tickets",
+    is_flag=True,
+    help="Remove every demo ticket, with its history, ratings, notices, photos and contacts.",
+)
 @click.option("--province", "province_file", type=click.Path(exists=True, path_type=Path))
-def seed(demo: bool, province_file: Path | None) -> None:
-    """Load the province configuration (idempotent); --demo adds demo logins."""
+def seed(
+    demo: bool,
+    demo_tickets: int,
+    demo_seed: int | None,
+    remove_demo_tickets: bool,
+    province_file: Path | None,
+) -> None:
+    """Load the province configuration (idempotent); --demo adds the demo logins, and
+    --demo-tickets N a story of N demo tickets (neither in production)."""
     from core.database import session_scope
+    from feedback.configuration import seed_faq
     from feedback.province import default_province_file, load_province
     from feedback.seed import seed_demo, seed_province
 
     settings = get_settings()
+    if (demo or demo_tickets) and settings.environment == "production":
+        raise click.UsageError("Refusing to create demo logins or tickets in production.")
     path = province_file or settings.province_file or default_province_file()
     config = load_province(path)
-    from feedback.configuration import seed_faq
 
     with session_scope() as session:
         report = seed_province(session, config=config)
         faq_entries = seed_faq(session, path=settings.faq_file)
-        accounts = []
-        if demo:
-            if settings.environment == "production":
-                raise click.UsageError("Refusing to create demo accounts in production.")
-            accounts = seed_demo(session)
+        accounts = seed_demo(session) if demo else []
     if report.changed:
         click.echo(
             f"Seeded {config.province.name}: created {report.created or '{}'}, "
@@ -130,6 +154,43 @@ def seed(demo: bool, province_file: Path | None) -> None:
         )
     for username, password, role in accounts:
         click.echo(f"  demo login  {username:<10} / {password:<20} {role}")
+    if remove_demo_tickets:
+        _remove_demo_tickets()
+    if demo_tickets:
+        _add_demo_tickets(demo_tickets, demo_seed)
+
+
+def _add_demo_tickets(count: int, seed: int | None) -> None:
+    import time
+
+    from core.database import session_scope
+    from feedback.classifier import get_classifier
+    from feedback.demo import create_demo_tickets, local_days
+
+    started = time.monotonic()
+    classifier = get_classifier(get_settings().classifier)
+    with session_scope() as session:
+        made = create_demo_tickets(session, count=count, classifier=classifier, seed=seed)
+    first, last = local_days(datetime.now(UTC))
+    statuses = ", ".join(f"{n} {status}" for status, n in made.statuses.most_common())
+    click.echo(
+        f"Added {made.count} demo tickets filed from {first:%d/%m/%Y} to {last:%d/%m/%Y} in "
+        f"{time.monotonic() - started:.0f} s: {statuses}; {made.overdue} open past their "
+        f"deadline, {made.rated} rated. Remove them with: tiepdan seed --remove-demo-tickets"
+    )
+
+
+def _remove_demo_tickets() -> None:
+    from core.database import session_scope
+    from feedback.demo import remove_demo_tickets
+
+    with session_scope() as session:
+        removal = remove_demo_tickets(session)
+    removal.delete_files()  # only once the rows are gone for good
+    click.echo(
+        f"Removed {removal.tickets} demo tickets, {removal.contacts} demo contacts and "
+        f"{len(removal.files)} photos."
+    )
 
 
 @main.group()

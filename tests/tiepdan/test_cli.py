@@ -7,7 +7,8 @@ from sqlalchemy import func, select
 
 from core.database import session_scope
 from feedback.auth import authenticate
-from feedback.models import StaffRole, StaffUser
+from feedback.models import StaffRole, StaffUser, Ticket
+from feedback.seed import DEMO_USERS
 from tiepdan.cli import main
 
 
@@ -120,3 +121,37 @@ def test_run_tells_its_children_the_port_it_serves_on(monkeypatch) -> None:
     for name, value in bot_serve.items():
         monkeypatch.setenv(name, value)
     assert Settings().platform_url == "http://127.0.0.1:9123"
+
+
+def _tickets() -> int:
+    with session_scope() as session:
+        return session.scalar(select(func.count()).select_from(Ticket)) or 0
+
+
+def test_seed_demo_adds_the_logins_only() -> None:
+    before = _tickets()
+    try:
+        result = CliRunner().invoke(main, ["seed", "--demo"])
+        assert result.exit_code == 0, result.output
+        for username, password, _role, _agency in DEMO_USERS:
+            assert f"demo login  {username:<10} / {password:<20}" in result.output
+        assert _tickets() == before
+    finally:
+        for username, *_ in DEMO_USERS:
+            _delete_user(username)
+
+
+def test_demo_tickets_are_added_and_removed_with_one_command(nlu_model: object) -> None:
+    runner = CliRunner()
+    before = _tickets()
+
+    added = runner.invoke(main, ["seed", "--demo-tickets", "12", "--demo-seed", "5"])
+    assert added.exit_code == 0, added.output
+    assert "Added 12 demo tickets filed from" in added.output
+    assert "tiepdan seed --remove-demo-tickets" in added.output
+    assert _tickets() == before + 12
+
+    removed = runner.invoke(main, ["seed", "--remove-demo-tickets"])
+    assert removed.exit_code == 0, removed.output
+    assert "Removed 12 demo tickets" in removed.output
+    assert _tickets() == before
