@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
-import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,7 +13,6 @@ from core.logging import configure_logging
 from core.settings import get_settings
 from tiepdan.bot_cli import bot
 from tiepdan.nlu_cli import nlu
-from tiepdan.processes import NotServing, supervise, wait_for_url
 from tiepdan.telegram_cli import telegram
 from tiepdan.zalo_cli import zalo
 
@@ -37,7 +33,13 @@ main.add_command(zalo)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=None, help="Defaults to $PORT, then 8000.")
 @click.option("--workers", type=int, default=1, show_default=True)
-def serve(host: str, port: int | None, workers: int) -> None:
+@click.option(
+    "--access-log/--no-access-log",
+    default=True,
+    show_default=True,
+    help="A line per HTTP request (`tiepdan run` turns it off).",
+)
+def serve(host: str, port: int | None, workers: int, access_log: bool) -> None:
     """Serve the HTTP API, web chat and admin panel."""
     import uvicorn
 
@@ -48,6 +50,7 @@ def serve(host: str, port: int | None, workers: int) -> None:
         port=port or get_settings().port,
         workers=workers,
         log_level="info",
+        access_log=access_log,
     )
 
 
@@ -231,53 +234,25 @@ def user_create(
     click.echo(f"Created {role} '{username}'" + (f" of {agency_code}." if agency_code else "."))
 
 
-def _wait_until_serving(url: str, children: list[subprocess.Popen[bytes]]) -> None:
-    """Wait for the API to answer, so the banner comes after the start-up noise."""
-    with contextlib.suppress(NotServing):
-        wait_for_url(url, children, timeout=60, probe_timeout=1)
-
-
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=None, help="Defaults to $PORT, then 8000.")
-def run(host: str, port: int | None) -> None:
+@click.option(
+    "--verbose",
+    is_flag=True,
+    help="Stream every step's and every process's output here instead of var/log/.",
+)
+@click.option(
+    "--demo-tickets",
+    type=click.IntRange(min=0),
+    default=300,
+    show_default=True,
+    metavar="N",
+    help="Demo tickets to add when the database has no ticket yet (0: none).",
+)
+def run(host: str, port: int | None, verbose: bool, demo_tickets: int) -> None:
     """Migrate, seed the demo, and start the API, a worker with beat, and Rasa (embedded mode)."""
-    settings = get_settings()
-    port = port or settings.port
-    # Every child derives the API's address from PORT (Rasa's action server calls it there).
-    env = {**os.environ, "PORT": str(port)}
-    tiepdan = [sys.executable, "-m", "tiepdan"]
-    click.echo("Migrating the database ...")
-    subprocess.run([*tiepdan, "db", "upgrade"], check=True, env=env)
-    click.echo("Loading the province and the demo accounts ...")
-    subprocess.run([*tiepdan, "seed", "--demo"], check=True, env=env)
-    if settings.classifier == "nlu":
-        click.echo("Training the NLU if this data has no model yet (about a minute, once) ...")
-        subprocess.run([*tiepdan, "nlu", "train"], check=True, env=env)
-    children = [
-        subprocess.Popen([*tiepdan, "worker", "--beat"], env=env),
-        subprocess.Popen([*tiepdan, "serve", "--host", host, "--port", str(port)], env=env),
-    ]
-    click.echo("Preparing the Rasa assistant (its environment and model are built once) ...")
-    rasa_ready = subprocess.run([*tiepdan, "bot", "train"], env=env, check=False).returncode == 0
-    if rasa_ready:
-        children.append(subprocess.Popen([*tiepdan, "bot", "serve"], env=env))
-    else:
-        click.echo(
-            "Rasa is not available (see above). The platform runs without it: the chat stores "
-            "every message, answers with an acknowledgement and files reports as tickets.",
-            err=True,
-        )
-    base = f"http://{host}:{port}"
-    _wait_until_serving(f"{base}/healthz", children)
-    click.echo(
-        f"\nTiếp Dân is running on {base}\n"
-        f"  web page     {base}/\n"
-        f"  API docs     {base}/docs\n"
-        f"  readiness    {base}/readyz\n"
-        f"  Rasa         {settings.rasa_url if rasa_ready else 'not running'}\n"
-        f"  database     {settings.database_url}\n"
-        "  demo logins  admin / admin-demo-123, dieuphoi / dieuphoi-demo-123 (more above)\n"
-        "Stop with Ctrl+C.\n"
-    )
-    sys.exit(0 if supervise(children) else 1)
+    from tiepdan.launcher import run_locally
+
+    port = port or get_settings().port
+    sys.exit(run_locally(host=host, port=port, verbose=verbose, demo_tickets=demo_tickets))

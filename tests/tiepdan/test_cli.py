@@ -96,29 +96,29 @@ def test_seed_twice_changes_nothing() -> None:
 def test_run_tells_its_children_the_port_it_serves_on(monkeypatch) -> None:
     """`tiepdan run --port`: the action server (under `bot serve`) calls the API on that port."""
     from core.settings import Settings
-    from tiepdan import cli
+    from tiepdan import launcher
 
     started: dict[str, dict[str, str]] = {}
 
     class Child:
-        def __init__(self, command: list[str], env: dict[str, str]) -> None:
-            started[" ".join(command[3:5])] = env
+        returncode = None
 
-        def poll(self) -> None:
-            return None
+    def spawn(console, name: str, command: list[str], env: dict[str, str]) -> Child:
+        started[name] = env
+        return Child()
 
-    done = type("Done", (), {"returncode": 0})()
-    monkeypatch.setattr(cli.subprocess, "run", lambda *args, **kwargs: done)
-    monkeypatch.setattr(cli.subprocess, "Popen", Child)
-    monkeypatch.setattr(cli, "_wait_until_serving", lambda url, children: None)
-    monkeypatch.setattr(cli, "supervise", lambda children: True)
+    monkeypatch.setattr(launcher.Console, "step", lambda *args, **kwargs: None)
+    monkeypatch.setattr(launcher, "_has_tickets", lambda: True)
+    monkeypatch.setattr(launcher, "_spawn", spawn)
+    monkeypatch.setattr(launcher, "_wait_until_answering", lambda *args: True)
+    monkeypatch.setattr(launcher, "supervise", lambda children, on_poll: True)
 
     result = CliRunner().invoke(main, ["run", "--port", "9123"])
 
     assert result.exit_code == 0, result.output
-    bot_serve = started["bot serve"]
+    assert "Tiếp Dân is running on http://127.0.0.1:9123" in result.output
     monkeypatch.delenv("TIEPDAN_PLATFORM_URL", raising=False)
-    for name, value in bot_serve.items():
+    for name, value in started["rasa"].items():
         monkeypatch.setenv(name, value)
     assert Settings().platform_url == "http://127.0.0.1:9123"
 
