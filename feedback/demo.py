@@ -20,6 +20,7 @@ import contextlib
 import math
 import random
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cached_property
@@ -114,14 +115,18 @@ def create_demo_tickets(
     classifier: TicketClassifier,
     seed: int | None = None,
     now: datetime | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> DemoReport:
     """Add `count` demo tickets filed over the 90 days before today (the same seed and day give
-    the same tickets, though not the same codes: those stay unguessable)."""
+    the same tickets, though not the same codes: those stay unguessable). `progress` hears the
+    number made so far."""
     now = now or datetime.now(UTC)
     story = _Story(session, classifier=classifier, rng=random.Random(seed), now=now)
     with tasks_withheld(session):
-        for created, fate in story.schedule(count):
+        for made, (created, fate) in enumerate(story.schedule(count), start=1):
             story.live(created, fate)
+            if progress is not None:
+                progress(made)
     return story.report
 
 

@@ -39,14 +39,17 @@ def supervise(
 
 @contextmanager
 def interrupt_on_sigterm() -> Iterator[None]:
-    """SIGTERM and SIGINT raise KeyboardInterrupt inside the block, so that children are stopped.
+    """SIGTERM, SIGINT and SIGHUP raise KeyboardInterrupt inside the block, so that children
+    are stopped.
 
     Python's default SIGTERM ends this process at once, leaving the children running (Rasa
-    would keep its port, and the next `make run` would fail). SIGINT gets the same handler
-    explicitly: a process started from a background shell inherits SIGINT ignored, and Python
-    then installs no KeyboardInterrupt for it.
+    would keep its port, and the next `make run` would fail). SIGHUP, when the terminal is
+    closed, would do the same, and Celery takes its own SIGHUP as "restart": the worker would
+    live on with no terminal. SIGINT gets the handler explicitly: a process started from a
+    background shell inherits SIGINT ignored, and Python then installs no KeyboardInterrupt.
     """
-    previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGTERM, signal.SIGINT)}
+    signals = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+    previous = {sig: signal.signal(sig, _interrupt) for sig in signals}
     try:
         yield
     finally:

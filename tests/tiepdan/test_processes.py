@@ -40,8 +40,13 @@ def _ignore_sigint() -> None:
 
 @pytest.mark.parametrize(
     ("sent", "started_ignoring_sigint"),
-    [(signal.SIGTERM, False), (signal.SIGINT, False), (signal.SIGINT, True)],
-    ids=["sigterm", "sigint", "sigint-from-a-background-shell"],
+    [
+        (signal.SIGTERM, False),
+        (signal.SIGINT, False),
+        (signal.SIGINT, True),
+        (signal.SIGHUP, False),
+    ],
+    ids=["sigterm", "sigint", "sigint-from-a-background-shell", "sighup-the-terminal-closed"],
 )
 def test_the_children_stop_with_the_supervisor(
     sent: signal.Signals, started_ignoring_sigint: bool
