@@ -95,6 +95,29 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, _unexpected_error)
 
 
+class ScopedCors:
+    """CORS for the paths under one prefix only: the web chat's endpoints answer the portals
+    that embed the widget, and the rest of the API stays same-origin."""
+
+    def __init__(self, app: ASGIApp, *, prefix: str, origins: list[str]) -> None:
+        from starlette.middleware.cors import CORSMiddleware
+
+        self.app, self.prefix = app, prefix
+        self.cors = CORSMiddleware(
+            app,
+            allow_origins=origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Content-Type"],
+            max_age=600,
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith(self.prefix):
+            await self.cors(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+
 class BodySizeLimit:
     """Refuse request bodies over `max_bytes` with 413, whether or not Content-Length is sent.
 

@@ -76,6 +76,10 @@ class Settings(BaseSettings):
     # A photo attached in the chat. The widget shrinks photos before sending; this is the cap.
     max_photo_bytes: int = 5_000_000
     port: int = Field(default=8000, validation_alias="PORT")
+    # The portals that embed the web chat (widget.js) from another origin, comma-separated
+    # ("https://hochiminhcity.gov.vn,https://dichvucong.hochiminhcity.gov.vn"): CORS allows them
+    # on the web chat's endpoints only. Empty: the chat works on this platform's own pages only.
+    webchat_origins: str = ""
 
     # --- Channels. A channel whose settings are unset is off, and its webhook answers 404. ---
     # Telegram: the bot's token, the secret Telegram echoes in X-Telegram-Bot-Api-Secret-Token,
@@ -165,6 +169,10 @@ class Settings(BaseSettings):
                     "Rasa's HTTP API"
                 )
         return self
+
+    @property
+    def webchat_origin_list(self) -> list[str]:
+        return [o.strip().rstrip("/") for o in self.webchat_origins.split(",") if o.strip()]
 
     @property
     def is_embedded_broker(self) -> bool:

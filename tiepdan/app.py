@@ -13,7 +13,7 @@ from bot.api import router as bot_router
 from bot.webchat_api import router as webchat_router
 from bot.webhooks import router as webhooks_router
 from core.database import dispose_engine, get_engine
-from core.http import BodySizeLimit, install_error_handlers
+from core.http import BodySizeLimit, ScopedCors, install_error_handlers
 from core.settings import get_settings
 from core.timing import ServerTiming
 from feedback.api import router as feedback_router
@@ -61,6 +61,10 @@ def create_app() -> FastAPI:
             r"/api/v1/tickets/[^/]+/attachments": settings.max_document_bytes + 100_000
         },
     )
+    if settings.webchat_origin_list:  # portals that embed the chat (TIEPDAN_WEBCHAT_ORIGINS)
+        app.add_middleware(
+            ScopedCors, prefix="/api/v1/webchat/", origins=settings.webchat_origin_list
+        )
     app.add_middleware(ServerTiming)  # added last: the outermost, so `app` counts everything
     app.include_router(health_router)
     app.include_router(feedback_router)
