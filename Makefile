@@ -7,7 +7,7 @@ STAMP   := $(VENV)/.installed
 PYTHON  ?= $(shell command -v python3.11 2>/dev/null || command -v python3 2>/dev/null)
 PYTEST_ARGS ?=
 
-.PHONY: help install run test lint format bench bench-nlu nlu rasa-venv clean
+.PHONY: help install run test lint format bench bench-nlu nlu rasa-venv screenshots clean
 
 help:
 	@echo "make run    install what is missing, migrate, seed the demo, start API + worker + beat"
@@ -16,6 +16,7 @@ help:
 	@echo "make bench  the platform (PostgreSQL, 1,000,000 tickets), admin-page and web-chat benchmarks; results in bench/results/"
 	@echo "make bench-nlu  the NLU next to Rasa's DIET on the same split (about 20 minutes)"
 	@echo "make nlu    train the NLU model for the current data (skipped when already trained)"
+	@echo "make screenshots  the README's pictures, from a seeded demo (docs/screenshots/)"
 
 # Reinstall only when the dependency files change. One line on the terminal; pip's own output
 # goes to var/log/install.log, and its end is shown if the install fails.
@@ -63,6 +64,10 @@ rasa-venv: $(STAMP)
 
 bench-nlu: $(STAMP) rasa-venv
 	$(BIN)/python -m bench.nlu
+
+# A demo platform of its own (temporary folder, fixed demo seed, Rasa), photographed by Chromium.
+screenshots: $(STAMP) rasa-venv
+	$(BIN)/python scripts/screenshots.py
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

@@ -268,7 +268,7 @@ class _Story:
     # -- the ticket -------------------------------------------------------------------------
 
     def live(self, created: datetime, fate: str) -> None:
-        ticket = self.file(created, unclear=fate == "unclear_waiting")
+        ticket = self.file(created, fate)
         # The steps change this same ticket object; a step not yet due ends them.
         with contextlib.suppress(_Past):
             self.handle(ticket, created, fate)
@@ -277,9 +277,10 @@ class _Story:
         if ticket.status in OPEN_STATUSES and due is not None and due < self.now:
             self.report.overdue += 1
 
-    def file(self, created: datetime, *, unclear: bool) -> Ticket:
+    def file(self, created: datetime, fate: str) -> Ticket:
         """The report as the bot files it, routed a few seconds later."""
         rng = self.rng
+        unclear = fate == "unclear_waiting"
         category = rng.choices(list(self.categories), weights=self._shares)[0]
         kinds = [k for k in TicketKind if k.value in self.text["categories"][category]]
         kind = rng.choices(kinds, weights=[_KIND_WEIGHTS[k] for k in kinds])[0]
@@ -292,7 +293,7 @@ class _Story:
         data: dict[str, Any] = {"description": description, "kind": kind}
         intake = rng.random()
         if unclear:  # nothing to go on: the dispatchers' triage
-            data["description"] = rng.choice(self.text["unclear"])
+            data["description"] = self._vague()
         elif intake < 0.6:  # the bot asked where, and the person picked a category's button
             data.update(ward_code=ward.code, category=category)
             data["address"] = f"{number} {street}, {ward.name}"
@@ -302,7 +303,9 @@ class _Story:
             data["description"] = f"{description} {self._place(ward)}"
         if category in ("an_ninh_trat_tu", "dien_nuoc") and rng.random() < 0.3:
             data["priority"] = TicketPriority.HIGH
-        contact = self._contact(category) if rng.random() < 0.85 else None
+        # A citizen who can be asked for a rating: most, and whoever will say "not fixed".
+        known = rng.random() < 0.85 or fate == "reopened_waiting"
+        contact = self._contact(category) if known else None
         if contact is not None:
             data.update(contact=contact, channel=contact.channel)
         if not unclear and rng.random() < 0.35:
@@ -415,13 +418,14 @@ class _Story:
         contact = ticket.contact
         assert contact is not None
         identity = self._identity(contact.id)
-        if fate == "reopened_waiting" or rng.random() < 0.05:
+        if fate == "reopened_waiting" or rng.random() < 0.03:
             comment = self.pick("comments", "not_fixed")
             rating = rate(
                 self.session, identity, ticket.code, fixed=False, comment=comment, now=moment
             )
         else:
-            pleased = [5, 5, 5, 4, 4, 4, 3, 2] if on_time else [5, 4, 4, 3, 3, 2, 2, 1]
+            # Most are satisfied when the deadline was kept, fewer when it was not.
+            pleased = [5, 5, 5, 5, 4, 4, 4, 3] if on_time else [5, 4, 4, 3, 3, 2, 2, 1]
             score = rng.choice(pleased)
             comment = None
             if rng.random() < 0.4:
@@ -453,6 +457,13 @@ class _Story:
     def said(self, what: str) -> str:
         """A staff reply or resolution in the words of the ticket's category."""
         return str(self.rng.choice(self.text["categories"][self._true_category][what]))
+
+    def _vague(self) -> str:
+        """A vague report the classifier is unsure of, as routing will ask it."""
+        threshold = get_settings().triage_threshold
+        texts = self.text["unclear"]
+        unsure = (t for t in texts if self.classifier.predict(t).confidence < threshold)
+        return str(next(unsure, texts[0]))
 
     def _street(self, ward_code: str) -> str:
         by_prefix = self.text["streets"]
