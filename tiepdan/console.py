@@ -59,12 +59,16 @@ class Console:
         with path.open("a", encoding="utf-8") as out:
             out.write(f"\n== {label}: {' '.join(command[1:])}\n")
             out.flush()
+            offset = path.stat().st_size  # where this step's own output starts
             status = self._watch(label, command, env={**env, "PYTHONUNBUFFERED": "1"}, out=out)
         seconds = f"{time.monotonic() - started:.0f} s"
         if status != 0:
-            self._end(f"  ✗ {label}: failed after {seconds}", "failed")
-            self.say(f"    The end of {self.shown(path)}:")
-            for line in tail(path):
+            self._end(f"  ✗ {label}: failed after {seconds}", f"failed after {seconds}")
+            self.say(f"    What it said (all of it in {self.shown(path)}):")
+            with path.open("rb") as written:
+                written.seek(offset)
+                said = written.read().decode("utf-8", errors="replace").splitlines()
+            for line in said[-TAIL_LINES:]:
                 self.say(f"    {line}")
             raise StepFailed(label)
         self._end(f"  ✓ {label} ({seconds})", f"done ({seconds})")

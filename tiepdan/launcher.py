@@ -39,8 +39,8 @@ class Process:
     name: str
     what: str
     ready: Callable[[], bool]
-    popen: subprocess.Popen[bytes] | None = None
-    logs: tuple[str, ...] = ()
+    popen: subprocess.Popen[bytes]
+    logs: tuple[str, ...]
     optional: bool = False  # the platform runs without it (Rasa)
     answered: bool = field(default=False)
 
@@ -108,34 +108,51 @@ def _has_tickets() -> bool:
 def _serve(
     console: Console, settings: Settings, env: dict[str, str], *, host: str, port: int, rasa: bool
 ) -> int:
+    """Start the processes and watch them; whatever happens here, none outlives this function."""
     tiepdan = [sys.executable, "-m", "tiepdan"]
     base = f"http://{host}:{port}"
     quiet = [] if console.verbose else ["--no-access-log"]
-    api = Process("api", base, _answers(f"{base}/readyz"), logs=("api",))
-    worker = Process("worker", "Celery worker and beat", _worker_ready(console), logs=("worker",))
-    console.say(f"Starting the platform (logs: {_log(console)})")
     serve = [*tiepdan, "serve", "--host", host, "--port", str(port), *quiet]
-    api.popen = _spawn(console, "api", serve, env)
-    worker.popen = _spawn(console, "worker", [*tiepdan, "worker", "--beat"], env)
-    processes = [api, worker]
-    if rasa:
-        # One child, `tiepdan bot serve`, runs both and writes each one's log.
-        logs = [] if console.verbose else ["--log-dir", str(console.log_dir)]
-        bot = _spawn(console, "rasa", [*tiepdan, "bot", "serve", *logs], env)
-        processes += [
-            Process("actions", "Rasa's action server", _answers(_actions_health(settings)),
-                    popen=bot, logs=("actions",), optional=True),
-            Process("rasa", "the Rasa assistant", _answers(_rasa_status(settings)),
-                    popen=bot, logs=("rasa",), optional=True),
-        ]  # fmt: skip
-    children = list(dict.fromkeys(p.popen for p in processes if p.popen is not None))
+    children: list[subprocess.Popen[bytes]] = []
+
+    def spawn(name: str, command: list[str]) -> subprocess.Popen[bytes]:
+        children.append(_spawn(console, name, command, env))
+        return children[-1]
+
+    console.say(f"Starting the platform (logs: {_log(console)})")
     try:
-        if not _wait_until_answering(console, processes, children):
-            _stop(children)
-            return 1
+        processes = [
+            Process("api", base, _answers(f"{base}/readyz"), spawn("api", serve), ("api",)),
+            Process("worker", "Celery worker and beat", _worker_ready(console),
+                    spawn("worker", [*tiepdan, "worker", "--beat"]), ("worker",)),
+        ]  # fmt: skip
+        if rasa:
+            # One child, `tiepdan bot serve`, runs both and writes each one's log.
+            logs = [] if console.verbose else ["--log-dir", str(console.log_dir)]
+            bot = spawn("rasa", [*tiepdan, "bot", "serve", *logs])
+            processes += [
+                Process("actions", "Rasa's action server", _answers(_actions_health(settings)),
+                        bot, ("actions",), optional=True),
+                Process("rasa", "the Rasa assistant", _answers(_rasa_status(settings)),
+                        bot, ("rasa",), optional=True),
+            ]  # fmt: skip
+        return _watch(console, settings, base, processes, children)
     except KeyboardInterrupt:
-        _stop(children)
         return 130
+    finally:
+        _stop(children)  # those still running: after a failure, Ctrl+C, or a broken terminal
+
+
+def _watch(
+    console: Console,
+    settings: Settings,
+    base: str,
+    processes: list[Process],
+    children: list[subprocess.Popen[bytes]],
+) -> int:
+    """Status lines, the banner, then supervision until Ctrl+C or a process stops."""
+    if not _wait_until_answering(console, processes, children):
+        return 1
     pending = [p for p in processes if not p.answered]
     for process in pending:
         console.say(
@@ -178,7 +195,6 @@ def _wait_until_answering(
     while True:
         waited = time.monotonic() - started
         for process in list(processes):
-            assert process.popen is not None
             code = process.popen.poll()
             if code is not None:
                 _report_exit(console, _sharing(processes, process), code)

@@ -103,6 +103,12 @@ def test_run_tells_its_children_the_port_it_serves_on(monkeypatch) -> None:
     class Child:
         returncode = None
 
+        def poll(self) -> int:
+            return 0
+
+        def wait(self, timeout: float) -> int:
+            return 0
+
     def spawn(console, name: str, command: list[str], env: dict[str, str]) -> Child:
         started[name] = env
         return Child()
