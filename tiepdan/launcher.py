@@ -98,11 +98,14 @@ def _set_up(
 def _has_tickets() -> bool:
     from sqlalchemy import select
 
-    from core.database import session_scope
+    from core.database import dispose_engine, session_scope
     from feedback.models import Ticket
 
-    with session_scope() as session:
-        return session.scalar(select(Ticket.id).limit(1)) is not None
+    try:
+        with session_scope() as session:
+            return session.scalar(select(Ticket.id).limit(1)) is not None
+    finally:
+        dispose_engine()  # this process keeps no connection: the children own the database
 
 
 def _serve(
