@@ -76,11 +76,13 @@ def _set_up(
         console.step(label, [*tiepdan, *arguments], env=env, log="setup.log")
 
     console.say(f"Setting up Tiếp Dân (the steps' output: {_log(console, 'setup')})")
+    new = _database_is_new(settings)
     step("Migrating the database", "db", "upgrade")
     step("Loading the province and the demo logins", "seed", "--demo")
     if settings.classifier == "nlu":
         step("Preparing the Vietnamese NLU (trained once, about a minute)", "nlu", "train")
-    if demo_tickets and not _has_tickets():
+    # Only into a database this run created: demo tickets someone removed stay removed.
+    if demo_tickets and new:
         step(f"Adding {demo_tickets} demo tickets over the 90 days before today", "seed",
              "--demo-tickets", str(demo_tickets))  # fmt: skip
     try:
@@ -95,15 +97,18 @@ def _set_up(
     return True
 
 
-def _has_tickets() -> bool:
-    from sqlalchemy import select
+def _database_is_new(settings: Settings) -> bool:
+    """Whether the database has no tables yet (a SQLite file that does not exist, say)."""
+    from sqlalchemy import inspect
+    from sqlalchemy.engine import make_url
 
-    from core.database import dispose_engine, session_scope
-    from feedback.models import Ticket
+    from core.database import dispose_engine, get_engine
 
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists():
+        return True
     try:
-        with session_scope() as session:
-            return session.scalar(select(Ticket.id).limit(1)) is not None
+        return not inspect(get_engine()).has_table("tickets")
     finally:
         dispose_engine()  # this process keeps no connection: the children own the database
 

@@ -114,7 +114,7 @@ def test_run_tells_its_children_the_port_it_serves_on(monkeypatch) -> None:
         return Child()
 
     monkeypatch.setattr(launcher.Console, "step", lambda *args, **kwargs: None)
-    monkeypatch.setattr(launcher, "_has_tickets", lambda: True)
+    monkeypatch.setattr(launcher, "_database_is_new", lambda settings: False)
     monkeypatch.setattr(launcher, "_spawn", spawn)
     monkeypatch.setattr(launcher, "_wait_until_answering", lambda *args: True)
     monkeypatch.setattr(launcher, "supervise", lambda children, on_poll: True)
