@@ -255,7 +255,7 @@ def user_create(
     default=300,
     show_default=True,
     metavar="N",
-    help="Demo tickets to add when the database has no ticket yet (0: none).",
+    help="Demo tickets to add when this run creates the database (0: none).",
 )
 def run(host: str, port: int | None, verbose: bool, demo_tickets: int) -> None:
     """Migrate, seed the demo, and start the API, a worker with beat, and Rasa (embedded mode)."""

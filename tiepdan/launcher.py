@@ -181,6 +181,8 @@ def _watch(
         if child.returncode not in (None, 0, -signal.SIGTERM):
             together = [p for p in processes if p.popen is child]
             _report_exit(console, together, child.returncode)
+    if clean:
+        console.say("Stopped: every process has ended.")
     return 0 if clean else 1
 
 
