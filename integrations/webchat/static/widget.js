@@ -109,7 +109,8 @@
         message.text));
     }
     if (message.image) {
-      var img = el("img", { src: absolute(message.image), alt: "Hình ảnh", "class": "td-img" });
+      var img = el("img", { src: absolute(message.image), alt: "Hình ảnh",
+        "class": "td-img" + (direction === "in" ? " td-img-in" : "") });
       log.appendChild(img);
     }
     (message.documents || []).forEach(function (url, index) {
