@@ -7,7 +7,7 @@ STAMP   := $(VENV)/.installed
 PYTHON  ?= $(shell command -v python3.11 2>/dev/null || command -v python3 2>/dev/null)
 PYTEST_ARGS ?=
 
-.PHONY: help install run test lint format bench bench-nlu nlu rasa-venv clean
+.PHONY: help install run test lint format bench bench-nlu nlu rasa-venv screenshots clean
 
 help:
 	@echo "make run    install what is missing, migrate, seed the demo, start API + worker + beat"
@@ -16,21 +16,25 @@ help:
 	@echo "make bench  the platform (PostgreSQL, 1,000,000 tickets), admin-page and web-chat benchmarks; results in bench/results/"
 	@echo "make bench-nlu  the NLU next to Rasa's DIET on the same split (about 20 minutes)"
 	@echo "make nlu    train the NLU model for the current data (skipped when already trained)"
+	@echo "make screenshots  the README's pictures, from a seeded demo (docs/screenshots/)"
 
-# Reinstall only when the dependency files change.
+# Reinstall only when the dependency files change. One line on the terminal; pip's own output
+# goes to var/log/install.log, and its end is shown if the install fails.
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else 1)' || \
 		{ echo "Python 3.11 is needed (found: $(PYTHON)). Install it, or run: make PYTHON=/path/to/python3.11"; exit 1; }
-	@test -x $(BIN)/python || { echo "Creating $(VENV) ..."; $(PYTHON) -m venv $(VENV); }
-	@echo "Installing dependencies (pinned by constraints.txt) ..."
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@scripts/step.sh "Python dependencies into $(VENV) (pinned by constraints.txt; a few minutes, once)" \
+		var/log/install.log sh -c "$(BIN)/python -m pip install --upgrade pip && \
+		$(BIN)/python -m pip install -c constraints.txt -e '.[dev]'"
 	@touch $(STAMP)
 
 install: $(STAMP)
 
+# `python -m tiepdan`, not the tiepdan script: the code comes from this folder even when VENV is
+# a virtualenv made elsewhere (the first-run test points it at an existing one).
 run: $(STAMP)
-	$(BIN)/tiepdan run
+	@$(BIN)/python -m tiepdan run
 
 test: $(STAMP) rasa-venv
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -60,6 +64,10 @@ rasa-venv: $(STAMP)
 
 bench-nlu: $(STAMP) rasa-venv
 	$(BIN)/python -m bench.nlu
+
+# A demo platform of its own (temporary folder, fixed demo seed, Rasa), photographed by Chromium.
+screenshots: $(STAMP) rasa-venv
+	$(BIN)/python scripts/screenshots.py
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

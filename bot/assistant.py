@@ -176,11 +176,17 @@ def train(
     return target
 
 
+def _launch(settings: Settings, module: str) -> list[str]:
+    """A Rasa module started by launch.py, which keeps third-party deprecation warnings out of
+    its log (the `rasa` script would print them)."""
+    return [str(venv_dir(settings) / "bin" / "python"), str(PROJECT_DIR / "launch.py"), module]
+
+
 def server_command(settings: Settings | None = None, *, port: int = 5005) -> list[str]:
     """`rasa run` with the REST channel and the HTTP API (token-guarded outside development)."""
     settings = settings or get_settings()
     command = [
-        str(rasa_executable(settings)),
+        *_launch(settings, "rasa"),
         "run",
         "--model",
         str(model_path(settings)),
@@ -201,13 +207,20 @@ def server_command(settings: Settings | None = None, *, port: int = 5005) -> lis
 
 def actions_command(settings: Settings | None = None, *, port: int = 5055) -> list[str]:
     settings = settings or get_settings()
-    python = venv_dir(settings) / "bin" / "python"
-    return [str(python), "-m", "rasa_sdk", "--actions", "actions", "--port", str(port)]
+    return [*_launch(settings, "rasa_sdk"), "--actions", "actions", "--port", str(port)]
 
 
-def start(command: list[str], settings: Settings | None = None) -> subprocess.Popen[bytes]:
-    """Start a Rasa process in the project folder (custom components and actions load from it)."""
-    return subprocess.Popen(command, cwd=PROJECT_DIR, env=rasa_env(settings))
+def start(
+    command: list[str], settings: Settings | None = None, *, log: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """Start a Rasa process in the project folder (custom components and actions load from it),
+    its output appended to `log` when given."""
+    if log is None:
+        return subprocess.Popen(command, cwd=PROJECT_DIR, env=rasa_env(settings))
+    with log.open("ab") as out:  # the child keeps its own copy of the file
+        return subprocess.Popen(
+            command, cwd=PROJECT_DIR, env=rasa_env(settings), stdout=out, stderr=subprocess.STDOUT
+        )
 
 
 def evaluate(settings: Settings | None = None) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -218,6 +219,8 @@ class Ticket(Base):
     # The NLU's best categories, [{"category", "confidence"}], for the dispatcher's triage.
     category_candidates: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     is_public: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Made by `tiepdan seed --demo-tickets` (feedback/demo.py), removed by --remove-demo-tickets.
+    demo: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,4 +1,4 @@
-"""Load a province configuration (and, for demos, users and tickets) into the database.
+"""Load a province configuration (and, for demos, staff logins) into the database.
 
 Loading is idempotent: rows are matched by their codes, so running it twice changes nothing.
 """
@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from core.database import Base
 from feedback import reference
-from feedback.auth import SERVICE, create_user
+from feedback.auth import create_user
 from feedback.models import (
     Agency,
     AgencyLevel,
@@ -22,13 +22,10 @@ from feedback.models import (
     RoutingRule,
     StaffRole,
     StaffUser,
-    Ticket,
     Ward,
 )
 from feedback.province import ProvinceConfig
 from feedback.routing import expand_rules
-from feedback.schemas import ContactIn, TicketCreate
-from feedback.service import create_ticket
 
 
 @dataclass
@@ -177,31 +174,10 @@ DEMO_USERS = [
     ("ioc", "ioc-demo-123", StaffRole.VIEWER, None),
 ]
 
-DEMO_TICKETS = [
-    TicketCreate(
-        description="Đèn đường trước số 12 Yersin tắt cả tuần nay, tối đi lại rất nguy hiểm.",
-        ward_code="25747",
-        address="12 Yersin, Phường Thủ Dầu Một",
-        category="ha_tang_do_thi",
-    ),
-    TicketCreate(
-        description=(
-            "Quán cà phê lấn chiếm hết vỉa hè đường Bạch Đằng, người đi bộ phải xuống lòng đường."
-        ),
-        ward_code="25747",
-        address="Đường Bạch Đằng, Phường Thủ Dầu Một",
-        category="trat_tu_xay_dung",
-    ),
-    TicketCreate(
-        description="Rác thải sinh hoạt không được thu gom 3 ngày nay ở hẻm 45.",
-        kind="complaint",
-        contact=ContactIn(name="Nguyễn Văn An", phone="0912345678", phone_consent=True),
-    ),
-]
-
 
 def seed_demo(session: Session) -> list[tuple[str, str, str]]:
-    """Demo staff accounts and a few tickets; returns (username, password, role) to print."""
+    """The demo staff accounts (tickets: feedback/demo.py); returns (username, password, role)
+    to print."""
     accounts = []
     for username, password, role, agency_code in DEMO_USERS:
         if session.scalar(select(StaffUser).where(StaffUser.username == username)) is None:
@@ -211,8 +187,5 @@ def seed_demo(session: Session) -> list[tuple[str, str, str]]:
         accounts.append(
             (username, password, role.value + (f" ({agency_code})" if agency_code else ""))
         )
-    if session.scalar(select(Ticket.id).limit(1)) is None:
-        for data in DEMO_TICKETS:
-            create_ticket(session, data=data, actor=SERVICE)
     session.flush()
     return accounts

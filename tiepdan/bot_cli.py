@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import click
@@ -65,7 +66,14 @@ def bot_evaluate() -> None:
 @click.option(
     "--actions-port", type=int, default=None, help="Defaults to the port of TIEPDAN_ACTIONS_URL."
 )
-def bot_serve(port: int | None, actions_port: int | None) -> None:
+@click.option(
+    "--log-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Append Rasa's output to DIR/rasa.log and the action server's to DIR/actions.log "
+    "(default: this terminal).",
+)
+def bot_serve(port: int | None, actions_port: int | None, log_dir: Path | None) -> None:
     """Run the Rasa server and its action server (trains first when needed)."""
     settings = get_settings()
     port = port or urlsplit(settings.rasa_url).port or 5005
@@ -80,8 +88,15 @@ def bot_serve(port: int | None, actions_port: int | None) -> None:
             "TIEPDAN_RASA_TRACKER_STORE_URL and TIEPDAN_RASA_LOCK_STORE_URL.",
             err=True,
         )
+    if log_dir is not None:
+        log_dir.mkdir(parents=True, exist_ok=True)
     children = [
-        assistant.start(assistant.actions_command(port=actions_port)),
-        assistant.start(assistant.server_command(port=port)),
+        assistant.start(
+            assistant.actions_command(port=actions_port),
+            log=log_dir / "actions.log" if log_dir else None,
+        ),
+        assistant.start(
+            assistant.server_command(port=port), log=log_dir / "rasa.log" if log_dir else None
+        ),
     ]
     sys.exit(0 if supervise(children) else 1)

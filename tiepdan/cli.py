@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
-import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -15,7 +13,6 @@ from core.logging import configure_logging
 from core.settings import get_settings
 from tiepdan.bot_cli import bot
 from tiepdan.nlu_cli import nlu
-from tiepdan.processes import NotServing, supervise, wait_for_url
 from tiepdan.telegram_cli import telegram
 from tiepdan.zalo_cli import zalo
 
@@ -36,7 +33,13 @@ main.add_command(zalo)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=None, help="Defaults to $PORT, then 8000.")
 @click.option("--workers", type=int, default=1, show_default=True)
-def serve(host: str, port: int | None, workers: int) -> None:
+@click.option(
+    "--access-log/--no-access-log",
+    default=True,
+    show_default=True,
+    help="A line per HTTP request (`tiepdan run` turns it off).",
+)
+def serve(host: str, port: int | None, workers: int, access_log: bool) -> None:
     """Serve the HTTP API, web chat and admin panel."""
     import uvicorn
 
@@ -47,6 +50,7 @@ def serve(host: str, port: int | None, workers: int) -> None:
         port=port or get_settings().port,
         workers=workers,
         log_level="info",
+        access_log=access_log,
     )
 
 
@@ -96,27 +100,50 @@ def db_upgrade(revision: str) -> None:
 
 
 @main.command()
-@click.option("--demo", is_flag=True, help="Also create demo staff accounts and tickets.")
+@click.option("--demo", is_flag=True, help="Also create the demo staff logins.")
+@click.option(
+    "--demo-tickets",
+    type=click.IntRange(min=0),
+    default=0,
+    metavar="N",
+    help="Add N demo tickets filed over the 90 days before today, marked as demo.",
+)
+@click.option(
+    "--demo-seed",
+    type=int,
+    default=None,
+    help="The random seed of --demo-tickets: the same seed on the same day gives the same tickets.",
+)
+@click.option(
+    "--remove-demo-tickets",
+    is_flag=True,
+    help="Remove every demo ticket, with its history, ratings, notices, photos and contacts.",
+)
 @click.option("--province", "province_file", type=click.Path(exists=True, path_type=Path))
-def seed(demo: bool, province_file: Path | None) -> None:
-    """Load the province configuration (idempotent); --demo adds demo logins."""
+def seed(
+    demo: bool,
+    demo_tickets: int,
+    demo_seed: int | None,
+    remove_demo_tickets: bool,
+    province_file: Path | None,
+) -> None:
+    """Load the province configuration (idempotent); --demo adds the demo logins, and
+    --demo-tickets N a story of N demo tickets (neither in production)."""
     from core.database import session_scope
+    from feedback.configuration import seed_faq
     from feedback.province import default_province_file, load_province
     from feedback.seed import seed_demo, seed_province
 
     settings = get_settings()
+    if (demo or demo_tickets) and settings.environment == "production":
+        raise click.UsageError("Refusing to create demo logins or tickets in production.")
     path = province_file or settings.province_file or default_province_file()
     config = load_province(path)
-    from feedback.configuration import seed_faq
 
     with session_scope() as session:
         report = seed_province(session, config=config)
         faq_entries = seed_faq(session, path=settings.faq_file)
-        accounts = []
-        if demo:
-            if settings.environment == "production":
-                raise click.UsageError("Refusing to create demo accounts in production.")
-            accounts = seed_demo(session)
+        accounts = seed_demo(session) if demo else []
     if report.changed:
         click.echo(
             f"Seeded {config.province.name}: created {report.created or '{}'}, "
@@ -130,6 +157,50 @@ def seed(demo: bool, province_file: Path | None) -> None:
         )
     for username, password, role in accounts:
         click.echo(f"  demo login  {username:<10} / {password:<20} {role}")
+    if remove_demo_tickets:
+        _remove_demo_tickets()
+    if demo_tickets:
+        _add_demo_tickets(demo_tickets, demo_seed)
+
+
+def _add_demo_tickets(count: int, seed: int | None) -> None:
+    import time
+
+    from core.database import session_scope
+    from feedback.classifier import get_classifier
+    from feedback.demo import create_demo_tickets, local_days
+
+    started = time.monotonic()
+    classifier = get_classifier(get_settings().classifier)
+
+    def progress(made: int) -> None:
+        if made % 25 == 0 and made < count:  # `tiepdan run` shows the last line as progress
+            click.echo(f"{made}/{count} demo tickets")
+
+    with session_scope() as session:
+        made = create_demo_tickets(
+            session, count=count, classifier=classifier, seed=seed, progress=progress
+        )
+    first, last = local_days(datetime.now(UTC))
+    statuses = ", ".join(f"{n} {status}" for status, n in made.statuses.most_common())
+    click.echo(
+        f"Added {made.count} demo tickets filed from {first:%d/%m/%Y} to {last:%d/%m/%Y} in "
+        f"{time.monotonic() - started:.0f} s: {statuses}; {made.overdue} open past their "
+        f"deadline, {made.rated} rated. Remove them with: tiepdan seed --remove-demo-tickets"
+    )
+
+
+def _remove_demo_tickets() -> None:
+    from core.database import session_scope
+    from feedback.demo import remove_demo_tickets
+
+    with session_scope() as session:
+        removal = remove_demo_tickets(session)
+    removal.delete_files()  # only once the rows are gone for good
+    click.echo(
+        f"Removed {removal.tickets} demo tickets, {removal.contacts} demo contacts and "
+        f"{len(removal.files)} photos."
+    )
 
 
 @main.group()
@@ -187,53 +258,25 @@ def user_unlock(username: str) -> None:
     click.echo(f"Unlocked '{username}'.")
 
 
-def _wait_until_serving(url: str, children: list[subprocess.Popen[bytes]]) -> None:
-    """Wait for the API to answer, so the banner comes after the start-up noise."""
-    with contextlib.suppress(NotServing):
-        wait_for_url(url, children, timeout=60, probe_timeout=1)
-
-
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=None, help="Defaults to $PORT, then 8000.")
-def run(host: str, port: int | None) -> None:
+@click.option(
+    "--verbose",
+    is_flag=True,
+    help="Stream every step's and every process's output here instead of var/log/.",
+)
+@click.option(
+    "--demo-tickets",
+    type=click.IntRange(min=0),
+    default=300,
+    show_default=True,
+    metavar="N",
+    help="Demo tickets to add when this run creates the database (0: none).",
+)
+def run(host: str, port: int | None, verbose: bool, demo_tickets: int) -> None:
     """Migrate, seed the demo, and start the API, a worker with beat, and Rasa (embedded mode)."""
-    settings = get_settings()
-    port = port or settings.port
-    # Every child derives the API's address from PORT (Rasa's action server calls it there).
-    env = {**os.environ, "PORT": str(port)}
-    tiepdan = [sys.executable, "-m", "tiepdan"]
-    click.echo("Migrating the database ...")
-    subprocess.run([*tiepdan, "db", "upgrade"], check=True, env=env)
-    click.echo("Loading the province and the demo accounts ...")
-    subprocess.run([*tiepdan, "seed", "--demo"], check=True, env=env)
-    if settings.classifier == "nlu":
-        click.echo("Training the NLU if this data has no model yet (about a minute, once) ...")
-        subprocess.run([*tiepdan, "nlu", "train"], check=True, env=env)
-    children = [
-        subprocess.Popen([*tiepdan, "worker", "--beat"], env=env),
-        subprocess.Popen([*tiepdan, "serve", "--host", host, "--port", str(port)], env=env),
-    ]
-    click.echo("Preparing the Rasa assistant (its environment and model are built once) ...")
-    rasa_ready = subprocess.run([*tiepdan, "bot", "train"], env=env, check=False).returncode == 0
-    if rasa_ready:
-        children.append(subprocess.Popen([*tiepdan, "bot", "serve"], env=env))
-    else:
-        click.echo(
-            "Rasa is not available (see above). The platform runs without it: the chat stores "
-            "every message, answers with an acknowledgement and files reports as tickets.",
-            err=True,
-        )
-    base = f"http://{host}:{port}"
-    _wait_until_serving(f"{base}/healthz", children)
-    click.echo(
-        f"\nTiếp Dân is running on {base}\n"
-        f"  web page     {base}/\n"
-        f"  API docs     {base}/docs\n"
-        f"  readiness    {base}/readyz\n"
-        f"  Rasa         {settings.rasa_url if rasa_ready else 'not running'}\n"
-        f"  database     {settings.database_url}\n"
-        "  demo logins  admin / admin-demo-123, dieuphoi / dieuphoi-demo-123 (more above)\n"
-        "Stop with Ctrl+C.\n"
-    )
-    sys.exit(0 if supervise(children) else 1)
+    from tiepdan.launcher import run_locally
+
+    port = port or get_settings().port
+    sys.exit(run_locally(host=host, port=port, verbose=verbose, demo_tickets=demo_tickets))

@@ -5,26 +5,27 @@ from __future__ import annotations
 import signal
 import subprocess
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 
-def supervise(children: list[subprocess.Popen[bytes]]) -> bool:
-    """Wait until Ctrl+C, SIGTERM or until one child exits, then stop them all.
+def supervise(
+    children: list[subprocess.Popen[bytes]], *, on_poll: Callable[[], None] | None = None
+) -> bool:
+    """Wait until Ctrl+C, SIGTERM or until one child exits, then stop them all. `on_poll` runs
+    at every check (twice a second): `tiepdan run` says there when Rasa has become ready.
 
     Returns whether every child ended cleanly (by itself, or by our SIGTERM).
     """
-    # Python's default SIGTERM ends this process at once, leaving the children running (Rasa
-    # would keep its port, and the next `make run` would fail): stop them as for Ctrl+C. SIGINT
-    # gets the same handler explicitly: a process started from a background shell inherits
-    # SIGINT ignored, and Python then installs no KeyboardInterrupt for it.
-    previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        while all(child.poll() is None for child in children):
-            time.sleep(0.5)
+        with interrupt_on_sigterm():
+            while all(child.poll() is None for child in children):
+                if on_poll is not None:
+                    on_poll()
+                time.sleep(0.5)
     except KeyboardInterrupt:
         pass
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
         for child in children:
             if child.poll() is None:
                 child.send_signal(signal.SIGTERM)
@@ -34,6 +35,26 @@ def supervise(children: list[subprocess.Popen[bytes]]) -> bool:
             except subprocess.TimeoutExpired:
                 child.kill()
     return all(c.returncode in (0, -signal.SIGTERM, None) for c in children)
+
+
+@contextmanager
+def interrupt_on_sigterm() -> Iterator[None]:
+    """SIGTERM, SIGINT and SIGHUP raise KeyboardInterrupt inside the block, so that children
+    are stopped.
+
+    Python's default SIGTERM ends this process at once, leaving the children running (Rasa
+    would keep its port, and the next `make run` would fail). SIGHUP, when the terminal is
+    closed, would do the same, and Celery takes its own SIGHUP as "restart": the worker would
+    live on with no terminal. SIGINT gets the handler explicitly: a process started from a
+    background shell inherits SIGINT ignored, and Python then installs no KeyboardInterrupt.
+    """
+    signals = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+    previous = {sig: signal.signal(sig, _interrupt) for sig in signals}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _interrupt(_signum: int, _frame: object) -> None:

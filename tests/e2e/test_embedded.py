@@ -31,7 +31,8 @@ def embedded_platform(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     process = start([sys.executable, "-m", "tiepdan", "run"], tmp_path / "platform.log", env=env)
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_until_healthy(base, process, tmp_path / "platform.log", timeout=90)
+        # The first run adds the demo tickets before the API starts.
+        wait_until_healthy(base, process, tmp_path / "platform.log", timeout=180)
         yield base, tmp_path
     finally:
         stop(process)
@@ -68,7 +69,7 @@ def test_ticket_filed_over_http_is_routed_by_a_real_worker(embedded_platform):
     while ticket["status"] == "new" and time.monotonic() < deadline:
         time.sleep(0.5)
         ticket = httpx.get(f"{base}/api/v1/tickets/{code}", headers=staff).json()
-    log = (tmp_path / "platform.log").read_text()
+    log = (tmp_path / "var" / "log" / "worker.log").read_text()
     assert ticket["status"] == "assigned", log[-3000:]
     assert ticket["agency"] == "UBND_25747"
     assert ticket["sla_due_at"] is not None

@@ -50,7 +50,9 @@ def test_a_committed_ticket_is_routed_through_redis_by_a_real_worker(redis_worke
         assert routed.sla_due_at is not None
         with session_scope() as session:
             kinds = session.scalars(
-                select(TicketEvent.kind).where(TicketEvent.ticket_id == ticket_id)
+                select(TicketEvent.kind)
+                .where(TicketEvent.ticket_id == ticket_id)
+                .order_by(TicketEvent.id)
             ).all()
         assert kinds == ["created", "routed"]
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 from fastapi.testclient import TestClient
 
@@ -82,3 +84,45 @@ def test_the_widget_is_one_local_script_on_the_demo_page(client: TestClient) -> 
     assert widget.status_code == 200
     assert widget.headers["content-type"].startswith("text/javascript")
     assert "/api/v1/webchat/ws/" in widget.text and "aria-live" in widget.text
+
+
+def test_only_the_listed_portals_may_call_the_web_chat(monkeypatch) -> None:
+    """TIEPDAN_WEBCHAT_ORIGINS opens the web chat's endpoints to the portals that embed the
+    widget, and nothing else of the API."""
+    from tiepdan.app import create_app
+
+    monkeypatch.setattr(
+        get_settings(), "webchat_origins", "https://cong.example.gov.vn, https://dvc.example.vn/"
+    )
+
+    def preflight(client: TestClient, path: str, origin: str) -> Any:
+        return client.options(
+            path,
+            headers={
+                "Origin": origin,
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "content-type",
+            },
+        )
+
+    with TestClient(create_app()) as client:
+        for origin in ("https://cong.example.gov.vn", "https://dvc.example.vn"):
+            allowed = preflight(client, "/api/v1/webchat/sessions", origin)
+            assert allowed.status_code == 200
+            assert allowed.headers["access-control-allow-origin"] == origin
+        other = preflight(client, "/api/v1/webchat/sessions", "https://lua-dao.example.com")
+        assert "access-control-allow-origin" not in other.headers
+        staff = preflight(client, "/api/v1/tickets", "https://cong.example.gov.vn")
+        assert "access-control-allow-origin" not in staff.headers
+
+
+def test_the_demo_page_shows_the_embedding_snippet_under_a_strict_policy(
+    client: TestClient,
+) -> None:
+    page = client.get("/")
+    snippet = '&lt;script src="http://testserver/webchat/widget.js" defer&gt;&lt;/script&gt;'
+    assert snippet in page.text  # this platform's own address, ready to copy
+    policy = page.headers["content-security-policy"]
+    assert "script-src 'self'" in policy and "style-src 'self'" in policy
+    assert "unsafe-inline" not in policy and "<style" not in page.text
+    assert client.get("/webchat/widget.css").headers["content-type"].startswith("text/css")

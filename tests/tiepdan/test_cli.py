@@ -7,7 +7,8 @@ from sqlalchemy import func, select
 
 from core.database import session_scope
 from feedback.auth import authenticate
-from feedback.models import StaffRole, StaffUser
+from feedback.models import StaffRole, StaffUser, Ticket
+from feedback.seed import DEMO_USERS
 from tiepdan.cli import main
 
 
@@ -95,28 +96,68 @@ def test_seed_twice_changes_nothing() -> None:
 def test_run_tells_its_children_the_port_it_serves_on(monkeypatch) -> None:
     """`tiepdan run --port`: the action server (under `bot serve`) calls the API on that port."""
     from core.settings import Settings
-    from tiepdan import cli
+    from tiepdan import launcher
 
     started: dict[str, dict[str, str]] = {}
 
     class Child:
-        def __init__(self, command: list[str], env: dict[str, str]) -> None:
-            started[" ".join(command[3:5])] = env
+        returncode = None
 
-        def poll(self) -> None:
-            return None
+        def poll(self) -> int:
+            return 0
 
-    done = type("Done", (), {"returncode": 0})()
-    monkeypatch.setattr(cli.subprocess, "run", lambda *args, **kwargs: done)
-    monkeypatch.setattr(cli.subprocess, "Popen", Child)
-    monkeypatch.setattr(cli, "_wait_until_serving", lambda url, children: None)
-    monkeypatch.setattr(cli, "supervise", lambda children: True)
+        def wait(self, timeout: float) -> int:
+            return 0
+
+    def spawn(console, name: str, command: list[str], env: dict[str, str]) -> Child:
+        started[name] = env
+        return Child()
+
+    monkeypatch.setattr(launcher.Console, "step", lambda *args, **kwargs: None)
+    monkeypatch.setattr(launcher, "_database_is_new", lambda settings: False)
+    monkeypatch.setattr(launcher, "_spawn", spawn)
+    monkeypatch.setattr(launcher, "_wait_until_answering", lambda *args: True)
+    monkeypatch.setattr(launcher, "supervise", lambda children, on_poll: True)
 
     result = CliRunner().invoke(main, ["run", "--port", "9123"])
 
     assert result.exit_code == 0, result.output
-    bot_serve = started["bot serve"]
+    assert "Tiếp Dân is running on http://127.0.0.1:9123" in result.output
     monkeypatch.delenv("TIEPDAN_PLATFORM_URL", raising=False)
-    for name, value in bot_serve.items():
+    for name, value in started["rasa"].items():
         monkeypatch.setenv(name, value)
     assert Settings().platform_url == "http://127.0.0.1:9123"
+
+
+def _tickets() -> int:
+    with session_scope() as session:
+        return session.scalar(select(func.count()).select_from(Ticket)) or 0
+
+
+def test_seed_demo_adds_the_logins_only() -> None:
+    before = _tickets()
+    try:
+        result = CliRunner().invoke(main, ["seed", "--demo"])
+        assert result.exit_code == 0, result.output
+        for username, password, _role, _agency in DEMO_USERS:
+            assert f"demo login  {username:<10} / {password:<20}" in result.output
+        assert _tickets() == before
+    finally:
+        for username, *_ in DEMO_USERS:
+            _delete_user(username)
+
+
+def test_demo_tickets_are_added_and_removed_with_one_command(nlu_model: object) -> None:
+    runner = CliRunner()
+    before = _tickets()
+
+    added = runner.invoke(main, ["seed", "--demo-tickets", "12", "--demo-seed", "5"])
+    assert added.exit_code == 0, added.output
+    assert "Added 12 demo tickets filed from" in added.output
+    assert "tiepdan seed --remove-demo-tickets" in added.output
+    assert _tickets() == before + 12
+
+    removed = runner.invoke(main, ["seed", "--remove-demo-tickets"])
+    assert removed.exit_code == 0, removed.output
+    assert "Removed 12 demo tickets" in removed.output
+    assert _tickets() == before

@@ -40,8 +40,13 @@ def _ignore_sigint() -> None:
 
 @pytest.mark.parametrize(
     ("sent", "started_ignoring_sigint"),
-    [(signal.SIGTERM, False), (signal.SIGINT, False), (signal.SIGINT, True)],
-    ids=["sigterm", "sigint", "sigint-from-a-background-shell"],
+    [
+        (signal.SIGTERM, False),
+        (signal.SIGINT, False),
+        (signal.SIGINT, True),
+        (signal.SIGHUP, False),
+    ],
+    ids=["sigterm", "sigint", "sigint-from-a-background-shell", "sighup-the-terminal-closed"],
 )
 def test_the_children_stop_with_the_supervisor(
     sent: signal.Signals, started_ignoring_sigint: bool
@@ -69,3 +74,14 @@ def test_the_children_stop_with_the_supervisor(
     while any(_alive(pid) for pid in children) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not any(_alive(pid) for pid in children)
+
+
+def test_the_supervisor_polls_while_its_children_run() -> None:
+    """`tiepdan run` says from there when Rasa has become ready."""
+    from tiepdan.processes import supervise
+
+    polls: list[float] = []
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(1.5)"])
+
+    assert supervise([child], on_poll=lambda: polls.append(time.monotonic()))
+    assert len(polls) >= 2 and child.returncode == 0

@@ -40,9 +40,10 @@ MIN_WORDS_OF_A_REPORT = 5
 MIN_WORDS_OF_AN_ANSWER = 3
 REPORT_INTENTS = ("file_complaint", "give_suggestion", "nlu_fallback")
 
+# The web chat's location button is a map pin, as are Zalo's and Telegram's "share location".
 ASK_WHERE = (
     "Sự việc xảy ra ở đâu? Bạn ghi rõ số nhà, tên đường và phường/xã, "
-    "hoặc bấm nút 📍 để chia sẻ vị trí."
+    "hoặc gửi vị trí của bạn (nút hình ghim bản đồ)."
 )
 ASK_WHICH_WARD = (
     "Địa danh bạn nêu nay thuộc nhiều phường/xã mới (sau sắp xếp năm 2025). "
@@ -252,7 +253,7 @@ async def _where_from_opening(tracker: Tracker) -> dict[str, Any]:
 
 
 def _where_from_location(tracker: Tracker) -> dict[str, Any]:
-    """The 📍 button: a latitude and longitude, or nothing usable."""
+    """The location button (a map pin): a latitude and longitude, or nothing usable."""
     latitude, longitude = entity(tracker, "latitude"), entity(tracker, "longitude")
     try:
         latitude, longitude = float(latitude), float(longitude)

@@ -3,7 +3,10 @@
  *   <script src="https://<platform>/webchat/widget.js" defer></script>
  * It talks to the platform that served it: POST /api/v1/webchat/sessions and /messages,
  * and the WebSocket /api/v1/webchat/ws/{session_id} for messages sent later (staff replies).
- * No dependencies, no CDN. Vietnamese, keyboard and screen-reader friendly, mobile first.
+ * Its style sheet is /webchat/widget.css, from the same platform. No dependencies, no CDN, no
+ * inline style or script (a strict Content-Security-Policy allows it with the platform in
+ * script-src, style-src, img-src and connect-src). Vietnamese, keyboard and screen-reader
+ * friendly, mobile first (360 px and up).
  */
 (function () {
   "use strict";
@@ -13,33 +16,6 @@
   var BASE = script ? new URL(script.src, location.href).origin : location.origin;
   var STORAGE_KEY = "tiepdan-webchat-session";
 
-  var css = [
-    ".td-launcher{position:fixed;right:16px;bottom:16px;z-index:2147483000;border:0;border-radius:28px;",
-    "padding:14px 20px;background:#b71c1c;color:#fff;font:600 16px/1.2 system-ui,sans-serif;",
-    "box-shadow:0 4px 14px rgba(0,0,0,.3);cursor:pointer}",
-    ".td-launcher:focus-visible,.td-panel button:focus-visible,.td-panel input:focus-visible{outline:3px solid #ffb300;outline-offset:2px}",
-    ".td-panel{position:fixed;z-index:2147483001;inset:0;display:none;flex-direction:column;background:#fff;",
-    "font:15px/1.45 system-ui,sans-serif;color:#1a1a1a}",
-    ".td-panel[data-open=true]{display:flex}",
-    "@media (min-width:600px){.td-panel{inset:auto 16px 16px auto;width:380px;height:560px;border-radius:12px;",
-    "box-shadow:0 8px 30px rgba(0,0,0,.35);overflow:hidden}}",
-    ".td-head{display:flex;align-items:center;justify-content:space-between;padding:12px 14px;background:#b71c1c;color:#fff}",
-    ".td-head h2{margin:0;font-size:17px}",
-    ".td-close{background:transparent;border:0;color:#fff;font-size:24px;line-height:1;cursor:pointer;padding:4px 8px}",
-    ".td-log{flex:1;overflow-y:auto;padding:12px;background:#f6f6f6}",
-    ".td-msg{max-width:85%;margin:6px 0;padding:8px 12px;border-radius:12px;white-space:pre-wrap;word-wrap:break-word}",
-    ".td-in{margin-left:auto;background:#1565c0;color:#fff}",
-    ".td-out{background:#fff;border:1px solid #ddd}",
-    ".td-buttons{display:flex;flex-wrap:wrap;gap:6px;margin:4px 0 8px}",
-    ".td-buttons button{border:1px solid #b71c1c;background:#fff;color:#b71c1c;border-radius:16px;padding:6px 12px;cursor:pointer;font:inherit}",
-    ".td-form{display:flex;gap:6px;padding:10px;border-top:1px solid #ddd;background:#fff}",
-    ".td-form input{flex:1;min-width:0;padding:10px;border:1px solid #bbb;border-radius:8px;font:inherit}",
-    ".td-form button{border:0;border-radius:8px;padding:0 14px;background:#b71c1c;color:#fff;font:inherit;cursor:pointer}",
-    ".td-form .td-loc{background:#455a64}",
-    ".td-status{font-size:13px;color:#555;padding:0 12px 6px;background:#fff}",
-    ".td-sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}"
-  ].join("");
-
   function el(tag, attrs, text) {
     var node = document.createElement(tag);
     Object.keys(attrs || {}).forEach(function (k) { node.setAttribute(k, attrs[k]); });
@@ -47,27 +23,63 @@
     return node;
   }
 
-  var style = el("style");
-  style.textContent = css;
-  document.head.appendChild(style);
+  // The style sheet comes from the platform too (no inline style: a portal's CSP can forbid it).
+  // Until it has loaded, the launcher stays hidden rather than show unstyled.
+  var sheet = el("link", { rel: "stylesheet", href: BASE + "/webchat/widget.css" });
+  document.head.appendChild(sheet);
 
-  var launcher = el("button", { "class": "td-launcher", type: "button", "aria-haspopup": "dialog",
-    "aria-controls": "td-panel" }, "💬 Phản ánh, kiến nghị");
-  var panel = el("section", { id: "td-panel", "class": "td-panel", role: "dialog",
-    "aria-modal": "false", "aria-labelledby": "td-title" });
+  // Icons are inline SVG, drawn here: an emoji shows as an empty box where no emoji font is
+  // installed. They are decoration: each button's name is in its text or aria-label.
+  var ICONS = {
+    chat: ["M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H10l-5 4v-4H4a2 2 0 0 1-2-2V6a2 2 0 0 1 2-2z",
+      "M7 9h10M7 13h6"],
+    camera: ["M4 7h3l2-3h6l2 3h3a1 1 0 0 1 1 1v11a1 1 0 0 1-1 1H4a1 1 0 0 1-1-1V8a1 1 0 0 1 1-1z",
+      "M12 17a4 4 0 1 0 0-8 4 4 0 0 0 0 8z"],
+    pin: ["M12 22s7-7.2 7-12.5a7 7 0 0 0-14 0C5 14.8 12 22 12 22z",
+      "M12 12a2.5 2.5 0 1 0 0-5 2.5 2.5 0 0 0 0 5z"],
+    close: ["M6 6l12 12M18 6L6 18"]
+  };
+  function icon(name) {
+    var svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+    svg.setAttribute("viewBox", "0 0 24 24");
+    svg.setAttribute("class", "td-icon");
+    svg.setAttribute("aria-hidden", "true");
+    svg.setAttribute("focusable", "false");
+    ICONS[name].forEach(function (d) {
+      var path = document.createElementNS("http://www.w3.org/2000/svg", "path");
+      path.setAttribute("d", d);
+      svg.appendChild(path);
+    });
+    return svg;
+  }
+  function iconButton(name, label, className) {
+    var button = el("button", { type: "button", "class": className, "aria-label": label,
+      title: label });
+    button.appendChild(icon(name));
+    return button;
+  }
+
+  var launcher = el("button", { "class": "td-launcher", type: "button", lang: "vi",
+    "aria-haspopup": "dialog", "aria-controls": "td-panel", "aria-expanded": "false",
+    hidden: "" });
+  launcher.appendChild(icon("chat"));
+  launcher.appendChild(el("span", {}, "Phản ánh, kiến nghị"));
+  var panel = el("section", { id: "td-panel", "class": "td-panel", role: "dialog", lang: "vi",
+    "aria-modal": "false", "aria-labelledby": "td-title", hidden: "" });
   var head = el("div", { "class": "td-head" });
   head.appendChild(el("h2", { id: "td-title" }, "Tiếp Dân – Gửi phản ánh"));
-  var close = el("button", { "class": "td-close", type: "button", "aria-label": "Đóng khung chat" }, "×");
+  var close = iconButton("close", "Đóng khung chat", "td-close");
   head.appendChild(close);
+  // Focusable, so that the conversation can be scrolled with the keyboard.
   var log = el("div", { "class": "td-log", role: "log", "aria-live": "polite",
-    "aria-label": "Tin nhắn" });
+    "aria-label": "Tin nhắn", tabindex: "0" });
   var status = el("div", { "class": "td-status", role: "status" });
   var form = el("form", { "class": "td-form" });
   var label = el("label", { "for": "td-input", "class": "td-sr" }, "Nhập tin nhắn");
   var input = el("input", { id: "td-input", type: "text", autocomplete: "off", maxlength: "5000",
     placeholder: "Nhập nội dung phản ánh…" });
-  var locate = el("button", { type: "button", "class": "td-loc", "aria-label": "Gửi vị trí hiện tại" }, "📍");
-  var camera = el("button", { type: "button", "class": "td-loc", "aria-label": "Gửi ảnh chụp" }, "📷");
+  var camera = iconButton("camera", "Gửi ảnh", "td-tool");
+  var locate = iconButton("pin", "Gửi vị trí hiện tại", "td-tool");
   var picker = el("input", { type: "file", accept: "image/*", "class": "td-sr", tabindex: "-1",
     "aria-label": "Chọn ảnh để gửi" });
   var send = el("button", { type: "submit" }, "Gửi");
@@ -76,6 +88,9 @@
   panel.appendChild(head); panel.appendChild(log); panel.appendChild(status); panel.appendChild(form);
   document.body.appendChild(launcher);
   document.body.appendChild(panel);
+  function ready() { if (panel.hidden) launcher.hidden = false; }
+  sheet.addEventListener("load", ready);
+  sheet.addEventListener("error", ready);  // unstyled, but usable
 
   var sessionId = null;
   var lastId = 0;
@@ -94,7 +109,8 @@
         message.text));
     }
     if (message.image) {
-      var img = el("img", { src: absolute(message.image), alt: "Hình ảnh", style: "max-width:85%" });
+      var img = el("img", { src: absolute(message.image), alt: "Hình ảnh",
+        "class": "td-img" + (direction === "in" ? " td-img-in" : "") });
       log.appendChild(img);
     }
     (message.documents || []).forEach(function (url, index) {
@@ -217,7 +233,7 @@
     navigator.geolocation.getCurrentPosition(function (p) {
       var lat = p.coords.latitude.toFixed(6), lon = p.coords.longitude.toFixed(6);
       post({ payload: '/share_location{"latitude": ' + lat + ', "longitude": ' + lon + '}' },
-        "📍 Vị trí: " + lat + ", " + lon);
+        "Vị trí: " + lat + ", " + lon);
     }, function () {
       show({ text: "Không lấy được vị trí. Bạn có thể gõ địa chỉ thay thế." }, "out");
     });
@@ -256,28 +272,42 @@
       });
     }).then(function (body) {
       show({ image: body.url }, "in");
-      post({ payload: '/share_photo{"photo_url": "' + body.url + '"}' }, "📷 Đã gửi ảnh");
+      post({ payload: '/share_photo{"photo_url": "' + body.url + '"}' }, "Đã gửi ảnh");
     }).catch(function (error) {
       show({ text: error.reason || "Không gửi được ảnh. Bạn vui lòng thử lại sau ít phút." }, "out");
     });
   });
 
+  // On a phone the panel covers the page: it is then modal, and Tab stays inside it.
+  function covers() { return panel.offsetWidth >= window.innerWidth; }
   function open() {
-    panel.setAttribute("data-open", "true");
+    panel.hidden = false;
+    launcher.hidden = true;  // the panel sits where the launcher was
     launcher.setAttribute("aria-expanded", "true");
+    panel.setAttribute("aria-modal", covers() ? "true" : "false");
     ensureSession().catch(function () {
       show({ text: "Hệ thống đang bận, bạn vui lòng thử lại sau." }, "out");
     });
     input.focus();
   }
   function shut() {
-    panel.setAttribute("data-open", "false");
+    panel.hidden = true;
+    launcher.hidden = false;
     launcher.setAttribute("aria-expanded", "false");
     launcher.focus();
   }
   launcher.addEventListener("click", open);
   close.addEventListener("click", shut);
-  panel.addEventListener("keydown", function (event) { if (event.key === "Escape") shut(); });
+  panel.addEventListener("keydown", function (event) {
+    if (event.key === "Escape") { shut(); return; }
+    if (event.key !== "Tab" || !covers()) return;
+    var stops = Array.prototype.filter.call(
+      panel.querySelectorAll("button, input, a[href], [tabindex='0']"),
+      function (x) { return !x.disabled && x.tabIndex >= 0 && x.offsetParent !== null; });
+    var first = stops[0], last = stops[stops.length - 1];
+    if (event.shiftKey && document.activeElement === first) { last.focus(); event.preventDefault(); }
+    else if (!event.shiftKey && document.activeElement === last) { first.focus(); event.preventDefault(); }
+  });
 
   window.TiepDanChat = { open: open, close: shut };
 })();
