@@ -389,7 +389,8 @@ class ApiKey(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(100))
     scope: Mapped[ApiKeyScope] = mapped_column(enum_column(ApiKeyScope))
-    prefix: Mapped[str] = mapped_column(String(16))  # the key's first characters, to tell keys apart
+    # The key's first characters, to tell keys apart in the list.
+    prefix: Mapped[str] = mapped_column(String(16))
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_by: Mapped[str] = mapped_column(String(80))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -88,7 +88,7 @@ def upgrade() -> None:
                 "csat_not_fixed",
                 "fr_count",
             )
-        ),  # fmt: skip
+        ),
         sa.Column("fr_sum_h", sa.Float(), nullable=False),
         sa.Column("fr_hist", sa.JSON(), nullable=False),
         _counter("res_count"),
