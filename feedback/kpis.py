@@ -396,3 +396,28 @@ def dashboard(session: Session, *, start: datetime, end: datetime) -> Dashboard:
 def forget_dashboards() -> None:
     with _cache_lock:
         _cache.clear()
+
+
+@dataclass(frozen=True)
+class WardPoint:
+    code: str
+    name: str
+    latitude: float
+    longitude: float
+    figures: Figures | None  # None: no ticket in the period
+    backlog_end: int  # open at the period's end, whenever filed
+
+
+def ward_layer(session: Session, *, first: date, last: date) -> tuple[KpiReport, list[WardPoint]]:
+    """Every ward with a known centre, with its period's figures, for a map layer."""
+    report = service_kpis(session, first=first, last=last, group_by="ward")
+    by_ward = {g.key: g for g in report.groups}
+    backlog = _backlog_until(session, "ward", last)
+    wards = session.execute(
+        select(Ward.code, Ward.name, Ward.latitude, Ward.longitude).order_by(Ward.code)
+    ).all()
+    return report, [
+        WardPoint(code, name, lat, lon, by_ward.get(code), backlog.get(code, 0))
+        for code, name, lat, lon in wards
+        if lat is not None and lon is not None
+    ]

@@ -14,6 +14,7 @@ from core.errors import AppError
 from core.logging import configure_logging
 from core.settings import get_settings
 from tiepdan.bot_cli import bot
+from tiepdan.ioc_cli import apikey, kpi, report
 from tiepdan.nlu_cli import nlu
 from tiepdan.processes import NotServing, supervise, wait_for_url
 from tiepdan.telegram_cli import telegram
@@ -30,6 +31,9 @@ main.add_command(nlu)
 main.add_command(bot)
 main.add_command(telegram)
 main.add_command(zalo)
+main.add_command(apikey)
+main.add_command(kpi)
+main.add_command(report)
 
 
 @main.command()
