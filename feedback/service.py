@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
+from core import metrics
 from core.celery_app import enqueue
 from core.errors import Conflict, Invalid, NotFound
 from feedback import reference
@@ -112,6 +113,12 @@ def create_ticket(
     ):
         set_committed_value(ticket, name, value)
     enqueue(session, "feedback.route_ticket", ticket_id=ticket.id)
+    metrics.record_after_commit(
+        session,
+        "tickets_created",
+        channel=ticket.channel or "none",
+        category=data.category or "unclassified",
+    )
     return ticket
 
 

@@ -21,6 +21,7 @@ from feedback.attachments import URL_PREFIX
 from integrations.ioc.api import router as ioc_router
 from integrations.webchat.pages import pages as webchat_pages
 from tiepdan.health import router as health_router
+from tiepdan.metrics_api import router as metrics_router
 
 DESCRIPTION = """
 Tiếp Dân: citizens and businesses file complaints, suggestions and requests through Zalo,
@@ -71,5 +72,6 @@ def create_app() -> FastAPI:
     app.include_router(webhooks_router)
     app.include_router(webchat_pages)
     app.include_router(ioc_router)
+    app.include_router(metrics_router)
     app.mount("/admin", create_admin_app())  # the staff panel (admin/app.py)
     return app

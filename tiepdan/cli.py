@@ -44,6 +44,10 @@ def serve(host: str, port: int | None, workers: int) -> None:
     """Serve the HTTP API, web chat and admin panel."""
     import uvicorn
 
+    from core.metrics import clean_dir
+
+    clean_dir()  # the metric files of processes gone since the last start
+
     uvicorn.run(
         "tiepdan.app:create_app",
         factory=True,
@@ -69,7 +73,10 @@ def _worker_argv(with_beat: bool) -> list[str]:
 @click.option("--beat/--no-beat", default=False, help="Run the periodic jobs in this worker too.")
 def worker(beat: bool) -> None:
     """Run a Celery worker (and, with --beat, the periodic jobs)."""
+    from core.metrics import clean_dir
     from tiepdan.worker import app
+
+    clean_dir()
 
     app.worker_main(_worker_argv(beat))
 
