@@ -53,9 +53,7 @@ def test_the_counts_of_several_processes_add_up(client):
     assert _value(after, count) - _value(before, count) == 2
 
 
-def test_filing_and_moving_a_ticket_is_counted_with_codes_only(
-    client, db_session, service_headers
-):
+def test_filing_and_moving_a_ticket_is_counted_with_codes_only(client, db_session, service_headers):
     before = _samples(client.get("/metrics").text)
 
     file_and_route(client, db_session, service_headers, REPORT)
