@@ -65,9 +65,16 @@ def _check_category(session: Session, code: str) -> None:
 
 
 def create_ticket(
-    session: Session, *, data: TicketCreate, actor: Principal, now: datetime | None = None
+    session: Session,
+    *,
+    data: TicketCreate,
+    actor: Principal,
+    now: datetime | None = None,
+    channel: str | None = None,
 ) -> Ticket:
-    """File a ticket and queue its routing; the caller's commit sends the routing job."""
+    """File a ticket and queue its routing; the caller's commit sends the routing job.
+
+    `channel` names an intake that is not a chat channel (Open311)."""
     now = now or _now()
     if data.category is not None and not reference.category_exists(session, data.category):
         raise Invalid(f"Unknown category code '{data.category}'.")
@@ -85,7 +92,7 @@ def create_ticket(
         latitude=data.latitude,
         longitude=data.longitude,
         attachments=[{"type": "photo", "url": url} for url in data.photos],
-        channel=data.channel or (data.contact.channel if data.contact else None),
+        channel=channel or data.channel or (data.contact.channel if data.contact else None),
         category_code=data.category,
         predicted_category_code=None,
         category_confidence=1.0 if data.category else None,
