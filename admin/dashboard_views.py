@@ -20,7 +20,9 @@ from core.errors import Invalid, NotFound
 from core.http import SessionDep
 from core.settings import get_settings
 from feedback import kpis
+from feedback.monthly_report import build_monthly_report, parse_month
 from feedback.policy import require_dashboard_reader
+from feedback.report_files import FORMATS, MEDIA_TYPES, render_report
 
 router = APIRouter()
 
@@ -283,4 +285,25 @@ def dashboard_csv(
         "\ufeff" + out.getvalue(),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{figure}_{first}_{last}.csv"'},
+    )
+
+
+@router.get("/report/monthly")
+def monthly_report(
+    session: SessionDep,
+    who: Staff,
+    month: str | None = None,
+    fmt: Annotated[str, Query(alias="format")] = "pdf",
+) -> Response:
+    """The People's Committee's monthly report, the same file `tiepdan report monthly` writes."""
+    require_dashboard_reader(who.principal)
+    if fmt not in FORMATS:
+        raise Invalid("Chọn định dạng pdf, xlsx hoặc csv.")
+    first = parse_month(month) if month else kpis.local_today().replace(day=1)
+    content = render_report(build_monthly_report(session, first=first), fmt)
+    name = f"bao-cao-phan-anh-{first:%Y-%m}.{fmt}"
+    return Response(
+        content,
+        media_type=MEDIA_TYPES[fmt],
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )

@@ -515,3 +515,16 @@ def test_staff_see_whether_a_reply_reached_the_citizen_and_why_not(
 
     assert "người dân đã xem" in page
     assert "không gửi được: Telegram refused: bot was blocked" in page
+
+
+def test_the_dashboard_links_to_the_monthly_report(panel):
+    viewer = panel("viewer")
+
+    page = viewer.get("/admin/dashboard")
+    assert 'action="/admin/report/monthly"' in page.text
+    report = viewer.get("/admin/report/monthly?month=2026-11&format=xlsx")
+    assert report.status_code == 200
+    assert report.headers["content-type"].startswith("application/vnd.openxmlformats")
+    assert 'filename="bao-cao-phan-anh-2026-11.xlsx"' in report.headers["content-disposition"]
+    assert viewer.get("/admin/report/monthly?month=2026-11&format=doc").status_code == 422
+    assert panel("agency_staff", "SXD").get("/admin/report/monthly").status_code == 403
