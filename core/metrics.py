@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import threading
 from pathlib import Path
 from typing import Any
@@ -85,8 +86,10 @@ def _objects() -> dict[str, Any]:
                 from prometheus_client import Counter, Histogram, values
 
                 # Whoever imported prometheus_client first (a library, a test's parser) may
-                # have done it before the variable was set: choose the storage again.
-                values.ValueClass = values.get_value_class()
+                # have done it before the variable was set: choose the storage here. Files are
+                # named by host and pid: containers sharing the var volume (docker-compose's
+                # api and worker) each count pids from 1.
+                values.ValueClass = values.MultiProcessValue(process_identifier=process_id)
 
                 built: dict[str, Any] = {}
                 for name, (doc, labels) in _COUNTERS.items():
@@ -144,18 +147,28 @@ def _drop_pending(session: Session, _previous_transaction: object) -> None:
         session.info.pop(_PENDING_KEY, None)
 
 
-_PID = re.compile(r"_(\d+)\.db$")
+def _host() -> str:
+    return re.sub(r"[^A-Za-z0-9]", "", socket.gethostname())[:40] or "host"
+
+
+def process_id() -> str:
+    """This process in the metric files' names: <host>-<pid>."""
+    return f"{_host()}-{os.getpid()}"
+
+
+_FILE = re.compile(r"_(?P<host>[A-Za-z0-9]+)-(?P<pid>\d+)\.db$")
 
 
 def clean_dir() -> int:
-    """Remove the metric files of processes that no longer run; returns how many went."""
+    """Remove the metric files of this host's processes that no longer run; returns how many
+    went (another container's files are its own to clean)."""
     directory = _prepare_environment()
     removed = 0
     for path in directory.glob("*.db"):
-        match = _PID.search(path.name)
-        if match is None:
+        match = _FILE.search(path.name)
+        if match is None or match.group("host") != _host():
             continue
-        pid = int(match.group(1))
+        pid = int(match.group("pid"))
         if pid != os.getpid() and not _alive(pid):
             path.unlink(missing_ok=True)
             removed += 1

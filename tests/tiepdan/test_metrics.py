@@ -81,3 +81,22 @@ def test_a_token_guards_the_metrics_when_set(client, monkeypatch: pytest.MonkeyP
     assert client.get("/metrics", headers={"Authorization": "Bearer nope"}).status_code == 401
     ok = client.get("/metrics", headers={"Authorization": "Bearer scrape-token-123"})
     assert ok.status_code == 200 and "tiepdan_celery_queue_depth" in ok.text
+
+
+def test_starting_a_process_removes_the_files_of_processes_that_are_gone(tmp_path):
+    from core import metrics
+
+    directory = metrics.metrics_dir()
+    code = "from core import metrics; metrics.count('sla_breaches', category='dat_dai')"
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+    mine = f"counter_{metrics.process_id()}.db"
+    other_host = directory / "counter_otherhost-1.db"
+    other_host.write_bytes(b"")
+    gone = [p for p in directory.glob("counter_*.db") if p.name not in (mine, other_host.name)]
+    assert gone  # the subprocess's file, named <host>-<pid>
+
+    removed = metrics.clean_dir()
+
+    assert removed >= 1 and not any(p.exists() for p in gone)
+    assert other_host.exists()  # another container's file is not ours to remove
+    other_host.unlink()
