@@ -5,6 +5,7 @@ aggregates are, and the IOC push's waiting snapshots. Behind TIEPDAN_METRICS_TOK
 from __future__ import annotations
 
 import hmac
+import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -20,6 +21,7 @@ from core.settings import get_settings
 from feedback.kpi_aggregates import fresh_as_of
 from integrations.ioc.models import IocSnapshot
 
+logger = logging.getLogger(__name__)
 router = APIRouter()
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -37,13 +39,17 @@ class ScrapeTimeGauges:
         if depth is not None:
             queue.add_metric([], depth)
         yield queue
-        with session_scope() as session:
-            fresh = fresh_as_of(session)
-            waiting = session.scalar(
-                select(func.count()).where(
-                    IocSnapshot.delivered_at.is_(None), IocSnapshot.failed_at.is_(None)
+        fresh, waiting = None, None
+        try:
+            with session_scope() as session:
+                fresh = fresh_as_of(session)
+                waiting = session.scalar(
+                    select(func.count()).where(
+                        IocSnapshot.delivered_at.is_(None), IocSnapshot.failed_at.is_(None)
+                    )
                 )
-            )
+        except Exception:  # the counters still go out when the database is down
+            logger.exception("metrics: could not read the database for the gauges")
         age = GaugeMetricFamily(
             "tiepdan_kpi_aggregates_age_seconds", "Seconds since the KPI aggregates were refreshed"
         )
@@ -53,7 +59,8 @@ class ScrapeTimeGauges:
         outbox = GaugeMetricFamily(
             "tiepdan_ioc_snapshots_waiting", "KPI snapshots not yet acknowledged by the IOC"
         )
-        outbox.add_metric([], waiting or 0)
+        if waiting is not None:
+            outbox.add_metric([], waiting)
         yield outbox
 
 
