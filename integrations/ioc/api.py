@@ -7,8 +7,9 @@ everything it may read in one package. The figures come from feedback/kpis.py.
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
@@ -35,18 +36,46 @@ router = APIRouter(prefix="/api/v1/ioc", tags=["ioc"])
 MAX_DAYS = 366
 DEFAULT_DAYS = 30
 From = Annotated[
-    date | None,
-    Query(alias="from", description="First local day, YYYY-MM-DD (default: 29 days before `to`)"),
+    str | None,
+    Query(
+        alias="from",
+        description="First local day, YYYY-MM-DD (default: 29 days before `to`). A datetime "
+        "is taken as the local day it falls on: the aggregates are per day.",
+        examples=["2026-11-01"],
+    ),
 ]
 To = Annotated[
-    date | None, Query(alias="to", description="Last local day, YYYY-MM-DD, included (today)")
+    str | None,
+    Query(
+        alias="to",
+        description="Last local day, YYYY-MM-DD, included (default: today). A datetime is an "
+        "end: the local day of the moment just before it.",
+        examples=["2026-11-30"],
+    ),
 ]
 
 
-def period(first: date | None, last: date | None) -> tuple[date, date]:
-    """[from, to] as local days; dates only, since the aggregates are per local day."""
-    last = last or kpis.local_today()
-    first = first or last - timedelta(days=DEFAULT_DAYS - 1)
+def _day(value: str | None, name: str, *, end: bool) -> date | None:
+    """A local day from YYYY-MM-DD, or from an ISO datetime (naive: local time)."""
+    if not value:
+        return None
+    try:
+        if "T" not in value and " " not in value.strip():
+            return date.fromisoformat(value)
+        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise Invalid(f"'{name}' must be a date, YYYY-MM-DD (or an ISO datetime).") from None
+    zone = ZoneInfo(get_settings().timezone)
+    local = moment.replace(tzinfo=zone) if moment.tzinfo is None else moment.astimezone(zone)
+    if end:
+        local -= timedelta(microseconds=1)
+    return local.date()
+
+
+def period(day_from: str | None, day_to: str | None) -> tuple[date, date]:
+    """[from, to] as local days: the aggregates are per local day."""
+    last = _day(day_to, "to", end=True) or kpis.local_today()
+    first = _day(day_from, "from", end=False) or last - timedelta(days=DEFAULT_DAYS - 1)
     if first > last:
         raise Invalid("'from' must not be after 'to'.")
     if (last - first).days >= MAX_DAYS:
@@ -85,7 +114,7 @@ def get_hotspots(
     """Wards whose volume in a category is unusually high against their own recent past
     (the rule: feedback/hotspots.py)."""
     require_ioc_reader(principal)
-    last = day_to or kpis.local_today()
+    last = _day(day_to, "to", end=True) or kpis.local_today()
     rule = HotspotRule(window_days=window_days, baseline_windows=baseline_windows)
     found = find_hotspots(session, last=last, rule=rule)
     return HotspotsOut.of(found, last=last, rule=rule, fresh=fresh_as_of(session))

@@ -80,10 +80,17 @@ def test_every_grouping_and_clear_errors_for_bad_parameters(client, staff_token)
         assert response.json()["from"] == "2026-11-01" and response.json()["to"] == "2026-11-30"
     days = client.get("/api/v1/ioc/kpis?from=2026-11-01&to=2026-11-30&group_by=day", headers=viewer)
     assert len(days.json()["groups"]) == 30
+    # Datetimes are taken to their local days: [01/11 00:00, 01/12 00:00) local is November.
+    moments = client.get(
+        "/api/v1/ioc/kpis?from=2026-10-31T17:00:00Z&to=2026-12-01T00:00:00%2B07:00",
+        headers=viewer,
+    ).json()
+    assert (moments["from"], moments["to"]) == ("2026-11-01", "2026-11-30")
 
     for query, words in (
         ("group_by=street", "group_by"),
-        ("from=2026-13-01", "from"),
+        ("from=2026-13-01", "'from' must be a date"),
+        ("to=yesterday", "'to' must be a date"),
         ("from=2026-11-30&to=2026-11-01", "'from' must not be after 'to'"),
         ("from=2020-01-01&to=2026-11-01", "at most 366 days"),
     ):
