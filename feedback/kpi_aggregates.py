@@ -31,7 +31,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, func, insert, select, tuple_
+from sqlalchemy import delete, func, insert, select, text, tuple_
 from sqlalchemy.orm import Session
 
 from core.settings import get_settings
@@ -525,6 +525,10 @@ def rebuild(session: Session, *, now: datetime | None = None, progress: Any = No
         state.watermark_at, state.watermark_id = high_water[0], high_water[1]
     state.refreshed_at = now
     session.flush()
+    if session.get_bind().dialect.name == "postgresql":
+        # The planner's statistics of tables just filled, before autovacuum gets to them.
+        session.execute(text("ANALYZE kpi_daily"))
+        session.execute(text("ANALYZE kpi_ticket_facts"))
     return total
 
 
