@@ -87,15 +87,22 @@ def main(argv: list[str] | None = None) -> int:
             for group in ("agency", "ward", "day"):
 
                 def month_kpis(group: Any = group) -> object:
+                    kpis.forget_dashboards()  # what the first request after a refresh pays
                     return kpis.service_kpis(session, first=first, last=last, group_by=group)
 
                 timings[f"month's KPIs by {group}"] = _time(month_kpis, runs)
+            timings["month's KPIs by agency, again before the next refresh"] = _time(
+                lambda: kpis.service_kpis(session, first=first, last=last, group_by="agency"), runs
+            )
             timings["hotspots (last 7 days against 8 weeks)"] = _time(
                 lambda: find_hotspots(session, last=last), runs
             )
-            timings["monthly report: figures"] = _time(
-                lambda: build_monthly_report(session, first=first), runs
-            )
+
+            def figures() -> object:
+                kpis.forget_dashboards()
+                return build_monthly_report(session, first=first)
+
+            timings["monthly report: figures"] = _time(figures, runs)
             report = build_monthly_report(session, first=first)
             for fmt in ("csv", "xlsx", "pdf"):
                 timings[f"monthly report: {fmt} file"] = _time(
@@ -258,7 +265,7 @@ def _render(
     ]
     for label, seconds in timings.items():
         target = ""
-        if label.startswith("month's KPIs"):
+        if label.startswith("month's KPIs by") and "again" not in label:
             target = "met" if statistics.median(seconds) < TARGET_SECONDS else "**missed**"
         lines.append(
             f"| {label} | {len(seconds)} | {min(seconds) * 1000:.0f} "
@@ -283,7 +290,10 @@ def _render(
     lines += [
         "The KPIs never read `tickets`: they add up `kpi_daily` rows (one per local day and "
         "key), which beat keeps current every `TIEPDAN_KPI_REFRESH_SECONDS` (60) from the "
-        "tickets changed since the last refresh; each answer gives its `fresh_as_of`.",
+        "tickets changed since the last refresh; each answer gives its `fresh_as_of`. A server "
+        "process keeps a report until the aggregates are refreshed again (the figures cannot "
+        "have changed), so the HTTP rows are mostly that: the first request of each process "
+        "after a refresh pays the uncached time above.",
         "",
     ]
     return "\n".join(lines)

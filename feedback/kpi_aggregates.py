@@ -532,6 +532,18 @@ def rebuild(session: Session, *, now: datetime | None = None, progress: Any = No
     return total
 
 
+def version(session: Session) -> tuple[Any, ...] | None:
+    """What identifies the aggregates' present state: it changes with every refresh."""
+    row = session.execute(
+        select(
+            KpiRefreshState.refreshed_at,
+            KpiRefreshState.watermark_at,
+            KpiRefreshState.watermark_id,
+        ).where(KpiRefreshState.id == _STATE_ID)
+    ).first()
+    return None if row is None or row[0] is None else tuple(row)
+
+
 def fresh_as_of(session: Session) -> datetime | None:
     """When the aggregates last took in every change (None: never refreshed)."""
     return session.scalar(

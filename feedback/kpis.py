@@ -30,7 +30,7 @@ from sqlalchemy import and_, func, select, text
 from sqlalchemy.orm import Session
 
 from core.settings import get_settings
-from feedback.kpi_aggregates import COUNTERS, fresh_as_of, quantile
+from feedback.kpi_aggregates import COUNTERS, fresh_as_of, quantile, version
 from feedback.kpi_models import KpiDaily
 from feedback.models import Agency, Category, Ward
 
@@ -267,12 +267,38 @@ def _sums_by_key(session: Session, dim: str, first: date, last: date) -> dict[st
     return per_key
 
 
+# The figures only change when the aggregates are refreshed: a report is kept per process for
+# as long as they have not been, so an IOC polling every few seconds costs one small query.
+_reports: dict[tuple[Any, ...], KpiReport] = {}
+_reports_lock = threading.Lock()
+
+
 def service_kpis(
     session: Session, *, first: date, last: date, group_by: GroupBy | None = None
 ) -> KpiReport:
-    """The KPIs of the tickets created on local days [first, last], in total and per group."""
+    """The KPIs of the tickets created on local days [first, last], in total and per group
+    (computed once per state of the aggregates in this process)."""
     if first > last:
         raise ValueError("first must not be after last")
+    state = version(session)
+    key = (first, last, group_by, state)
+    if state is not None:
+        with _reports_lock:
+            hit = _reports.get(key)
+        if hit is not None:
+            return hit
+    report = _compute_kpis(session, first=first, last=last, group_by=group_by)
+    if state is not None:
+        with _reports_lock:
+            if len(_reports) > 256:
+                _reports.clear()
+            _reports[key] = report
+    return report
+
+
+def _compute_kpis(
+    session: Session, *, first: date, last: date, group_by: GroupBy | None
+) -> KpiReport:
     computed_at = datetime.now(UTC)
     dim = "all" if group_by in (None, "day") else group_by
     # The province's rows: one a day, few enough to add up here.
@@ -421,6 +447,8 @@ def dashboard(session: Session, *, start: datetime, end: datetime) -> Dashboard:
 def forget_dashboards() -> None:
     with _cache_lock:
         _cache.clear()
+    with _reports_lock:
+        _reports.clear()
 
 
 @dataclass(frozen=True)

@@ -287,3 +287,18 @@ def test_a_holiday_week_counts_no_working_time():
     end = datetime(2026, 2, 20, 12, 0, tzinfo=UTC)
 
     assert calendar.working_seconds(start, end) == 0
+
+
+def test_a_report_is_computed_once_per_state_of_the_aggregates(db_session):
+    _ticket(db_session, created=NOW - timedelta(days=1))
+    kpi_aggregates.refresh(db_session, now=NOW)
+    first, last = date(2026, 11, 1), date(2026, 11, 30)
+
+    once = kpis.service_kpis(db_session, first=first, last=last, group_by="ward")
+    again = kpis.service_kpis(db_session, first=first, last=last, group_by="ward")
+    _ticket(db_session, created=NOW - timedelta(days=1))
+    kpi_aggregates.refresh(db_session, now=NOW + timedelta(minutes=1))
+    refreshed = kpis.service_kpis(db_session, first=first, last=last, group_by="ward")
+
+    assert again is once and once.total.received == 1
+    assert refreshed.total.received == 2
