@@ -26,7 +26,7 @@ from datetime import date, timedelta
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from feedback.kpi_aggregates import HOTSPOT_DIM
+from feedback.kpi_facts import HOTSPOT_DIM
 from feedback.kpi_models import KpiDaily
 from feedback.models import Category, Ward
 

@@ -9,9 +9,8 @@ to one row per dimension: `all` (the whole province), `agency`, `category`, `war
 `channel` (an empty key: none yet, such as a ticket in triage without an agency); hotspots read
 `ward_category` rows, which carry only the counts received and open.
 
-Times are in working hours of the SLA calendar (`feedback/sla.py`). The medians and p90s come
-from histograms whose buckets are 5% wide (0.25 h below a quarter of an hour), so an estimate is
-within 5% of the ticket value at that rank.
+What one ticket contributes, and the histograms of working hours (the SLA calendar's) that
+give the medians and p90s, are in `feedback/kpi_facts.py`.
 
 Beat runs `feedback.refresh_kpis` every TIEPDAN_KPI_REFRESH_SECONDS; the figures say when they
 were refreshed (`fresh_as_of`). Every change to a ticket stamps its `updated_at` (the history
@@ -23,211 +22,39 @@ missed; reading a ticket twice adds nothing the second time. `rebuild()` recompu
 
 from __future__ import annotations
 
-import math
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, func, insert, select, text, tuple_
+from sqlalchemy import delete, insert, select, text, tuple_
 from sqlalchemy.orm import Session
 
 from core.settings import get_settings
+from feedback.kpi_facts import (
+    COUNTERS,
+    DIMENSIONS,
+    HOTSPOT_DIM,
+    TicketRow,
+    bucket_of,
+    facts_for,
+    select_tickets,
+    ticket_rows,
+)
 from feedback.kpi_models import KpiDaily, KpiRefreshState, KpiTicketFact
 from feedback.models import (
-    OPEN_STATUSES,
-    Agency,
-    SurveyResponse,
     Ticket,
-    TicketEvent,
-    TicketStatus,
 )
 from feedback.sla import WorkingCalendar, current_calendar
 
-DIMENSIONS = ("all", "agency", "category", "ward", "channel")
-HOTSPOT_DIM = "ward_category"
-COUNTERS = (
-    "received",
-    "resolved",
-    "rejected",
-    "open",
-    "open_overdue",
-    "on_time",
-    "overdue",
-    "ever_resolved",
-    "reopened",
-    "duplicates",
-    "csat_1",
-    "csat_2",
-    "csat_3",
-    "csat_4",
-    "csat_5",
-    "csat_not_fixed",
-)
 _HOTSPOT_COUNTERS = ("received", "open")
 _STATE_ID = 1
 # A refresh starts this far before its watermark: a transaction that stamped `updated_at` before
 # the last refresh read, but committed after it, is read now.
 OVERLAP = timedelta(minutes=2)
 _BATCH = 2000
-_FINISHED = (TicketStatus.RESOLVED, TicketStatus.CLOSED, TicketStatus.REJECTED)
-
-# --- Histograms of working hours ------------------------------------------------------------
-
-FIRST_EDGE_H = 0.25
-GROWTH = 1.05
-MAX_BUCKET = 260  # 0.25 h × 1.05^260 ≈ 80,000 h: no ticket waits longer
-
-
-def bucket_of(hours: float) -> int:
-    """The histogram bucket of a duration: 0 holds [0, 0.25 h], bucket k the k-th 5% step."""
-    if hours <= FIRST_EDGE_H:
-        return 0
-    k = math.ceil(math.log(hours / FIRST_EDGE_H) / math.log(GROWTH) - 1e-9)
-    return min(max(k, 1), MAX_BUCKET)
-
-
-def bucket_bounds(k: int) -> tuple[float, float]:
-    if k == 0:
-        return 0.0, FIRST_EDGE_H
-    return FIRST_EDGE_H * GROWTH ** (k - 1), FIRST_EDGE_H * GROWTH**k
-
-
-def quantile(histogram: dict[int, int], q: float) -> float | None:
-    """The q-quantile (nearest rank) of the durations counted in `histogram`, interpolated
-    inside its bucket; None when it is empty."""
-    total = sum(histogram.values())
-    if total <= 0:
-        return None
-    rank = max(math.ceil(q * total), 1)
-    seen = 0
-    for k in sorted(histogram):
-        count = histogram[k]
-        if count <= 0:
-            continue
-        if seen + count >= rank:
-            low, high = bucket_bounds(k)
-            return low + (high - low) * (rank - seen) / count
-        seen += count
-    low, high = bucket_bounds(max(histogram))
-    return high
-
-
-# --- One ticket's contribution --------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _TicketRow:
-    id: int
-    created_at: datetime
-    status: TicketStatus
-    agency: str | None
-    category: str | None
-    ward: str | None
-    channel: str | None
-    sla_due_at: datetime | None
-    first_response_at: datetime | None
-    resolved_at: datetime | None
-    closed_at: datetime | None
-    overdue_at: datetime | None
-    duplicate_of_id: int | None
-    updated_at: datetime
-
-
-_COLUMNS = (
-    Ticket.id,
-    Ticket.created_at,
-    Ticket.status,
-    Agency.code,
-    Ticket.category_code,
-    Ticket.ward_code,
-    Ticket.channel,
-    Ticket.sla_due_at,
-    Ticket.first_response_at,
-    Ticket.resolved_at,
-    Ticket.closed_at,
-    Ticket.overdue_at,
-    Ticket.duplicate_of_id,
-    Ticket.updated_at,
-)
-
-
-def _select_tickets() -> Any:
-    return select(*_COLUMNS).outerjoin(Agency, Agency.id == Ticket.agency_id)
-
-
-def _local_day(moment: datetime, zone: ZoneInfo) -> date:
-    return moment.astimezone(zone).date()
-
-
-def _fact(
-    row: _TicketRow,
-    *,
-    calendar: WorkingCalendar,
-    zone: ZoneInfo,
-    survey: tuple[int, bool | None] | None,
-    reopened: bool,
-    rejected_at: datetime | None,
-) -> dict[str, Any]:
-    status = row.status
-    is_open = status in OPEN_STATUSES
-    resolved = row.resolved_at is not None and status in (
-        TicketStatus.RESOLVED,
-        TicketStatus.CLOSED,
-    )
-    counts: dict[str, int] = {"received": 1}
-
-    def count(name: str, condition: bool) -> None:
-        if condition:
-            counts[name] = 1
-
-    due = row.sla_due_at
-    count("resolved", resolved)
-    count("rejected", status == TicketStatus.REJECTED)
-    count("open", is_open)
-    count("open_overdue", is_open and row.overdue_at is not None)
-    on_time = bool(resolved and due and row.resolved_at and row.resolved_at <= due)
-    count("on_time", on_time)
-    late = resolved and due is not None and not on_time
-    count("overdue", late or (is_open and row.overdue_at is not None))
-    count("ever_resolved", resolved or reopened)
-    count("reopened", reopened)
-    count("duplicates", row.duplicate_of_id is not None)
-    if survey is not None:
-        score, fixed = survey
-        count(f"csat_{score}", 1 <= score <= 5)
-        count("csat_not_fixed", fixed is False)
-
-    finished_at: datetime | None = None
-    if status in _FINISHED:
-        if resolved:
-            finished_at = row.resolved_at
-        elif status == TicketStatus.REJECTED:
-            finished_at = rejected_at or row.updated_at
-        else:  # closed without a resolution: merged into another ticket
-            finished_at = row.closed_at or row.updated_at
-
-    def hours(end: datetime | None) -> float | None:
-        if end is None:
-            return None
-        return max(calendar.working_seconds(row.created_at, end), 0.0) / 3600
-
-    return {
-        "day": _local_day(row.created_at, zone).isoformat(),
-        "fin": _local_day(finished_at, zone).isoformat() if finished_at else None,
-        "keys": {
-            "all": "",
-            "agency": row.agency or "",
-            "category": row.category or "",
-            "ward": row.ward or "",
-            "channel": row.channel or "",
-        },
-        "c": counts,
-        "fr": hours(row.first_response_at),
-        "res": hours(row.resolved_at) if resolved else None,
-    }
 
 
 @dataclass
@@ -345,61 +172,10 @@ def _is_zero(delta: _Delta) -> bool:
     )
 
 
-def _facts_for(
-    session: Session, rows: Sequence[_TicketRow], calendar: WorkingCalendar, zone: ZoneInfo
-) -> dict[int, dict[str, Any]]:
-    ids = [row.id for row in rows]
-    latest = (
-        select(func.max(SurveyResponse.id))
-        .where(SurveyResponse.ticket_id.in_(ids))
-        .group_by(SurveyResponse.ticket_id)
-    )
-    surveys = {
-        ticket_id: (score, fixed)
-        for ticket_id, score, fixed in session.execute(
-            select(SurveyResponse.ticket_id, SurveyResponse.score, SurveyResponse.fixed).where(
-                SurveyResponse.id.in_(latest)
-            )
-        )
-    }
-    reopened = set(
-        session.scalars(
-            select(TicketEvent.ticket_id)
-            .where(TicketEvent.ticket_id.in_(ids), TicketEvent.kind == "reopen")
-            .distinct()
-        )
-    )
-    rejected_at = dict(
-        session.execute(  # type: ignore[arg-type]
-            select(TicketEvent.ticket_id, func.max(TicketEvent.created_at))
-            .where(TicketEvent.ticket_id.in_(ids), TicketEvent.to_status == "rejected")
-            .group_by(TicketEvent.ticket_id)
-        ).all()
-    )
-    return {
-        row.id: _fact(
-            row,
-            calendar=calendar,
-            zone=zone,
-            survey=surveys.get(row.id),
-            reopened=row.id in reopened or row.status == TicketStatus.REOPENED,
-            rejected_at=_aware(rejected_at.get(row.id)),
-        )
-        for row in rows
-    }
-
-
-def _aware(moment: datetime | None) -> datetime | None:
-    # A bare aggregate (max) skips the column type's conversion: SQLite returns naive UTC.
-    if moment is None or isinstance(moment, str):
-        return datetime.fromisoformat(moment).replace(tzinfo=UTC) if moment else None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def _take_in(session: Session, rows: Sequence[_TicketRow], calendar: WorkingCalendar) -> int:
+def _take_in(session: Session, rows: Sequence[TicketRow], calendar: WorkingCalendar) -> int:
     """Recompute these tickets' contributions and add the changes; returns how many changed."""
     zone = ZoneInfo(get_settings().timezone)
-    new = _facts_for(session, rows, calendar, zone)
+    new = facts_for(session, rows, calendar, zone)
     old = {
         fact.ticket_id: fact
         for fact in session.scalars(select(KpiTicketFact).where(KpiTicketFact.ticket_id.in_(new)))
@@ -422,10 +198,6 @@ def _take_in(session: Session, rows: Sequence[_TicketRow], calendar: WorkingCale
         session.execute(insert(KpiTicketFact), inserts)
     _write(session, deltas)
     return changed
-
-
-def _rows(result: Iterable[Any]) -> list[_TicketRow]:
-    return [_TicketRow(*row) for row in result]
 
 
 @dataclass(frozen=True)
@@ -456,10 +228,10 @@ def refresh(session: Session, *, now: datetime | None = None, limit: int = 50_00
         after = (state.watermark_at - OVERLAP, 0)
     caught_up = False
     while read < limit:
-        query = _select_tickets().order_by(Ticket.updated_at, Ticket.id).limit(_BATCH)
+        query = select_tickets().order_by(Ticket.updated_at, Ticket.id).limit(_BATCH)
         if after is not None:
             query = query.where(tuple_(Ticket.updated_at, Ticket.id) > tuple_(*after))
-        rows = _rows(session.execute(query))
+        rows = ticket_rows(session.execute(query))
         if not rows:
             caught_up = True
             break
@@ -494,14 +266,14 @@ def rebuild(session: Session, *, now: datetime | None = None, progress: Any = No
     last_id = 0
     total = 0
     while True:
-        rows = _rows(
+        rows = ticket_rows(
             session.execute(
-                _select_tickets().where(Ticket.id > last_id).order_by(Ticket.id).limit(10_000)
+                select_tickets().where(Ticket.id > last_id).order_by(Ticket.id).limit(10_000)
             )
         )
         if not rows:
             break
-        facts = _facts_for(session, rows, calendar, zone)
+        facts = facts_for(session, rows, calendar, zone)
         session.execute(
             insert(KpiTicketFact),
             [{"ticket_id": ticket_id, "fact": fact} for ticket_id, fact in facts.items()],

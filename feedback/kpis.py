@@ -30,7 +30,8 @@ from sqlalchemy import and_, func, select, text
 from sqlalchemy.orm import Session
 
 from core.settings import get_settings
-from feedback.kpi_aggregates import COUNTERS, fresh_as_of, quantile, version
+from feedback.kpi_aggregates import fresh_as_of, version
+from feedback.kpi_facts import COUNTERS, quantile
 from feedback.kpi_models import KpiDaily
 from feedback.models import Agency, Category, Ward
 

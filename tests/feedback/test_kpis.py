@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from feedback import kpi_aggregates, kpis, service
+from feedback import kpi_aggregates, kpi_facts, kpis, service
 from feedback.auth import SYSTEM
 from feedback.kpi_models import KpiDaily
 from feedback.models import Agency, SurveyResponse, Ticket, TicketStatus
@@ -201,7 +201,7 @@ def _rows(db_session) -> list[tuple]:
     rows = db_session.scalars(select(KpiDaily).order_by(KpiDaily.day, KpiDaily.dim, KpiDaily.key))
     result = []
     for row in rows:
-        values = {c: getattr(row, c) for c in kpi_aggregates.COUNTERS}
+        values = {c: getattr(row, c) for c in kpi_facts.COUNTERS}
         values.update(finished=row.finished, fr=row.fr_count, res=row.res_count)
         # Sums of floats added in another order differ in the last digits.
         sums = (round(row.fr_sum_h, 3), round(row.res_sum_h, 3))
@@ -226,11 +226,11 @@ def test_percentiles_from_the_histograms_are_within_five_percent_of_the_nearest_
         values = [rng.lognormvariate(math.log(20), 1.2) for _ in range(rng.randint(1, 400))]
         histogram: dict[int, int] = {}
         for value in values:
-            k = kpi_aggregates.bucket_of(value)
+            k = kpi_facts.bucket_of(value)
             histogram[k] = histogram.get(k, 0) + 1
         for q in (0.5, 0.9):
             exact = nearest_rank(values, q)
-            estimate = kpi_aggregates.quantile(histogram, q)
+            estimate = kpi_facts.quantile(histogram, q)
             assert estimate == pytest.approx(exact, rel=0.05, abs=0.25)
 
 
