@@ -100,6 +100,8 @@ def quantile(histogram: dict[int, int], q: float) -> float | None:
 
 @dataclass(frozen=True)
 class TicketRow:
+    """The columns of a ticket that its contribution depends on."""
+
     id: int
     created_at: datetime
     status: TicketStatus
@@ -135,6 +137,7 @@ _COLUMNS = (
 
 
 def select_tickets() -> Any:
+    """The query of `TicketRow`s (filter and order it)."""
     return select(*_COLUMNS).outerjoin(Agency, Agency.id == Ticket.agency_id)
 
 
@@ -151,6 +154,8 @@ def fact_of(
     reopened: bool,
     rejected_at: datetime | None,
 ) -> dict[str, Any]:
+    """One ticket's contribution: its days, its keys per dimension, its counters and its
+    working hours to the first response and to the resolution."""
     status = row.status
     is_open = status in OPEN_STATUSES
     resolved = row.resolved_at is not None and status in (
@@ -213,6 +218,8 @@ def fact_of(
 def facts_for(
     session: Session, rows: Sequence[TicketRow], calendar: WorkingCalendar, zone: ZoneInfo
 ) -> dict[int, dict[str, Any]]:
+    """The contributions of these tickets, with their latest rating, whether they were ever
+    reopened, and when they were rejected (read in three queries for the batch)."""
     ids = [row.id for row in rows]
     latest = (
         select(func.max(SurveyResponse.id))
@@ -262,4 +269,5 @@ def _aware(moment: datetime | None) -> datetime | None:
 
 
 def ticket_rows(result: Iterable[Any]) -> list[TicketRow]:
+    """The rows of `select_tickets()` as `TicketRow`s."""
     return [TicketRow(*row) for row in result]

@@ -8,6 +8,7 @@ import re
 from datetime import date
 
 import pyotp
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -332,6 +333,7 @@ def test_triage_is_confirmed_in_one_click(app_client, db_session, panel, service
     assert (stored.status.value, stored.category_code) == ("assigned", "ha_tang_do_thi")
 
 
+@pytest.mark.usefixtures("empty_aggregates")
 def test_viewers_see_the_dashboards_and_no_ticket(app_client, db_session, panel, service_headers):
     code = file_and_route(app_client, db_session, service_headers, CITY_REPORT)
     kpi_aggregates.refresh(db_session)  # beat's feedback.refresh_kpis, as the worker runs it

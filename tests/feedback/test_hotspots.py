@@ -15,6 +15,8 @@ from feedback import kpi_aggregates
 from feedback.hotspots import HotspotRule, find_hotspots, poisson_tail
 from feedback.models import Ticket, TicketStatus
 
+pytestmark = pytest.mark.usefixtures("empty_aggregates")
+
 LOCAL = ZoneInfo("Asia/Ho_Chi_Minh")
 LAST = date(2026, 11, 15)
 WARDS = ["25747", "25750", "25760", "25768", "25771", "25777", "25780", "25792", "25807", "25813"]

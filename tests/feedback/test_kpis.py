@@ -18,6 +18,8 @@ from feedback.models import Agency, SurveyResponse, Ticket, TicketStatus
 from feedback.schemas import OptionalMessageBody
 from feedback.sla import get_calendar
 
+pytestmark = pytest.mark.usefixtures("empty_aggregates")
+
 LOCAL = ZoneInfo("Asia/Ho_Chi_Minh")
 NOW = datetime(2026, 11, 20, 3, 0, tzinfo=UTC)  # 10:00 in Hồ Chí Minh City
 

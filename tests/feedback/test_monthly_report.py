@@ -20,6 +20,8 @@ from feedback.monthly_report import build_monthly_report, parse_month
 from feedback.report_files import render_report
 from tests.feedback.test_kpis import _ticket, local
 
+pytestmark = pytest.mark.usefixtures("empty_aggregates")
+
 NOVEMBER = date(2026, 11, 1)
 
 

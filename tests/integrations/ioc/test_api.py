@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
 
 from feedback import kpi_aggregates
@@ -9,6 +10,8 @@ from feedback.apikeys import hash_key, revoke_api_key
 from feedback.models import ApiKey, Ward
 from tests.feedback.helpers import file_and_route
 from tests.integrations.ioc.conftest import OPERATOR
+
+pytestmark = pytest.mark.usefixtures("empty_aggregates")
 
 REPORT = {
     "description": "Đèn đường trước số 12 Yersin tắt cả tuần nay",

@@ -19,6 +19,8 @@ from feedback.report_files import render_report
 from integrations.ioc import push
 from tests.feedback.helpers import route
 
+pytestmark = pytest.mark.usefixtures("empty_aggregates")
+
 PEOPLE = [
     # name, phone, tax code, company, what they wrote
     ("Trịnh Thị Quỳnh Như", "0903111222", None, None,

@@ -15,6 +15,8 @@ from integrations.ioc import push
 from integrations.ioc.models import IocSnapshot
 from tests.integrations.ioc.receiver import Receiver
 
+pytestmark = pytest.mark.usefixtures("empty_aggregates")
+
 SECRET = "a-test-secret-of-the-ioc-0123456789abcdef"
 T0 = datetime(2026, 11, 20, 3, 0, tzinfo=UTC)
 
