@@ -248,8 +248,12 @@ def _render(
         f"- Data: **{tickets:,} tickets** in PostgreSQL (`{args.database}`); the KPI aggregates "
         f"hold {rows:,} daily rows.",
         f"- Month: {month[0]:%d/%m/%Y} to {month[1]:%d/%m/%Y} (local days), the last full month.",
-        f"- Machine: {os.cpu_count()} cores, load average {_load()} when the report was written "
-        "(above the core count, other processes were competing for the cores).",
+        f"- Machine: {os.cpu_count()} cores, load average {_load()} when the report was written"
+        + (
+            " (above the core count: other processes were competing for the cores)."
+            if os.getloadavg()[0] > (os.cpu_count() or 1)
+            else "."
+        ),
         f"- Target: a month's KPIs in < {TARGET_SECONDS:.0f} s.",
         "",
         "## The aggregates",
