@@ -20,7 +20,9 @@ from core.errors import Invalid, NotFound
 from core.http import SessionDep
 from core.settings import get_settings
 from feedback import kpis
+from feedback.monthly_report import build_monthly_report, parse_month
 from feedback.policy import require_dashboard_reader
+from feedback.report_files import FORMATS, MEDIA_TYPES, render_report
 
 router = APIRouter()
 
@@ -46,16 +48,18 @@ def period(day_from: str | None, day_to: str | None) -> tuple[date, date, dateti
     return first, last, start, end
 
 
-def _series(rows: list[kpis.VolumeRow], first: date, last: date, label: Any) -> dict[str, Any]:
+def _series(
+    rows: list[tuple[date, str, int]], first: date, last: date, label: Any
+) -> dict[str, Any]:
     """The busiest keys' daily counts, every day of the period present (a quiet day is 0)."""
     totals: Counter[str] = Counter()
-    for row in rows:
-        totals[row.key] += row.count
+    for _day, key, count in rows:
+        totals[key] += count
     top = [key for key, _ in totals.most_common(TOP_SERIES)]
     days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
     counts: dict[str, dict[date, int]] = defaultdict(dict)
-    for row in rows:
-        counts[row.key][row.day] = row.count
+    for day, key, count in rows:
+        counts[key][day] = count
     return {
         "labels": [d.strftime("%d/%m") for d in days],
         "datasets": [
@@ -64,47 +68,72 @@ def _series(rows: list[kpis.VolumeRow], first: date, last: date, label: Any) -> 
     }
 
 
+def _report_months() -> list[str]:
+    """The months offered for the monthly report: this one and the twelve before, newest first."""
+    today = kpis.local_today()
+    year, month = today.year, today.month
+    months = []
+    for _ in range(13):
+        months.append(f"{year:04d}-{month:02d}")
+        year, month = (year - 1, 12) if month == 1 else (year, month - 1)
+    return months
+
+
+def _on_time(board: kpis.Dashboard) -> list[kpis.Figures]:
+    """Agencies with resolved tickets, the busiest first."""
+    rows = [g for g in board.report.groups if g.key and g.resolved]
+    return sorted(rows, key=lambda g: (-g.resolved, g.key))
+
+
+def _times(board: kpis.Dashboard) -> list[kpis.Figures]:
+    return sorted((g for g in board.report.groups if g.key), key=lambda g: g.key)
+
+
 def _figures(board: kpis.Dashboard, first: date, last: date) -> dict[str, Any]:
     names = board.names
+    on_time = _on_time(board)[:15]
+    times = _times(board)[:15]
+    csat = board.report.total.csat
     return {
         "by_category": _series(
-            board.volume_by_category, first, last, lambda k: names.get(k, k or "Chưa phân loại")
+            board.volume_by_category,
+            first,
+            last,
+            lambda k: kpis.label(names, "category", k),
         ),
         "by_ward": _series(
-            board.volume_by_ward, first, last, lambda k: names.get(f"ward:{k}", k or "Chưa rõ")
+            board.volume_by_ward, first, last, lambda k: kpis.label(names, "ward", k)
         ),
         "on_time": {
-            "labels": [r.agency for r in board.on_time[:15]],
+            "labels": [r.key for r in on_time],
             "datasets": [
                 {
                     "label": "Tỉ lệ đúng hạn (%)",
-                    "data": [round((r.rate or 0) * 100, 1) for r in board.on_time[:15]],
+                    "data": [round((r.on_time_rate or 0) * 100, 1) for r in on_time],
                 }
             ],
         },
         "csat": {
             "labels": [f"{s} sao" for s in range(1, 6)],
-            "datasets": [
-                {"label": "Số đánh giá", "data": [board.csat.scores[s] for s in range(1, 6)]}
-            ],
+            "datasets": [{"label": "Số đánh giá", "data": [csat.scores[s] for s in range(1, 6)]}],
         },
         "backlog": {
-            "labels": [r.agency for r in board.backlog[:15]],
+            "labels": [r.key for r in board.backlog[:15]],
             "datasets": [
                 {"label": "Đang mở", "data": [r.open for r in board.backlog[:15]]},
                 {"label": "Quá hạn", "data": [r.overdue for r in board.backlog[:15]]},
             ],
         },
         "times": {
-            "labels": [r.agency for r in board.times[:15]],
+            "labels": [r.key for r in times],
             "datasets": [
                 {
-                    "label": "Phản hồi đầu tiên (giờ, trung vị)",
-                    "data": [round(r.first_response_median_h or 0, 1) for r in board.times[:15]],
+                    "label": "Phản hồi đầu tiên (giờ làm việc, trung vị)",
+                    "data": [round(r.first_response.median_h or 0, 1) for r in times],
                 },
                 {
-                    "label": "Hoàn thành (giờ, trung vị)",
-                    "data": [round(r.resolution_median_h or 0, 1) for r in board.times[:15]],
+                    "label": "Hoàn thành (giờ làm việc, trung vị)",
+                    "data": [round(r.resolution.median_h or 0, 1) for r in times],
                 },
             ],
         },
@@ -136,6 +165,10 @@ def dashboard(
             "first": first,
             "last": last,
             "figures": _figures(board, first, last),
+            "on_time": _on_time(board)[:15],
+            "times": _times(board)[:15],
+            "csat": board.report.total.csat,
+            "months": _report_months(),
             "period_query": f"from={first.isoformat()}&to={last.isoformat()}",
             "cache_minutes": get_settings().dashboard_cache_seconds // 60,
         },
@@ -145,68 +178,89 @@ def dashboard(
 
 def _csv_rows(board: kpis.Dashboard, figure: str) -> tuple[list[str], list[list[Any]]]:
     names = board.names
+
+    def rate(value: float | None) -> Any:
+        return round(value, 4) if value is not None else ""
+
+    def hours(value: float | None) -> Any:
+        return round(value, 2) if value is not None else ""
+
     if figure == "volume-category":
         return ["ngay", "linh_vuc", "ten", "so_phan_anh"], [
-            [r.day.isoformat(), r.key, names.get(r.key, ""), r.count]
-            for r in board.volume_by_category
+            [day.isoformat(), key, kpis.label(names, "category", key), count]
+            for day, key, count in board.volume_by_category
         ]
     if figure == "volume-ward":
         return ["ngay", "ma_phuong_xa", "ten", "so_phan_anh"], [
-            [r.day.isoformat(), r.key, names.get(f"ward:{r.key}", ""), r.count]
-            for r in board.volume_by_ward
+            [day.isoformat(), key, kpis.label(names, "ward", key), count]
+            for day, key, count in board.volume_by_ward
         ]
     if figure == "on-time":
         return ["co_quan", "da_hoan_thanh", "dung_han", "ti_le_dung_han"], [
-            [r.agency, r.resolved, r.on_time, round(r.rate, 4) if r.rate is not None else ""]
-            for r in board.on_time
+            [r.key, r.resolved, r.on_time, rate(r.on_time_rate)] for r in _on_time(board)
         ]
     if figure == "csat":
-        c = board.csat
+        c = board.report.total.csat
         rows: list[list[Any]] = [[f"{s} sao", n] for s, n in c.scores.items()]
         rows += [
             ["so_danh_gia", c.responses],
-            ["da_hoan_thanh", c.resolved],
-            ["ti_le_phan_hoi", round(c.response_rate, 4) if c.response_rate is not None else ""],
+            ["diem_trung_binh", c.mean if c.mean is not None else ""],
+            ["ti_le_hai_long_4_5", rate(c.satisfied_share)],
+            ["ti_le_phan_hoi", rate(c.response_rate)],
             ["chua_duoc_xu_ly", c.not_fixed],
         ]
         return ["muc", "gia_tri"], rows
     if figure == "backlog":
         return ["co_quan", "dang_mo", "qua_han"], [
-            [r.agency, r.open, r.overdue] for r in board.backlog
+            [r.key, r.open, r.overdue] for r in board.backlog
         ]
     if figure == "times":
         return [
             "co_quan",
-            "phan_hoi_dau_trung_vi_gio",
-            "phan_hoi_dau_tb_gio",
-            "hoan_thanh_trung_vi_gio",
-            "hoan_thanh_tb_gio",
+            "phan_hoi_dau_trung_vi_gio_lv",
+            "phan_hoi_dau_p90_gio_lv",
+            "phan_hoi_dau_tb_gio_lv",
+            "hoan_thanh_trung_vi_gio_lv",
+            "hoan_thanh_p90_gio_lv",
+            "hoan_thanh_tb_gio_lv",
         ], [
             [
-                r.agency,
+                r.key,
                 *(
-                    round(v, 2) if v is not None else ""
+                    hours(v)
                     for v in (
-                        r.first_response_median_h,
-                        r.first_response_avg_h,
-                        r.resolution_median_h,
-                        r.resolution_avg_h,
+                        r.first_response.median_h,
+                        r.first_response.p90_h,
+                        r.first_response.mean_h,
+                        r.resolution.median_h,
+                        r.resolution.p90_h,
+                        r.resolution.mean_h,
                     )
                 ),
             ]
-            for r in board.times
+            for r in _times(board)
         ]
     if figure == "hotspots":
         return [
             "ma_phuong_xa",
             "phuong_xa",
             "linh_vuc",
-            "so_phan_anh",
+            "so_phan_anh_7_ngay",
+            "trung_binh_truoc_do",
             "dang_mo",
-            "vi_do",
-            "kinh_do",
+            "vi_do_trung_tam",
+            "kinh_do_trung_tam",
         ], [
-            [h.ward_code, h.ward_name, h.category, h.count, h.open, h.latitude, h.longitude]
+            [
+                h.ward_code,
+                h.ward_name,
+                h.category,
+                h.count,
+                h.baseline_mean,
+                h.open,
+                h.latitude,
+                h.longitude,
+            ]
             for h in board.hotspots
         ]
     raise NotFound(f"Không có số liệu '{figure}'.")
@@ -231,4 +285,25 @@ def dashboard_csv(
         "\ufeff" + out.getvalue(),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{figure}_{first}_{last}.csv"'},
+    )
+
+
+@router.get("/report/monthly")
+def monthly_report(
+    session: SessionDep,
+    who: Staff,
+    month: str | None = None,
+    fmt: Annotated[str, Query(alias="format")] = "pdf",
+) -> Response:
+    """The People's Committee's monthly report, the same file `tiepdan report monthly` writes."""
+    require_dashboard_reader(who.principal)
+    if fmt not in FORMATS:
+        raise Invalid("Chọn định dạng pdf, xlsx hoặc csv.")
+    first = parse_month(month) if month else kpis.local_today().replace(day=1)
+    content = render_report(build_monthly_report(session, first=first), fmt)
+    name = f"bao-cao-phan-anh-{first:%Y-%m}.{fmt}"
+    return Response(
+        content,
+        media_type=MEDIA_TYPES[fmt],
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )

@@ -18,9 +18,9 @@ from admin.sessions import list_staff
 from admin.templating import render
 from core.errors import AppError, Invalid
 from core.http import SessionDep, client_ip
-from feedback import configuration, staff
+from feedback import apikeys, configuration, staff
 from feedback.audit import list_audit
-from feedback.models import Agency, Category, StaffRole, Ward
+from feedback.models import Agency, ApiKeyScope, Category, StaffRole, Ward
 from feedback.policy import require_admin
 
 router = APIRouter(prefix="/settings")
@@ -40,6 +40,7 @@ def _page(
     *,
     error: str | None = None,
     status_code: int = 200,
+    extra: dict[str, object] | None = None,
 ) -> Response:
     require_admin(who.principal)
     context: dict[str, object] = {"error": error, "tab": name}
@@ -67,6 +68,13 @@ def _page(
         context.update(days=configuration.list_calendar_days(session))
     elif name == "faq":
         context.update(entries=configuration.list_faq(session))
+    elif name == "apikeys":
+        context.update(
+            keys=apikeys.list_api_keys(session, principal=who.principal),
+            new_secret=None,
+            new_key=None,
+        )
+        context.update(extra or {})
     return render(request, f"settings_{name}.html", context, who=who, status_code=status_code)
 
 
@@ -81,7 +89,7 @@ def _refused(
 def settings_page(request: Request, session: SessionDep, who: Staff, name: str) -> Response:
     if name == "audit":
         return audit(request, session, who)
-    if name not in ("users", "agencies", "routing", "calendar", "faq"):
+    if name not in ("users", "agencies", "routing", "calendar", "faq", "apikeys"):
         raise Invalid("Không có trang cài đặt này.")
     return _page(request, session, who, name)
 
@@ -315,6 +323,38 @@ def delete_faq(request: Request, session: SessionDep, who: Staff, entry_id: str)
     except AppError as exc:
         return _refused(request, session, who, "faq", exc)
     return _back("faq")
+
+
+@guarded.post("/apikeys")
+def create_api_key(
+    request: Request,
+    session: SessionDep,
+    who: Staff,
+    name: Annotated[str, Form(max_length=100)],
+    scope: Annotated[ApiKeyScope, Form()],
+) -> Response:
+    try:
+        new = apikeys.create_api_key(
+            session, name=name, scope=scope, actor=who.principal, ip=client_ip(request)
+        )
+    except AppError as exc:
+        return _refused(request, session, who, "apikeys", exc)
+    # Rendered, not redirected: the key is shown this once and never stored (the panel's
+    # pages are sent with Cache-Control: no-store).
+    return _page(
+        request, session, who, "apikeys", extra={"new_secret": new.secret, "new_key": new.key}
+    )
+
+
+@guarded.post("/apikeys/{key_id}/revoke")
+def revoke_api_key(request: Request, session: SessionDep, who: Staff, key_id: int) -> Response:
+    try:
+        apikeys.revoke_api_key(
+            session, principal=who.principal, key_id=key_id, ip=client_ip(request)
+        )
+    except AppError as exc:
+        return _refused(request, session, who, "apikeys", exc)
+    return _back("apikeys")
 
 
 router.include_router(guarded)

@@ -189,6 +189,7 @@ def _time_dashboard(url: str, start: datetime, end: datetime, runs: int = 3) -> 
     try:
         with Session(engine) as session:
             for _ in range(runs):
+                kpis.forget_dashboards()  # the KPI reports kept until the next refresh, too
                 started = time.perf_counter()
                 kpis.compute_dashboard(session, start=start, end=end)
                 seconds.append(time.perf_counter() - started)

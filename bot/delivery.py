@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session, aliased
 
 from bot import conversations
 from bot.models import Conversation, Direction, Message, MessageState
-from core import ratelimit
+from core import metrics, ratelimit
 from core.celery_app import celery_app, enqueue
 from core.database import get_engine, relaxed_transaction, session_scope, single_statement, utcnow
 from core.errors import NotFound
@@ -87,7 +87,9 @@ def deliver_waiting(conversation_id: int) -> DeliveryRun:
             try:
                 adapter = registry.get_adapter(channel)
             except NotFound:
-                _mark_failed(outgoing.message_id, f"the channel '{channel}' is switched off")
+                _mark_failed(
+                    outgoing.message_id, f"the channel '{channel}' is switched off", channel
+                )
                 item = _next_queued(conversation_id)
                 continue
             wait = _pace(adapter, last_delivered)
@@ -188,14 +190,21 @@ def _send_one(adapter: ChannelAdapter, outgoing: Outgoing, conversation_id: int)
     try:
         sent = adapter.send(outgoing)
     except Undeliverable as exc:
-        _mark_failed(outgoing.message_id, exc.reason)
+        _mark_failed(outgoing.message_id, exc.reason, adapter.name)
         return False
     except RetryLater as exc:
-        _schedule_retry(outgoing.message_id, attempts, exc.reason, after=exc.after)
+        _schedule_retry(
+            outgoing.message_id, attempts, exc.reason, after=exc.after, channel=adapter.name
+        )
         return False
     except Exception as exc:  # a bug or an unexpected answer: retried, and logged for a person
         logger.exception("sending message %s failed", outgoing.message_id)
-        _schedule_retry(outgoing.message_id, attempts, f"{exc.__class__.__name__}: {exc}")
+        _schedule_retry(
+            outgoing.message_id,
+            attempts,
+            f"{exc.__class__.__name__}: {exc}",
+            channel=adapter.name,
+        )
         return False
     now = utcnow()
     with get_engine().begin() as connection:
@@ -214,6 +223,7 @@ def _send_one(adapter: ChannelAdapter, outgoing: Outgoing, conversation_id: int)
             .where(Conversation.id == conversation_id)
             .values(last_delivered_at=now)
         )
+    metrics.count("messages", channel=adapter.name, direction="outbound", state="sent")
     return True
 
 
@@ -229,9 +239,11 @@ def _count_attempt(message_id: int) -> int:
         )
 
 
-def _schedule_retry(message_id: int, attempts: int, reason: str, *, after: float = 0) -> None:
+def _schedule_retry(
+    message_id: int, attempts: int, reason: str, *, after: float = 0, channel: str | None = None
+) -> None:
     if attempts >= MAX_ATTEMPTS:
-        _mark_failed(message_id, f"gave up after {attempts} attempts: {reason}")
+        _mark_failed(message_id, f"gave up after {attempts} attempts: {reason}", channel)
         return
     due = utcnow() + timedelta(seconds=max(after, retry_delay(attempts)))
     with get_engine().begin() as connection:
@@ -243,8 +255,9 @@ def _schedule_retry(message_id: int, attempts: int, reason: str, *, after: float
     logger.info("message %s: retry at %s (%s)", message_id, due.isoformat(), reason)
 
 
-def _mark_failed(message_id: int, reason: str) -> None:
+def _mark_failed(message_id: int, reason: str, channel: str | None = None) -> None:
     logger.warning("message %s not delivered: %s", message_id, reason)
+    metrics.count("messages", channel=channel, direction="outbound", state="failed")
     with get_engine().begin() as connection:
         connection.execute(
             update(Message)
@@ -300,6 +313,9 @@ def add_outbound(
     )
     session.add(message)
     conversation.last_message_at = utcnow()
+    metrics.record_after_commit(
+        session, "messages", channel=conversation.channel, direction="outbound", state=message.state
+    )
     if not by_storing:
         enqueue(session, "bot.deliver_messages", conversation_id=conversation.id)
     return message
@@ -333,6 +349,9 @@ def record_receipt(channel: str, receipt: Receipt) -> int:
             )
             .values(state=state)
         )
+    metrics.count(
+        "messages", moved.rowcount, channel=channel, direction="outbound", state=state.value
+    )
     return int(moved.rowcount)
 
 

@@ -336,7 +336,9 @@ def _finish(
 ) -> Outcome:
     started = time.perf_counter()
     reply_state = MessageState.SENT if adapter.delivered_by_storing else MessageState.QUEUED
-    store_outcome(stored, state, replies, ticket_code, reply_state=reply_state)
+    store_outcome(
+        stored, state, replies, ticket_code, reply_state=reply_state, channel=adapter.name
+    )
     if replies and deliver:
         delivery.queue_delivery(stored.conversation_id)
     timing.record("finish", time.perf_counter() - started)

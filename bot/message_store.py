@@ -20,6 +20,7 @@ from sqlalchemy import text as sql
 from sqlalchemy.exc import IntegrityError
 
 from bot.models import Conversation, Direction, Message, MessageState
+from core import metrics
 from core.database import get_engine, session_scope, single_statement, utcnow
 from core.errors import Forbidden
 from integrations.channel import Inbound, Reply
@@ -127,6 +128,7 @@ def store_inbound(inbound: Inbound) -> Stored | None:
         return None
     if stored is None:
         raise Forbidden("Unknown conversation.")
+    metrics.count("messages", channel=inbound.channel, direction="inbound", state="received")
     return stored
 
 
@@ -179,6 +181,7 @@ def store_outcome(
     ticket_code: str | None = None,
     *,
     reply_state: MessageState = MessageState.SENT,
+    channel: str | None = None,
 ) -> None:
     """Mark the inbound message with how it was handled, and store the replies: `sent` where
     storing is delivering (the web chat), `queued` for a channel's delivery (bot/delivery.py)."""
@@ -199,8 +202,11 @@ def store_outcome(
     if engine.dialect.name == "postgresql":
         with single_statement() as connection:
             connection.execute(_STORE_OUTCOME_POSTGRESQL, {**values, "replies": json.dumps(rows)})
-        return
-    with engine.begin() as connection:
-        connection.execute(_MARK_INBOUND, values)
-        if rows:
-            connection.execute(_INSERT_REPLY, [{**values, **row} for row in rows])
+    else:
+        with engine.begin() as connection:
+            connection.execute(_MARK_INBOUND, values)
+            if rows:
+                connection.execute(_INSERT_REPLY, [{**values, **row} for row in rows])
+    metrics.count(
+        "messages", len(rows), channel=channel, direction="outbound", state=reply_state.value
+    )

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import yaml
 
-from core import timing
+from core import metrics, timing
 from integrations.channel import Inbound, Reply
 
 RASA_TIMEOUT = httpx.Timeout(10.0, connect=2.0)
@@ -45,7 +45,9 @@ def ask(base_url: str, message: str, inbound: Inbound) -> list[Reply]:
     except httpx.HTTPError as exc:
         raise RasaUnavailable(f"{exc.__class__.__name__}: {exc}") from exc
     finally:
-        timing.record("rasa", time.perf_counter() - started)
+        elapsed = time.perf_counter() - started
+        timing.record("rasa", elapsed)
+        metrics.observe("rasa_request_seconds", elapsed)
     if response.status_code >= 500:
         raise RasaUnavailable(f"HTTP {response.status_code}")
     if response.status_code != 200:

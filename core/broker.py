@@ -21,7 +21,7 @@ import os
 import socket
 import time
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 from kombu.transport import sqlalchemy as kombu_sqla
 from kombu.transport.virtual import Empty
@@ -60,7 +60,7 @@ def _process_is_running(pid: int) -> bool:
 
 
 class Channel(kombu_sqla.Channel):
-    _claims_ready: set[str] = set()  # engines whose claims table exists (per process)
+    _claims_ready: ClassVar[set[str]] = set()  # engines with the claims table (per process)
 
     def __init__(self, connection: Any, **kwargs: Any) -> None:
         super().__init__(connection, **kwargs)

@@ -19,7 +19,7 @@ from core.settings import get_settings
 
 logger = logging.getLogger(__name__)
 
-TASK_PACKAGES = ["feedback", "bot", "integrations.zalo"]
+TASK_PACKAGES = ["feedback", "bot", "integrations.zalo", "integrations.ioc"]
 
 celery_app = Celery("tiepdan")
 

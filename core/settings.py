@@ -156,6 +156,24 @@ class Settings(BaseSettings):
     # Admins' changes to the holiday calendar reach other processes within this many seconds.
     calendar_refresh_seconds: int = Field(default=60, ge=0)
 
+    # --- The IOC feed (integrations/ioc/, feedback/kpis.py) ----------------------------------
+    # The KPI aggregates take in the tickets changed since their last refresh this often (beat);
+    # every figure the IOC and the dashboards read says how fresh it is.
+    kpi_refresh_seconds: int = Field(default=60, ge=5)
+    # The signed push: a KPI snapshot POSTed every `ioc_push_interval` seconds to this URL,
+    # signed with HMAC-SHA256 keyed with the secret. Empty URL: no push.
+    ioc_push_url: str = ""
+    ioc_push_interval: int = Field(default=300, ge=10)
+    ioc_push_secret: str = ""
+    # A snapshot the IOC refuses with a 4xx (other than 408 and 429) is given up after this many
+    # attempts, so that one bad snapshot does not hold back the ones after it forever.
+    ioc_push_max_refusals: int = Field(default=5, ge=1)
+    # GET /metrics answers only with `Authorization: Bearer <token>` when this is set.
+    metrics_token: str = ""
+    # Where the API and worker processes write their Prometheus counters (multiprocess mode);
+    # empty means <var_dir>/metrics.
+    metrics_dir: Path | None = None
+
     @model_validator(mode="after")
     def _fill_defaults_and_refuse_dev_secrets(self) -> Settings:
         if not self.database_url:
@@ -165,6 +183,13 @@ class Settings(BaseSettings):
             self.broker_url = f"sqla+sqlite:///{self.var_dir / 'broker.sqlite3'}"
         if self.nlu_extra_dir is None:
             self.nlu_extra_dir = self.var_dir / "nlu-extra"
+        if self.metrics_dir is None:
+            self.metrics_dir = self.var_dir / "metrics"
+        if self.ioc_push_url and not self.ioc_push_secret:
+            raise ValueError(
+                "Set TIEPDAN_IOC_PUSH_SECRET with TIEPDAN_IOC_PUSH_URL: the IOC checks each "
+                "snapshot's signature against it"
+            )
         if self.rasa_venv is None:
             self.rasa_venv = self.cache_dir / "venv-rasa"
         if not self.platform_url:
@@ -196,6 +221,10 @@ class Settings(BaseSettings):
             if self.service_token == _DEV_SERVICE_TOKEN or len(self.service_token) < 24:
                 raise ValueError(
                     "TIEPDAN_SERVICE_TOKEN must be set to 24+ characters in production"
+                )
+            if self.ioc_push_url and len(self.ioc_push_secret) < 32:
+                raise ValueError(
+                    "TIEPDAN_IOC_PUSH_SECRET must be 32+ random characters in production"
                 )
             if len(self.rasa_token) < 24:
                 raise ValueError(

@@ -32,13 +32,15 @@ _ALGORITHM = "HS256"
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is acting: a staff user, the bot's service account, or the system itself."""
+    """Who is acting: a staff user, the bot's service account, an outside system with an API
+    key (feedback/apikeys.py), or the system itself."""
 
-    kind: str  # staff | service | system | citizen
+    kind: str  # staff | service | system | citizen | apikey
     role: StaffRole | None = None
     user_id: int | None = None
     agency_id: int | None = None
     username: str | None = None
+    scope: str | None = None  # an API key's: ioc | open311
 
     @property
     def sees_all_agencies(self) -> bool:
@@ -245,10 +247,14 @@ def is_service_token(token: str) -> bool:
 
 
 def principal_from_token(session: Session, *, token: str) -> Principal:
-    """Resolve a bearer token: the bot's service token or a staff access token."""
+    """Resolve a bearer token: the bot's service token, an API key or a staff access token."""
     settings = get_settings()
     if is_service_token(token):
         return SERVICE
+    from feedback import apikeys  # it imports this module: the auth rules come first
+
+    if apikeys.is_api_key(token):
+        return apikeys.principal_for_key(session, secret=token)
     try:
         claims = jwt.decode(token, settings.secret_key, algorithms=[_ALGORITHM])
         user_id = int(claims["sub"])

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
+from core import metrics
 from core.errors import Conflict, Invalid, NotFound
 from feedback import service
 from feedback.auth import Principal
@@ -177,6 +178,7 @@ def rate(
             raise Conflict("Rate the handling (a score from 1 to 5) before adding a comment.")
         survey = SurveyResponse(ticket_id=ticket.id, score=score or NOT_FIXED_SCORE, created_at=now)
         session.add(survey)
+        metrics.record_after_commit(session, "csat_score", survey.score)
     elif score is not None:
         survey.score = score
     if fixed is not None:

@@ -8,8 +8,11 @@ a guessed agency. Routing (feedback/routing.py) asks it; nothing here touches th
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
+
+from core import metrics
 
 if TYPE_CHECKING:
     from nlu.pipeline import NLU
@@ -88,7 +91,9 @@ class NluClassifier:
         nlu = self._nlu()
         if nlu is None:
             return Prediction(category=None, confidence=0.0)
+        started = time.perf_counter()
         analysis = nlu.analyse(text)
+        metrics.observe("nlu_seconds", time.perf_counter() - started)
         return Prediction(
             category=analysis.category,
             confidence=analysis.category_confidence,

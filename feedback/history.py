@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
+from core import metrics
 from feedback.auth import Principal
 from feedback.models import Ticket, TicketEvent, TicketStatus
 
@@ -46,4 +47,11 @@ def record_event(
     elif "events" in ticket.__dict__:  # the history is loaded in this session: keep it current
         set_committed_value(ticket, "events", [*ticket.events, event])
     ticket.updated_at = now
+    if from_status is not None and from_status != ticket.status:
+        metrics.record_after_commit(
+            session,
+            "ticket_status_changes",
+            from_status=from_status.value,
+            to_status=ticket.status.value,
+        )
     return event

@@ -1,367 +1,477 @@
-"""The service's figures over a period: volume, on-time rate, satisfaction, backlog, response
-times and hotspots. One module, so that the admin dashboards, and later the IOC API, its push
-and the monthly report, count the same way.
+"""The service's figures over a period: one module, so that the admin dashboards, the IOC API,
+its push and the monthly report count the same way.
 
-The cohort of a period is the tickets *created* in [start, end); the backlog is a snapshot at
-`now`. Days are local days (Asia/Ho_Chi_Minh). Medians are PostgreSQL's `percentile_cont`; on
-SQLite (the embedded mode, small data) they are computed from the values.
+- The cohort of a period is the tickets *created* on its local days (Asia/Ho_Chi_Minh): how
+  many were received, and of them how many are now resolved, rejected, open; on time (resolved
+  by the SLA deadline) and overdue (resolved late, or open past the deadline); the working hours
+  to the first response and to the resolution (median, p90, mean); the citizens' ratings (the
+  latest answer per ticket); the reopened and the duplicates.
+- The backlog at the period's end is a snapshot: every ticket created by then and not finished
+  (resolved, rejected, closed as a duplicate) by then.
+- Rates are shares of their denominators: on time of the resolved; the CSAT response rate and
+  the reopen rate of the tickets that were ever resolved; "≥ 4" and "chưa được xử lý" of the
+  ratings; duplicates of the received. A rate with an empty denominator is None.
 
-A month over a million tickets takes a few hundred milliseconds to count, so `dashboard()`
-keeps its result per process for TIEPDAN_DASHBOARD_CACHE_SECONDS and says when it was computed.
+Everything is read from the aggregates of `feedback/kpi_aggregates.py`, never from `tickets`,
+and says how fresh they are. Hotspots are in `feedback/hotspots.py`.
 """
 
 from __future__ import annotations
 
-import statistics
 import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, and_, case, func, select
+from sqlalchemy import and_, func, select, text
 from sqlalchemy.orm import Session
 
 from core.settings import get_settings
-from feedback.models import (
-    OPEN_STATUSES,
-    Agency,
-    Category,
-    SurveyResponse,
-    Ticket,
-    Ward,
-)
+from feedback.kpi_aggregates import fresh_as_of, version
+from feedback.kpi_facts import COUNTERS, quantile
+from feedback.kpi_models import KpiDaily
+from feedback.models import Agency, Category, Ward
+
+GroupBy = Literal["agency", "category", "ward", "channel", "day"]
+GROUPS: tuple[GroupBy, ...] = ("agency", "category", "ward", "channel", "day")
+
+
+# --- Sums of aggregate rows -----------------------------------------------------------------
+
+
+@dataclass
+class Sums:
+    """Aggregate rows added up: the counters, and the working-hour histograms."""
+
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNTERS, 0))
+    fr_count: int = 0
+    fr_sum: float = 0.0
+    fr_hist: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+    res_count: int = 0
+    res_sum: float = 0.0
+    res_hist: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+
+    def add(self, row: KpiDaily) -> None:
+        for name in COUNTERS:
+            self.counts[name] += getattr(row, name)
+        self.fr_count += row.fr_count
+        self.fr_sum += row.fr_sum_h
+        for k, n in (row.fr_hist or {}).items():
+            self.fr_hist[int(k)] += n
+        self.res_count += row.res_count
+        self.res_sum += row.res_sum_h
+        for k, n in (row.res_hist or {}).items():
+            self.res_hist[int(k)] += n
 
 
 @dataclass(frozen=True)
-class VolumeRow:
-    day: date
-    key: str
+class Durations:
+    """Working hours (the SLA calendar) over the tickets that have the moment measured."""
+
     count: int
+    median_h: float | None
+    p90_h: float | None
+    mean_h: float | None
 
 
 @dataclass(frozen=True)
-class OnTimeRow:
-    agency: str
-    resolved: int
-    on_time: int
-
-    @property
-    def rate(self) -> float | None:
-        return self.on_time / self.resolved if self.resolved else None
-
-
-@dataclass(frozen=True)
-class Csat:
-    scores: dict[int, int]  # 1..5 → how many answers
+class CsatFigures:
+    scores: dict[int, int]  # 1..5 → how many (latest) ratings
     responses: int
-    resolved: int
+    mean: float | None
+    satisfied_share: float | None  # scores ≥ 4, of the ratings
+    response_rate: float | None  # ratings, of the tickets ever resolved
     not_fixed: int
-
-    @property
-    def response_rate(self) -> float | None:
-        return self.responses / self.resolved if self.resolved else None
-
-    @property
-    def average(self) -> float | None:
-        total = sum(self.scores.values())
-        return sum(s * n for s, n in self.scores.items()) / total if total else None
+    not_fixed_share: float | None  # "chưa được xử lý", of the ratings
 
 
 @dataclass(frozen=True)
-class BacklogRow:
-    agency: str
+class Figures:
+    """The KPIs of one group (an agency, a ward, a day ...) or of the whole period."""
+
+    key: str
+    name: str
+    received: int
+    resolved: int
+    rejected: int
+    open: int
+    backlog_end: int
+    on_time: int
+    on_time_rate: float | None
+    overdue: int
+    open_overdue: int
+    first_response: Durations
+    resolution: Durations
+    csat: CsatFigures
+    reopened: int
+    reopen_rate: float | None
+    duplicates: int
+    duplicate_share: float | None
+
+
+def _share(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
+def _round(value: float | None, digits: int = 2) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def figures(key: str, name: str, sums: Sums, backlog_end: int) -> Figures:
+    c = sums.counts
+    scores = {s: c[f"csat_{s}"] for s in range(1, 6)}
+    responses = sum(scores.values())
+    return Figures(
+        key=key,
+        name=name,
+        received=c["received"],
+        resolved=c["resolved"],
+        rejected=c["rejected"],
+        open=c["open"],
+        backlog_end=backlog_end,
+        on_time=c["on_time"],
+        on_time_rate=_share(c["on_time"], c["resolved"]),
+        overdue=c["overdue"],
+        open_overdue=c["open_overdue"],
+        first_response=Durations(
+            sums.fr_count,
+            _round(quantile(sums.fr_hist, 0.5)),
+            _round(quantile(sums.fr_hist, 0.9)),
+            _round(sums.fr_sum / sums.fr_count) if sums.fr_count else None,
+        ),
+        resolution=Durations(
+            sums.res_count,
+            _round(quantile(sums.res_hist, 0.5)),
+            _round(quantile(sums.res_hist, 0.9)),
+            _round(sums.res_sum / sums.res_count) if sums.res_count else None,
+        ),
+        csat=CsatFigures(
+            scores=scores,
+            responses=responses,
+            mean=_round(sum(s * n for s, n in scores.items()) / responses) if responses else None,
+            satisfied_share=_share(scores[4] + scores[5], responses),
+            response_rate=_share(responses, c["ever_resolved"]),
+            not_fixed=c["csat_not_fixed"],
+            not_fixed_share=_share(c["csat_not_fixed"], responses),
+        ),
+        reopened=c["reopened"],
+        reopen_rate=_share(c["reopened"], c["ever_resolved"]),
+        duplicates=c["duplicates"],
+        duplicate_share=_share(c["duplicates"], c["received"]),
+    )
+
+
+# --- Periods --------------------------------------------------------------------------------
+
+
+def local_today() -> date:
+    return datetime.now(ZoneInfo(get_settings().timezone)).date()
+
+
+def local_bounds(first: date, last: date) -> tuple[datetime, datetime]:
+    """The UTC moments where local day `first` starts and local day `last` ends."""
+    zone = ZoneInfo(get_settings().timezone)
+    start = datetime.combine(first, datetime.min.time(), tzinfo=zone).astimezone(UTC)
+    end = datetime.combine(last + timedelta(days=1), datetime.min.time(), tzinfo=zone)
+    return start, end.astimezone(UTC)
+
+
+def local_days(start: datetime, end: datetime) -> tuple[date, date]:
+    """The local days of [start, end): the inverse of `local_bounds`."""
+    if start.tzinfo is None or end.tzinfo is None:
+        raise ValueError("pass timezone-aware bounds")
+    zone = ZoneInfo(get_settings().timezone)
+    return start.astimezone(zone).date(), (end - timedelta(microseconds=1)).astimezone(zone).date()
+
+
+def names(session: Session) -> dict[str, dict[str, str]]:
+    """Codes → names per dimension, for the labels."""
+    return {
+        "agency": dict(session.execute(select(Agency.code, Agency.name)).all()),
+        "category": dict(session.execute(select(Category.code, Category.name)).all()),
+        "ward": dict(session.execute(select(Ward.code, Ward.name)).all()),
+        "channel": {"web": "Trang web", "telegram": "Telegram", "zalo": "Zalo", "": "Khác"},
+    }
+
+
+_UNKNOWN = {
+    "agency": "Chưa giao cơ quan",
+    "category": "Chưa phân loại",
+    "ward": "Chưa rõ phường, xã",
+    "channel": "Khác (nhập trực tiếp, Open311)",
+}
+
+
+def label(labels: dict[str, dict[str, str]], dim: str, key: str) -> str:
+    if dim == "day":
+        return key
+    return labels.get(dim, {}).get(key) or key or _UNKNOWN.get(dim, key)
+
+
+# --- The KPIs of a period -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KpiReport:
+    first: date
+    last: date
+    group_by: GroupBy | None
+    total: Figures
+    groups: list[Figures]
+    fresh_as_of: datetime | None
+    computed_at: datetime
+
+
+def _backlog_until(session: Session, dim: str, last: date) -> dict[str, int]:
+    rows = session.execute(
+        select(KpiDaily.key, func.sum(KpiDaily.received) - func.sum(KpiDaily.finished))
+        .where(KpiDaily.dim == dim, KpiDaily.day <= last)
+        .group_by(KpiDaily.key)
+    ).all()
+    return {key: int(value or 0) for key, value in rows}
+
+
+_SUMMED = (*COUNTERS, "fr_count", "fr_sum_h", "res_count", "res_sum_h")
+
+
+def _sums_by_key(session: Session, dim: str, first: date, last: date) -> dict[str, Sums]:
+    """Per key of `dim`, its rows of [first, last] added up by the database: the counters with
+    SUM, the histograms by expanding their buckets (json_each), so that a month of a few
+    thousand rows is never loaded row by row."""
+    in_period = and_(KpiDaily.dim == dim, KpiDaily.day >= first, KpiDaily.day <= last)
+    per_key: dict[str, Sums] = defaultdict(Sums)
+    columns = [func.sum(getattr(KpiDaily, name)) for name in _SUMMED]
+    for key, *values in session.execute(
+        select(KpiDaily.key, *columns).where(in_period).group_by(KpiDaily.key)
+    ):
+        sums = per_key[key]
+        for name, value in zip(COUNTERS, values, strict=False):
+            sums.counts[name] = int(value or 0)
+        fr_count, fr_sum, res_count, res_sum = values[len(COUNTERS) :]
+        sums.fr_count, sums.fr_sum = int(fr_count or 0), float(fr_sum or 0)
+        sums.res_count, sums.res_sum = int(res_count or 0), float(res_sum or 0)
+    each = "json_each_text" if session.get_bind().dialect.name == "postgresql" else "json_each"
+    for column, target in (("fr_hist", "fr_hist"), ("res_hist", "res_hist")):
+        statement = text(
+            f"SELECT d.key, b.key, sum(CAST(b.value AS INTEGER)) "
+            f"FROM kpi_daily d, {each}(d.{column}) b "
+            "WHERE d.dim = :dim AND d.day >= :first AND d.day <= :last "
+            "GROUP BY d.key, b.key"
+        )
+        for key, bucket, count in session.execute(
+            statement, {"dim": dim, "first": first, "last": last}
+        ):
+            getattr(per_key[key], target)[int(bucket)] += int(count)
+    return per_key
+
+
+# The figures only change when the aggregates are refreshed: a report is kept per process for
+# as long as they have not been, so an IOC polling every few seconds costs one small query.
+_reports: dict[tuple[Any, ...], KpiReport] = {}
+_reports_lock = threading.Lock()
+
+
+def service_kpis(
+    session: Session, *, first: date, last: date, group_by: GroupBy | None = None
+) -> KpiReport:
+    """The KPIs of the tickets created on local days [first, last], in total and per group
+    (computed once per state of the aggregates in this process)."""
+    if first > last:
+        raise ValueError("first must not be after last")
+    state = version(session)
+    key = (first, last, group_by, state)
+    if state is not None:
+        with _reports_lock:
+            hit = _reports.get(key)
+        if hit is not None:
+            return hit
+    report = _compute_kpis(session, first=first, last=last, group_by=group_by)
+    if state is not None:
+        with _reports_lock:
+            if len(_reports) > 256:
+                _reports.clear()
+            _reports[key] = report
+    return report
+
+
+def _compute_kpis(
+    session: Session, *, first: date, last: date, group_by: GroupBy | None
+) -> KpiReport:
+    computed_at = datetime.now(UTC)
+    dim = "all" if group_by in (None, "day") else group_by
+    # The province's rows: one a day, few enough to add up here.
+    rows = session.scalars(
+        select(KpiDaily).where(KpiDaily.dim == "all", KpiDaily.day >= first, KpiDaily.day <= last)
+    ).all()
+    total = Sums()
+    for row in rows:
+        total.add(row)
+    backlog_total = _backlog_until(session, "all", last).get("", 0)
+    groups: list[Figures] = []
+    if group_by == "day":
+        by_day = {row.day: row for row in rows}
+        running = _backlog_until(session, "all", first - timedelta(days=1)).get("", 0)
+        day = first
+        while day <= last:
+            sums = Sums()
+            found = by_day.get(day)
+            if found is not None:
+                sums.add(found)
+                running += found.received - found.finished
+            groups.append(figures(day.isoformat(), day.isoformat(), sums, running))
+            day += timedelta(days=1)
+    elif group_by is not None:
+        per_key = _sums_by_key(session, dim, first, last)
+        backlog = _backlog_until(session, dim, last)
+        labels = names(session)
+        groups = [
+            figures(key, label(labels, dim, key), sums, backlog.get(key, 0))
+            for key, sums in per_key.items()
+            if sums.counts["received"]
+        ]
+        groups.sort(key=lambda f: (-f.received, f.key))
+    return KpiReport(
+        first=first,
+        last=last,
+        group_by=group_by,
+        total=figures("", "Toàn tỉnh", total, backlog_total),
+        groups=groups,
+        fresh_as_of=fresh_as_of(session),
+        computed_at=computed_at,
+    )
+
+
+def volume_by_day(
+    session: Session, *, first: date, last: date, dim: Literal["category", "ward", "agency"]
+) -> list[tuple[date, str, int]]:
+    """How many tickets were filed each local day, per key of `dim`."""
+    return [
+        (day, key, received)
+        for day, key, received in session.execute(
+            select(KpiDaily.day, KpiDaily.key, KpiDaily.received)
+            .where(
+                KpiDaily.dim == dim,
+                KpiDaily.day >= first,
+                KpiDaily.day <= last,
+                KpiDaily.received > 0,
+            )
+            .order_by(KpiDaily.day, KpiDaily.key)
+        )
+    ]
+
+
+@dataclass(frozen=True)
+class Backlog:
+    key: str
     open: int
     overdue: int
 
 
-@dataclass(frozen=True)
-class TimesRow:
-    agency: str
-    first_response_median_h: float | None
-    first_response_avg_h: float | None
-    resolution_median_h: float | None
-    resolution_avg_h: float | None
+def backlog_now(session: Session, *, dim: str = "agency") -> list[Backlog]:
+    """Per key, the tickets open now and how many of them are past their deadline."""
+    rows = session.execute(
+        select(KpiDaily.key, func.sum(KpiDaily.open), func.sum(KpiDaily.open_overdue))
+        .where(KpiDaily.dim == dim)
+        .group_by(KpiDaily.key)
+    ).all()
+    found = [Backlog(key, int(o or 0), int(d or 0)) for key, o, d in rows if key and o]
+    return sorted(found, key=lambda b: (-b.open, b.key))
 
 
-@dataclass(frozen=True)
-class Hotspot:
-    ward_code: str
-    ward_name: str
-    category: str
-    count: int
-    open: int
-    latitude: float | None
-    longitude: float | None
+# --- The admin dashboard --------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Dashboard:
-    start: datetime
-    end: datetime
+    first: date
+    last: date
     computed_at: datetime
-    total: int
-    volume_by_category: list[VolumeRow]
-    volume_by_ward: list[VolumeRow]
-    on_time: list[OnTimeRow]
-    csat: Csat
-    backlog: list[BacklogRow]
-    times: list[TimesRow]
-    hotspots: list[Hotspot]
-    names: dict[str, str] = field(default_factory=dict)  # codes → names, for the labels
+    fresh_as_of: datetime | None
+    report: KpiReport  # the period by agency
+    volume_by_category: list[tuple[date, str, int]]
+    volume_by_ward: list[tuple[date, str, int]]
+    backlog: list[Backlog]
+    hotspots: list[Any]  # feedback.hotspots.Hotspot
+    names: dict[str, dict[str, str]]
 
-
-def _check(start: datetime, end: datetime) -> None:
-    if start.tzinfo is None or end.tzinfo is None:
-        raise ValueError("pass timezone-aware bounds")
-
-
-def _postgres(session: Session) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
-
-
-def _local_day(session: Session) -> ColumnElement[Any]:
-    timezone = get_settings().timezone
-    if _postgres(session):
-        return func.date(func.timezone(timezone, Ticket.created_at))
-    # SQLite keeps UTC text; Vietnam has had no daylight saving time since 1975.
-    return func.date(Ticket.created_at, "+7 hours")
-
-
-def _hours_between(session: Session, later: Any, earlier: Any) -> ColumnElement[Any]:
-    if _postgres(session):
-        return func.extract("epoch", later - earlier) / 3600.0
-    return (func.julianday(later) - func.julianday(earlier)) * 24.0
-
-
-def _in_period(start: datetime, end: datetime) -> ColumnElement[bool]:
-    return and_(Ticket.created_at >= start, Ticket.created_at < end)
-
-
-def volume_by_day(
-    session: Session, *, start: datetime, end: datetime, by: Literal["category", "ward"]
-) -> list[VolumeRow]:
-    """How many tickets were filed each local day, per category or per ward."""
-    _check(start, end)
-    key = Ticket.category_code if by == "category" else Ticket.ward_code
-    day = _local_day(session).label("day")
-    rows = session.execute(
-        select(day, key, func.count())
-        .where(_in_period(start, end))
-        .group_by(day, key)
-        .order_by(day)
-    ).all()
-    return [
-        VolumeRow(
-            day=d if isinstance(d, date) else date.fromisoformat(str(d)),
-            key=k or "",
-            count=n,
-        )
-        for d, k, n in rows
-    ]
-
-
-def on_time(session: Session, *, start: datetime, end: datetime) -> list[OnTimeRow]:
-    """Per agency, the resolved tickets of the period and how many met their SLA deadline."""
-    _check(start, end)
-    rows = session.execute(
-        select(
-            Agency.code,
-            func.count(Ticket.resolved_at),
-            func.count(case((Ticket.resolved_at <= Ticket.sla_due_at, 1))),
-        )
-        .join(Agency, Agency.id == Ticket.agency_id)
-        .where(_in_period(start, end))
-        .group_by(Agency.code)
-        .order_by(func.count(Ticket.resolved_at).desc(), Agency.code)
-    ).all()
-    return [OnTimeRow(agency=a, resolved=r, on_time=o) for a, r, o in rows if r]
-
-
-def csat(session: Session, *, start: datetime, end: datetime) -> Csat:
-    """The ratings of the period's tickets: the score distribution and the response rate."""
-    _check(start, end)
-    # The latest answer per ticket: a citizen may change their rating.
-    latest = (
-        select(func.max(SurveyResponse.id))
-        .join(Ticket, Ticket.id == SurveyResponse.ticket_id)
-        .where(_in_period(start, end))
-        .group_by(SurveyResponse.ticket_id)
-    )
-    rows = session.execute(
-        select(SurveyResponse.score, SurveyResponse.fixed, func.count())
-        .where(SurveyResponse.id.in_(latest))
-        .group_by(SurveyResponse.score, SurveyResponse.fixed)
-    ).all()
-    scores = dict.fromkeys(range(1, 6), 0)
-    not_fixed = 0
-    for score, fixed, count in rows:
-        scores[score] += count
-        if fixed is False:
-            not_fixed += count
-    resolved = session.scalar(
-        select(func.count()).where(_in_period(start, end), Ticket.resolved_at.is_not(None))
-    )
-    return Csat(
-        scores=scores,
-        responses=sum(scores.values()),
-        resolved=resolved or 0,
-        not_fixed=not_fixed,
-    )
-
-
-def backlog(session: Session, *, now: datetime) -> list[BacklogRow]:
-    """Per agency, the open tickets now and how many of them are past their deadline."""
-    rows = session.execute(
-        select(
-            Agency.code,
-            func.count(),
-            func.count(case((Ticket.sla_due_at < now, 1))),
-        )
-        .join(Agency, Agency.id == Ticket.agency_id)
-        .where(Ticket.status.in_(OPEN_STATUSES))
-        .group_by(Agency.code)
-        .order_by(func.count().desc(), Agency.code)
-    ).all()
-    return [BacklogRow(agency=a, open=o, overdue=d) for a, o, d in rows]
-
-
-def response_times(session: Session, *, start: datetime, end: datetime) -> list[TimesRow]:
-    """Per agency, the median and mean hours to the first response and to the resolution."""
-    _check(start, end)
-    first = _hours_between(session, Ticket.first_response_at, Ticket.created_at)
-    resolution = _hours_between(session, Ticket.resolved_at, Ticket.created_at)
-    base = (
-        select(Agency.code)
-        .join(Agency, Agency.id == Ticket.agency_id)
-        .where(_in_period(start, end))
-        .group_by(Agency.code)
-        .order_by(Agency.code)
-    )
-    if _postgres(session):
-        rows = session.execute(
-            base.add_columns(
-                func.percentile_cont(0.5).within_group(first),
-                func.avg(first),
-                func.percentile_cont(0.5).within_group(resolution),
-                func.avg(resolution),
-            )
-        ).all()
-        return [
-            TimesRow(a, *(None if v is None else float(v) for v in values)) for a, *values in rows
-        ]
-    values: dict[str, tuple[list[float], list[float]]] = defaultdict(lambda: ([], []))
-    for agency, hours_first, hours_resolution in session.execute(
-        select(Agency.code, first, resolution)
-        .join(Agency, Agency.id == Ticket.agency_id)
-        .where(_in_period(start, end))
-    ):
-        if hours_first is not None:
-            values[agency][0].append(float(hours_first))
-        if hours_resolution is not None:
-            values[agency][1].append(float(hours_resolution))
-    return [
-        TimesRow(
-            agency,
-            statistics.median(f) if f else None,
-            statistics.fmean(f) if f else None,
-            statistics.median(r) if r else None,
-            statistics.fmean(r) if r else None,
-        )
-        for agency, (f, r) in sorted(values.items())
-    ]
-
-
-def hotspots(
-    session: Session, *, start: datetime, end: datetime, now: datetime, limit: int = 10
-) -> list[Hotspot]:
-    """The (ward, category) pairs with the most tickets in the period, with those still open."""
-    _check(start, end)
-    still_open = func.count(case((Ticket.status.in_(OPEN_STATUSES), 1)))
-    rows = session.execute(
-        select(
-            Ticket.ward_code,
-            Ward.name,
-            Ticket.category_code,
-            func.count(),
-            still_open,
-            Ward.latitude,
-            Ward.longitude,
-        )
-        .join(Ward, Ward.code == Ticket.ward_code)
-        .where(_in_period(start, end), Ticket.category_code.is_not(None))
-        .group_by(Ticket.ward_code, Ward.name, Ticket.category_code, Ward.latitude, Ward.longitude)
-        .order_by(func.count().desc(), Ticket.ward_code)
-        .limit(limit)
-    ).all()
-    return [
-        Hotspot(w or "", n, c or "", count, o, lat, lon) for w, n, c, count, o, lat, lon in rows
-    ]
-
-
-def _names(session: Session) -> dict[str, str]:
-    names = {code: name for code, name in session.execute(select(Category.code, Category.name))}
-    names.update(
-        {f"ward:{code}": name for code, name in session.execute(select(Ward.code, Ward.name))}
-    )
-    names.update(
-        {f"agency:{code}": name for code, name in session.execute(select(Agency.code, Agency.name))}
-    )
-    return names
+    @property
+    def total(self) -> int:
+        return self.report.total.received
 
 
 def compute_dashboard(
     session: Session, *, start: datetime, end: datetime, now: datetime | None = None
 ) -> Dashboard:
-    """Every figure of the dashboard for [start, end), counted now."""
-    now = now or datetime.now(UTC)
-    by_category = volume_by_day(session, start=start, end=end, by="category")
+    """Every figure of the dashboard for the local days of [start, end)."""
+    from feedback.hotspots import find_hotspots
+
+    first, last = local_days(start, end)
+    report = service_kpis(session, first=first, last=last, group_by="agency")
     return Dashboard(
-        start=start,
-        end=end,
-        computed_at=now,
-        total=sum(row.count for row in by_category),
-        volume_by_category=by_category,
-        volume_by_ward=volume_by_day(session, start=start, end=end, by="ward"),
-        on_time=on_time(session, start=start, end=end),
-        csat=csat(session, start=start, end=end),
-        backlog=backlog(session, now=now),
-        times=response_times(session, start=start, end=end),
-        hotspots=hotspots(session, start=start, end=end, now=now),
-        names=_names(session),
+        first=first,
+        last=last,
+        computed_at=now or datetime.now(UTC),
+        fresh_as_of=report.fresh_as_of,
+        report=report,
+        volume_by_category=volume_by_day(session, first=first, last=last, dim="category"),
+        volume_by_ward=volume_by_day(session, first=first, last=last, dim="ward"),
+        backlog=backlog_now(session),
+        hotspots=find_hotspots(session, last=last),
+        names=names(session),
     )
 
 
 _cache: dict[tuple[datetime, datetime], tuple[float, Dashboard]] = {}
 _cache_lock = threading.Lock()
-_computing: dict[tuple[datetime, datetime], threading.Lock] = {}
 
 
 def dashboard(session: Session, *, start: datetime, end: datetime) -> Dashboard:
-    """The dashboard for [start, end), computed at most once per TIEPDAN_DASHBOARD_CACHE_SECONDS
-    in this process; requests arriving while it is computed wait for that result."""
+    """The dashboard for [start, end), kept per process for TIEPDAN_DASHBOARD_CACHE_SECONDS
+    (the aggregates are refreshed on their own schedule; this saves the queries)."""
     ttl = get_settings().dashboard_cache_seconds
     key = (start, end)
     with _cache_lock:
         hit = _cache.get(key)
         if hit is not None and time.monotonic() - hit[0] < ttl:
             return hit[1]
-        lock = _computing.setdefault(key, threading.Lock())
-    with lock:
-        with _cache_lock:
-            hit = _cache.get(key)
-            if hit is not None and time.monotonic() - hit[0] < ttl:
-                return hit[1]
-        result = compute_dashboard(session, start=start, end=end)
-        with _cache_lock:
-            if len(_cache) > 64:  # periods people chose once: keep the memory bounded
-                _cache.clear()
-            _cache[key] = (time.monotonic(), result)
-            _computing.pop(key, None)
-        return result
+    result = compute_dashboard(session, start=start, end=end)
+    with _cache_lock:
+        if len(_cache) > 64:  # periods people chose once: keep the memory bounded
+            _cache.clear()
+        _cache[key] = (time.monotonic(), result)
+    return result
 
 
 def forget_dashboards() -> None:
     with _cache_lock:
         _cache.clear()
+    with _reports_lock:
+        _reports.clear()
+
+
+@dataclass(frozen=True)
+class WardPoint:
+    code: str
+    name: str
+    latitude: float
+    longitude: float
+    figures: Figures | None  # None: no ticket in the period
+    backlog_end: int  # open at the period's end, whenever filed
+
+
+def ward_layer(session: Session, *, first: date, last: date) -> tuple[KpiReport, list[WardPoint]]:
+    """Every ward with a known centre, with its period's figures, for a map layer."""
+    report = service_kpis(session, first=first, last=last, group_by="ward")
+    by_ward = {g.key: g for g in report.groups}
+    backlog = _backlog_until(session, "ward", last)
+    wards = session.execute(
+        select(Ward.code, Ward.name, Ward.latitude, Ward.longitude).order_by(Ward.code)
+    ).all()
+    return report, [
+        WardPoint(code, name, lat, lon, by_ward.get(code), backlog.get(code, 0))
+        for code, name, lat, lon in wards
+        if lat is not None and lon is not None
+    ]

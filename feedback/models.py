@@ -187,6 +187,8 @@ class Ticket(Base):
         Index("ix_tickets_category_created", "category_code", "created_at"),
         Index("ix_tickets_ward_created", "ward_code", "created_at"),
         Index("ix_tickets_open_due", "status", "sla_due_at"),
+        # The KPI aggregates read the tickets changed since their last refresh.
+        Index("ix_tickets_updated", "updated_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -374,3 +376,26 @@ class FaqEntry(Base):
     alternatives: Mapped[list[str]] = mapped_column(JSON, default=list)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ApiKeyScope(enum.StrEnum):
+    IOC = "ioc"  # the IOC's pull API (/api/v1/ioc/...)
+    OPEN311 = "open311"  # filing requests through Open311 (POST /open311/v2/requests)
+
+
+class ApiKey(Base):
+    """A key an admin gives to a system outside (the IOC, an Open311 client). The key is shown
+    once when created; only its sha256 is stored, so a copy of the table opens nothing."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    scope: Mapped[ApiKeyScope] = mapped_column(enum_column(ApiKeyScope))
+    # The key's first characters, to tell keys apart in the list.
+    prefix: Mapped[str] = mapped_column(String(16))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_by: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -40,6 +40,8 @@ def can_see_ticket(principal: Principal, ticket: Ticket) -> bool:
 
 def require_ticket_reader(principal: Principal) -> None:
     """Refuse the principals that never read individual tickets."""
+    if principal.kind == "apikey":
+        raise Forbidden("An API key reads aggregate figures (/api/v1/ioc) or Open311, not tickets.")
     if principal.kind == "staff" and principal.role == StaffRole.VIEWER:
         raise Forbidden("Viewers see aggregate figures, not individual tickets.")
     if principal.kind == "service":
@@ -60,7 +62,10 @@ def require_action(principal: Principal, action: str) -> None:
 
 
 def require_ticket_filer(principal: Principal) -> None:
-    """Everyone but a viewer may file a ticket (staff at an intake desk, the bot)."""
+    """Everyone but a viewer may file a ticket (staff at an intake desk, the bot); an API key
+    files only through Open311."""
+    if principal.kind == "apikey":
+        raise Forbidden("An API key files requests through Open311 (POST /open311/v2/requests).")
     if principal.kind == "staff" and principal.role == StaffRole.VIEWER:
         raise Forbidden("Viewers cannot file tickets.")
 
@@ -75,6 +80,28 @@ def require_dashboard_reader(principal: Principal) -> None:
     """The figures of every agency: admins, dispatchers and the IOC's viewers."""
     if principal.role not in (StaffRole.ADMIN, StaffRole.DISPATCHER, StaffRole.VIEWER):
         raise Forbidden("Bảng số liệu dành cho điều phối viên, quản trị viên và IOC.")
+
+
+def require_ioc_reader(principal: Principal) -> None:
+    """The IOC's figures (every agency, aggregates only): viewers, admins and dispatchers, or an
+    `ioc` API key. Agency staff see their own queue, not the province's figures."""
+    if principal.kind == "apikey":
+        if principal.scope == "ioc":
+            return
+        raise Forbidden("This API key's scope is not 'ioc'.")
+    if principal.kind == "staff" and principal.role in (
+        StaffRole.ADMIN,
+        StaffRole.DISPATCHER,
+        StaffRole.VIEWER,
+    ):
+        return
+    raise Forbidden("The IOC figures are for viewers, dispatchers, admins and 'ioc' API keys.")
+
+
+def require_open311_filer(principal: Principal) -> None:
+    """Filing through Open311 needs an `open311` API key."""
+    if principal.kind != "apikey" or principal.scope != "open311":
+        raise Forbidden("Filing a request through Open311 needs an 'open311' api_key.")
 
 
 def require_dispatcher(principal: Principal) -> None:

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
+from core import metrics
 from core.celery_app import enqueue
 from core.errors import Conflict, Invalid, NotFound
 from feedback import reference
@@ -65,9 +66,16 @@ def _check_category(session: Session, code: str) -> None:
 
 
 def create_ticket(
-    session: Session, *, data: TicketCreate, actor: Principal, now: datetime | None = None
+    session: Session,
+    *,
+    data: TicketCreate,
+    actor: Principal,
+    now: datetime | None = None,
+    channel: str | None = None,
 ) -> Ticket:
-    """File a ticket and queue its routing; the caller's commit sends the routing job."""
+    """File a ticket and queue its routing; the caller's commit sends the routing job.
+
+    `channel` names an intake that is not a chat channel (Open311)."""
     now = now or _now()
     if data.category is not None and not reference.category_exists(session, data.category):
         raise Invalid(f"Unknown category code '{data.category}'.")
@@ -89,7 +97,7 @@ def create_ticket(
         latitude=data.latitude,
         longitude=data.longitude,
         attachments=[{"type": "photo", "url": url} for url in data.photos],
-        channel=data.channel or chat_channel,
+        channel=channel or data.channel or chat_channel,
         category_code=data.category,
         predicted_category_code=None,
         category_confidence=1.0 if data.category else None,
@@ -117,6 +125,12 @@ def create_ticket(
     ):
         set_committed_value(ticket, name, value)
     enqueue(session, "feedback.route_ticket", ticket_id=ticket.id)
+    metrics.record_after_commit(
+        session,
+        "tickets_created",
+        channel=ticket.channel or "none",
+        category=data.category or "unclassified",
+    )
     return ticket
 
 

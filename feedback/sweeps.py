@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session, joinedload
 
+from core import metrics
 from core.settings import get_settings
 from feedback.auth import SYSTEM
 from feedback.history import record_event
@@ -120,6 +121,7 @@ def mark_overdue_tickets(session: Session, *, now: datetime | None = None) -> in
     for ticket in tickets:
         assert ticket.sla_due_at is not None
         ticket.overdue_at = now
+        metrics.record_after_commit(session, "sla_breaches", category=ticket.category_code)
         _notify(
             session,
             dedupe_key=f"overdue:{ticket.id}:{ticket.sla_due_at.isoformat()}",

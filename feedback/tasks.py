@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from core.celery_app import db_task, enqueue
 from core.settings import get_settings
-from feedback import routing, sweeps
+from feedback import kpi_aggregates, routing, sweeps
 from feedback.classifier import get_classifier
 
 
@@ -38,3 +38,9 @@ def route_stale_tickets(session: Session) -> int:
     for ticket_id in ids:
         enqueue(session, "feedback.route_ticket", ticket_id=ticket_id)
     return len(ids)
+
+
+@db_task("feedback.refresh_kpis")
+def refresh_kpis(session: Session) -> int:
+    """Take the tickets changed since the last run into the KPI aggregates."""
+    return kpi_aggregates.refresh(session).changed

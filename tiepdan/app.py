@@ -18,8 +18,11 @@ from core.settings import get_settings
 from core.timing import ServerTiming
 from feedback.api import router as feedback_router
 from feedback.attachments import URL_PREFIX
+from integrations.ioc.api import router as ioc_router
+from integrations.ioc.open311_api import router as open311_router
 from integrations.webchat.pages import pages as webchat_pages
 from tiepdan.health import router as health_router
+from tiepdan.metrics_api import router as metrics_router
 
 DESCRIPTION = """
 Tiếp Dân: citizens and businesses file complaints, suggestions and requests through Zalo,
@@ -70,5 +73,8 @@ def create_app() -> FastAPI:
     app.include_router(webchat_router)
     app.include_router(webhooks_router)
     app.include_router(webchat_pages)
+    app.include_router(ioc_router)
+    app.include_router(metrics_router)
+    app.include_router(open311_router)
     app.mount("/admin", create_admin_app())  # the staff panel (admin/app.py)
     return app

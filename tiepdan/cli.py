@@ -12,6 +12,7 @@ from core.errors import AppError
 from core.logging import configure_logging
 from core.settings import get_settings
 from tiepdan.bot_cli import bot
+from tiepdan.ioc_cli import apikey, kpi, report
 from tiepdan.nlu_cli import nlu
 from tiepdan.telegram_cli import telegram
 from tiepdan.zalo_cli import zalo
@@ -27,6 +28,9 @@ main.add_command(nlu)
 main.add_command(bot)
 main.add_command(telegram)
 main.add_command(zalo)
+main.add_command(apikey)
+main.add_command(kpi)
+main.add_command(report)
 
 
 @main.command()
@@ -42,6 +46,10 @@ main.add_command(zalo)
 def serve(host: str, port: int | None, workers: int, access_log: bool) -> None:
     """Serve the HTTP API, web chat and admin panel."""
     import uvicorn
+
+    from core.metrics import clean_dir
+
+    clean_dir()  # the metric files of processes gone since the last start
 
     uvicorn.run(
         "tiepdan.app:create_app",
@@ -69,7 +77,10 @@ def _worker_argv(with_beat: bool) -> list[str]:
 @click.option("--beat/--no-beat", default=False, help="Run the periodic jobs in this worker too.")
 def worker(beat: bool) -> None:
     """Run a Celery worker (and, with --beat, the periodic jobs)."""
+    from core.metrics import clean_dir
     from tiepdan.worker import app
+
+    clean_dir()
 
     app.worker_main(_worker_argv(beat))
 

@@ -11,9 +11,33 @@ from celery.signals import after_setup_logger, after_setup_task_logger, worker_p
 from core.celery_app import celery_app
 from core.database import dispose_engine
 from core.logging import PersonalDataFilter
+from core.settings import get_settings
 from integrations import registry
 
-celery_app.conf.beat_schedule = {
+
+def beat_schedule() -> dict[str, dict[str, Any]]:
+    """The periodic jobs; the IOC push is there only when TIEPDAN_IOC_PUSH_URL is set, every
+    TIEPDAN_IOC_PUSH_INTERVAL seconds."""
+    settings = get_settings()
+    schedule = dict(_SCHEDULE)
+    schedule["refresh-kpis"] = {
+        "task": "feedback.refresh_kpis",
+        "schedule": float(settings.kpi_refresh_seconds),
+    }
+    if settings.ioc_push_url:
+        schedule["push-ioc-snapshot"] = {
+            "task": "integrations.ioc.snapshot_kpis",
+            "schedule": float(settings.ioc_push_interval),
+        }
+        # Snapshots whose delivery is due again (the IOC was down) go out within 15 s.
+        schedule["deliver-ioc-snapshots"] = {
+            "task": "integrations.ioc.deliver_snapshots",
+            "schedule": 15.0,
+        }
+    return schedule
+
+
+_SCHEDULE: dict[str, dict[str, Any]] = {
     # Every 15 minutes in office hours is often enough to warn a day ahead.
     "warn-due-tickets": {"task": "feedback.warn_due_tickets", "schedule": crontab(minute="*/15")},
     "mark-overdue-tickets": {"task": "feedback.mark_overdue_tickets", "schedule": 300.0},
@@ -25,6 +49,7 @@ celery_app.conf.beat_schedule = {
     # while Zalo is off).
     "refresh-zalo-token": {"task": "integrations.zalo.refresh_token", "schedule": 3600.0},
 }
+celery_app.conf.beat_schedule = beat_schedule()
 
 
 @after_setup_logger.connect

@@ -4,14 +4,17 @@ tests/e2e/test_admin_browser.py.)"""
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 import pyotp
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from admin.sessions import COOKIE
 from core.settings import get_settings
+from feedback import kpi_aggregates
 from feedback.auth import create_user
 from feedback.models import AuditEntry, RoutingRule, StaffRole, Ticket, TicketEvent
 from feedback.routing import choose_agency
@@ -330,8 +333,10 @@ def test_triage_is_confirmed_in_one_click(app_client, db_session, panel, service
     assert (stored.status.value, stored.category_code) == ("assigned", "ha_tang_do_thi")
 
 
+@pytest.mark.usefixtures("empty_aggregates")
 def test_viewers_see_the_dashboards_and_no_ticket(app_client, db_session, panel, service_headers):
     code = file_and_route(app_client, db_session, service_headers, CITY_REPORT)
+    kpi_aggregates.refresh(db_session)  # beat's feedback.refresh_kpis, as the worker runs it
     viewer = panel("viewer")
 
     assert viewer.get("/admin/dashboard").status_code == 200
@@ -513,3 +518,47 @@ def test_staff_see_whether_a_reply_reached_the_citizen_and_why_not(
 
     assert "người dân đã xem" in page
     assert "không gửi được: Telegram refused: bot was blocked" in page
+
+
+def test_the_dashboard_links_to_the_monthly_report(panel):
+    viewer = panel("viewer")
+
+    page = viewer.get("/admin/dashboard")
+    assert 'action="/admin/report/monthly"' in page.text
+    report = viewer.get("/admin/report/monthly?month=2026-11&format=xlsx")
+    assert report.status_code == 200
+    assert report.headers["content-type"].startswith("application/vnd.openxmlformats")
+    assert 'filename="bao-cao-phan-anh-2026-11.xlsx"' in report.headers["content-disposition"]
+    assert viewer.get("/admin/report/monthly?month=2026-11&format=doc").status_code == 422
+    assert panel("agency_staff", "SXD").get("/admin/report/monthly").status_code == 403
+
+
+def test_admins_create_show_once_list_and_revoke_api_keys(panel, db_session, app_client):
+    from feedback.apikeys import hash_key
+    from feedback.models import ApiKey
+
+    admin = panel("admin")
+    admin.get("/admin/settings/apikeys")
+
+    created = admin.post("/admin/settings/apikeys", {"name": "IOC tỉnh", "scope": "ioc"})
+
+    assert created.status_code == 200 and "no-store" in created.headers["cache-control"]
+    secret = re.search(r'id="new-secret" readonly value="(tdk_ioc_[^"]+)"', created.text).group(1)
+    key = db_session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(secret)))
+    assert key is not None and key.name == "IOC tỉnh"
+    listed = admin.get("/admin/settings/apikeys")
+    assert key.prefix in listed.text and secret not in listed.text  # shown once only
+    headers = {"Authorization": f"Bearer {secret}"}
+    assert app_client.get("/api/v1/ioc/hotspots", headers=headers).status_code == 200
+
+    revoked = admin.post(f"/admin/settings/apikeys/{key.id}/revoke")
+
+    assert revoked.status_code == 303
+    assert app_client.get("/api/v1/ioc/hotspots", headers=headers).status_code == 401
+    actions = set(
+        db_session.scalars(select(AuditEntry.action).where(AuditEntry.target == f"apikey:{key.id}"))
+    )
+    assert actions == {"apikey.create", "apikey.revoke"}
+    assert admin.post("/admin/settings/apikeys", {"name": "x", "scope": "all"}).status_code == 422
+    viewer = panel("viewer")
+    assert viewer.get("/admin/settings/apikeys").status_code == 403
