@@ -76,7 +76,7 @@ class Channel(kombu_sqla.Channel):
             self._claims_ready.add(engine.url.render_as_string())
         return engine
 
-    def _get(self, queue: str) -> Any:
+    def _get(self, queue: str, timeout: Any = None) -> Any:
         if time.monotonic() >= self._next_sweep:
             self._next_sweep = time.monotonic() + SWEEP_SECONDS
             self.give_back_orphans()

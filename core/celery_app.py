@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from typing import Any, ParamSpec, TypeVar
 
 from celery import Celery
+from kombu.transport import TRANSPORT_ALIASES
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
@@ -23,12 +24,29 @@ TASK_PACKAGES = ["feedback", "bot", "integrations.zalo", "integrations.ioc"]
 
 celery_app = Celery("tiepdan")
 
+EMBEDDED_TRANSPORT = "tiepdan-sqla"
+TRANSPORT_ALIASES[EMBEDDED_TRANSPORT] = "core.broker:Transport"
+
 
 def configure_celery(app: Celery = celery_app) -> Celery:
     """Point the Celery app at the configured broker; cheap, opens no connection."""
     settings = get_settings()
+    broker_url = settings.broker_url
+    if settings.is_embedded_broker:
+        # kombu's SQL transport with claims (core/broker.py): a killed worker loses no job.
+        broker_url = f"{EMBEDDED_TRANSPORT}+{broker_url.removeprefix('sqla+')}"
+    transport_options = {}
+    if broker_url.startswith("redis"):
+        # A job a worker took and never acknowledged (the worker died) goes to another worker
+        # after the visibility timeout; looked for every 10 s.
+        transport_options = {
+            "visibility_timeout": settings.broker_visibility_timeout,
+            "unacked_restore_interval": 10,
+            "unacked_restore_throttle": 1,
+        }
     app.conf.update(
-        broker_url=settings.broker_url,
+        broker_url=broker_url,
+        broker_transport_options=transport_options,
         task_default_queue=settings.task_queue,
         task_ignore_result=True,
         task_acks_late=True,

@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     # The Celery queue this instance's jobs go through: two instances sharing one broker (or two
     # test runs sharing one Redis) must not take each other's jobs.
     task_queue: str = "celery"
+    # With Redis as the broker: a job whose worker died (never acknowledged) goes to another
+    # worker after this many seconds. Longer than any job runs, or a slow job runs twice.
+    broker_visibility_timeout: int = Field(default=300, ge=5)
     rasa_url: str = "http://127.0.0.1:5005"
     # Rasa's HTTP API token (`rasa run --auth-token`); required outside development.
     rasa_token: str = ""

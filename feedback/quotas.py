@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from core.errors import TooMany
@@ -43,7 +43,9 @@ def check_ticket_quota(session: Session, contact: Contact, *, now: datetime) -> 
         )
 
 
-def _check(session: Session, rate: Rate | None, whose: object, *, now: datetime) -> None:
+def _check(
+    session: Session, rate: Rate | None, whose: ColumnElement[bool], *, now: datetime
+) -> None:
     if rate is None:
         return
     since = now - timedelta(seconds=rate.seconds)

@@ -8,6 +8,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -80,3 +81,34 @@ def launch_chromium(playwright: Any) -> Any:
         executable_path=CHROMIUM,
         args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
     )
+
+
+_FILE_A_TICKET = """
+from core.database import session_scope
+from feedback.auth import SERVICE
+from feedback.schemas import TicketCreate
+from feedback.service import create_ticket
+
+with session_scope() as session:
+    ticket = create_ticket(
+        session,
+        data=TicketCreate(
+            description="Rác ứ đọng ở đầu hẻm 45 đường Yersin ba ngày nay.",
+            ward_code="25747",
+            category="moi_truong",
+        ),
+        actor=SERVICE,
+    )
+    code = ticket.code
+print(code)
+"""
+
+
+def file_a_ticket(env: dict[str, str]) -> str:
+    """File a ticket in a process of its own with these settings (its database, its broker and
+    queue); its code. The routing job goes where that process's settings say."""
+    done = subprocess.run(
+        [sys.executable, "-c", _FILE_A_TICKET], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
