@@ -30,9 +30,9 @@ from feedback.models import (
     TicketKind,
     TicketPriority,
 )
+from feedback.tax_codes import normalize_tax_code
 
 _PHONE = re.compile(r"^\+?\d{9,12}$")
-_TAX_CODE = re.compile(r"^\d{10}(-?\d{3})?$")
 
 
 def _clean_if_text(value: object) -> object:
@@ -82,10 +82,13 @@ class ContactIn(BaseModel):
     def _tax_code(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        value = value.strip().replace(" ", "")
-        if not _TAX_CODE.match(value):
-            raise ValueError("a tax code (MST) has 10 or 13 digits")
-        return value.replace("-", "")
+        code = normalize_tax_code(value)
+        if code is None:
+            raise ValueError(
+                "not a valid tax code (MST): 10 digits whose last is the check digit, "
+                "or 13 for a branch (0314409058-001)"
+            )
+        return code
 
     @model_validator(mode="after")
     def _consent_and_identity(self) -> ContactIn:

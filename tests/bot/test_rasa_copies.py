@@ -7,12 +7,13 @@ copy drifts from the original.
 
 from __future__ import annotations
 
+import random
 import unicodedata
 
 import pytest
 
 from bot.notify import rating_buttons
-from feedback import attachments, ticket_codes
+from feedback import attachments, tax_codes, ticket_codes
 from feedback.citizen import Identity
 from nlu import normalize
 from tests.bot.rasa_project import load_rasa_module
@@ -96,3 +97,14 @@ def test_the_actions_read_the_sender_as_the_platform_writes_it(sender):
 
 def test_the_actions_offer_the_rating_buttons_the_notice_carries():
     assert copies.rating_buttons("PA7K3M9QXT") == rating_buttons("PA7K3M9QXT")
+
+
+def test_the_actions_check_tax_codes_as_the_platform_does():
+    rng = random.Random(7)
+    typed = ["0314409058", "0314409058-001", "0314409058-000", "031440905", ""]
+    for _ in range(3000):
+        digits = "".join(rng.choice("0123456789") for _ in range(rng.choice((9, 10, 13))))
+        typed += [digits, f"{digits[:10]}-{digits[10:]}"]
+    assert action_text._TAX_WEIGHTS == tax_codes.WEIGHTS
+    for code in typed:
+        assert action_text.tax_code(code) == tax_codes.normalize_tax_code(code), code

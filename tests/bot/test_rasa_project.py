@@ -66,9 +66,10 @@ def test_phone_tax_code_and_score_readers() -> None:
     assert text.phone_number("sđt 0912 345 678 nhé") == "0912345678"
     assert text.phone_number("+84 912345678") == "0912345678"
     assert text.phone_number("12345") is None
-    assert text.tax_code("0312345678") == "0312345678"
-    assert text.tax_code("0312345678-001") == "0312345678001"
+    assert text.tax_code("0312345673") == "0312345673"
+    assert text.tax_code("0312345673-001") == "0312345673001"
     assert text.tax_code("031234567") is None
+    assert text.tax_code("0312345678") is None  # the check digit is 3
     assert text.score("4 sao") == 4 and text.score("rất hài lòng") == 5
     assert text.says_not_fixed("báo xong mà vẫn chưa sửa") is True
     assert text.mentions_business("Cty chúng tôi ở KCN VSIP") is True

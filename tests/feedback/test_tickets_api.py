@@ -156,13 +156,13 @@ def test_a_business_contact_keeps_its_tax_code(client, service_headers):
         contact={
             "kind": "business",
             "company_name": "Công ty TNHH A",
-            "tax_code": "0312345678-001",
+            "tax_code": "0312345673-001",
         },
     )
 
     assert ticket["kind"] == "business_request"
     assert ticket["contact"]["kind"] == "business"
-    assert ticket["contact"]["tax_code"] == "0312345678001"
+    assert ticket["contact"]["tax_code"] == "0312345673001"
 
 
 def test_codes_are_unguessable_shapes_and_never_repeat(db_session):

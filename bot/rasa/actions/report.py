@@ -58,7 +58,8 @@ BAD_PHONE = (
 )
 ASK_PHONE_DIGITS = "Bạn nhập số điện thoại giúp tôi nhé."
 BAD_TAX_CODE = (
-    "Mã số thuế gồm 10 chữ số, hoặc 13 chữ số với chi nhánh. Bạn kiểm tra và nhập lại giúp tôi."
+    "Mã số thuế này chưa đúng: mã gồm 10 chữ số (chữ số cuối là số kiểm tra), hoặc 13 chữ số "
+    "với chi nhánh, ví dụ 0314409058-001. Bạn kiểm tra và nhập lại giúp tôi."
 )
 ASK_AGAIN = "Mời bạn mô tả lại sự việc."
 NEED_COMPANY = (

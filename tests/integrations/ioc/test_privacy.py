@@ -25,7 +25,7 @@ PEOPLE = [
     # name, phone, tax code, company, what they wrote
     ("Trịnh Thị Quỳnh Như", "0903111222", None, None,
      "Cống trước nhà Trịnh Thị Quỳnh Như ở hẻm 7 Bạch Đằng bị nghẹt"),
-    ("Lương Văn Khải", "0987000111", "0312345678", "Công ty TNHH Sen Vàng Khải",
+    ("Lương Văn Khải", "0987000111", "0312345673", "Công ty TNHH Sen Vàng Khải",
      "Xưởng Sen Vàng Khải bị mất điện ba ngày, gọi 0987 000 111"),
     ("Âu Dương Phong", "0933555777", None, None,
      "Rác thải ùn ứ ở chợ Âu Dương, số nhà 88 Lạc Long Quân"),

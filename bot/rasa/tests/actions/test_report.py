@@ -139,7 +139,7 @@ class SubmitTests(ActionTestCase):
                 "phone": "0912345678",
                 "phone_consent": True,
                 "company_name": "Công ty TNHH Ví Dụ",
-                "tax_code": "0312345678",
+                "tax_code": "0312345673",
                 "channel": "zalo",
                 "channel_user_id": "8470021555",
             },
