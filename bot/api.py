@@ -126,11 +126,17 @@ def own_tickets(
     sender: Annotated[str, Query(min_length=3, max_length=130)],
     status: Annotated[str, Query(pattern="^(open|resolved|all)$")] = "open",
     limit: Annotated[int, Query(ge=1, le=20)] = 5,
+    tax_code: Annotated[str | None, Query(max_length=20)] = None,
 ) -> OwnTickets:
-    """The sender's own tickets ("phản ánh của tôi"), newest first."""
-    tickets = citizen.own_tickets(
-        session, Identity.from_sender(sender), statuses=_STATUS_SETS[status], limit=limit
-    )
+    """The sender's own tickets ("phản ánh của tôi"), newest first; with `tax_code`, the firm's
+    tickets filed by any of its people, once the sender has filed under that code."""
+    identity = Identity.from_sender(sender)
+    if tax_code is not None:
+        tickets = citizen.firm_tickets(
+            session, identity, tax_code, statuses=_STATUS_SETS[status], limit=limit
+        )
+    else:
+        tickets = citizen.own_tickets(session, identity, statuses=_STATUS_SETS[status], limit=limit)
     return OwnTickets(items=[ticket_summary(t) for t in tickets])
 
 

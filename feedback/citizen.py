@@ -21,12 +21,14 @@ from feedback.auth import Principal
 from feedback.history import record_event
 from feedback.models import (
     OPEN_STATUSES,
+    Contact,
     ContactIdentity,
     SurveyResponse,
     Ticket,
     TicketStatus,
 )
 from feedback.schemas import OptionalMessageBody
+from feedback.tax_codes import normalize_tax_code
 from feedback.ticket_codes import normalize_ticket_code
 
 CITIZEN = Principal(kind="citizen")
@@ -83,6 +85,46 @@ def own_tickets(
                 ContactIdentity.channel_user_id == identity.channel_user_id,
                 Ticket.status.in_(statuses),
             )
+            .order_by(Ticket.created_at.desc(), Ticket.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def firm_tickets(
+    session: Session,
+    identity: Identity,
+    tax_code: str,
+    *,
+    statuses: tuple[TicketStatus, ...] = OPEN_STATUSES,
+    limit: int = 10,
+) -> list[Ticket]:
+    """A firm's tickets, filed by any of its people, for one of them.
+
+    The identity asking must be one that filed for this tax code: a code alone proves nothing,
+    since tax codes are public. A head office's code (10 digits) covers its branches'
+    (the same 10 and three more); a branch's covers its own.
+    """
+    code = normalize_tax_code(tax_code)
+    if code is None:
+        raise Invalid("Not a valid tax code (MST): 10 digits, or 13 for a branch.")
+    own = session.scalar(
+        select(Contact.tax_code)
+        .join(ContactIdentity, ContactIdentity.contact_id == Contact.id)
+        .where(
+            ContactIdentity.channel == identity.channel,
+            ContactIdentity.channel_user_id == identity.channel_user_id,
+        )
+    )
+    if own is None or not own.startswith(code):
+        raise NotFound(f"No reports filed from this chat under tax code {code}.")
+    firm = Contact.tax_code == code if len(code) == 13 else Contact.tax_code.startswith(code)
+    return list(
+        session.scalars(
+            select(Ticket)
+            .join(Contact, Contact.id == Ticket.contact_id)
+            .options(joinedload(Ticket.agency))
+            .where(firm, Ticket.status.in_(statuses))
             .order_by(Ticket.created_at.desc(), Ticket.id.desc())
             .limit(limit)
         )

@@ -30,7 +30,7 @@ def file_for(client, db_session, service_headers):
 
     def file(user: str, **extra) -> str:
         contact = {"channel": "web", "channel_user_id": user, "phone": "0912345678"}
-        contact["phone_consent"] = True
+        contact.update(phone_consent=True, **extra.pop("contact", {}))
         body = {**REPORT, **extra, "contact": contact}
         response = client.post("/api/v1/tickets", json=body, headers=service_headers)
         assert response.status_code == 201, response.text
@@ -64,6 +64,51 @@ def test_a_chat_lists_its_own_tickets_without_personal_data(client, file_for, se
     assert [item["code"] for item in items] == [mine]
     assert items[0]["status"] == "assigned"
     assert "0912345678" not in response.text and "contact" not in items[0]
+
+
+def _valid_tax_code(first_nine: str) -> str:
+    from feedback.tax_codes import check_digit
+
+    number = int(first_nine)
+    while check_digit(f"{number:09d}") is None:
+        number += 1
+    return f"{number:09d}{check_digit(f'{number:09d}')}"
+
+
+def test_a_firm_lists_its_tickets_once_it_has_filed_under_its_tax_code(
+    client, file_for, service_headers
+):
+    firm = _valid_tax_code("031440905")
+    other = _valid_tax_code("370012345")
+    business = {"kind": "business", "company_name": "Công ty TNHH Sen Vàng"}
+
+    def file(user: str, tax_code: str) -> str:
+        return file_for(
+            user,
+            contact={"channel": "web", "channel_user_id": user, "tax_code": tax_code, **business},
+        )
+
+    by_manager = file("manager", firm)
+    by_accountant = file("accountant", f"{firm}-001")  # a branch of the firm
+    file("stranger", other)
+
+    def listed(sender: str, tax_code: str):
+        return client.get(
+            "/api/v1/bot/tickets",
+            params={"sender": sender, "tax_code": tax_code, "status": "all"},
+            headers=service_headers,
+        )
+
+    head_office = listed("web:manager", firm)
+    assert head_office.status_code == 200, head_office.text
+    assert {i["code"] for i in head_office.json()["items"]} == {by_manager, by_accountant}
+    branch = listed("web:accountant", f"{firm}001")
+    assert [i["code"] for i in branch.json()["items"]] == [by_accountant]
+    # A tax code is public: knowing it is not enough, the chat must have filed under it.
+    assert listed("web:stranger", firm).status_code == 404
+    assert listed("web:nobody", firm).status_code == 404
+    refused = listed("web:manager", "0314409059")
+    assert refused.status_code == 422 and "tax code" in refused.text
 
 
 def test_a_resolved_ticket_is_rated_once_per_resolution(
