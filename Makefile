@@ -14,7 +14,7 @@ help:
 	@echo "make test   install what is missing and run every test"
 	@echo "make lint   ruff and mypy"
 	@echo "make bench  the platform (PostgreSQL, 1,000,000 tickets), admin-page, IOC-feed and web-chat benchmarks; results in bench/results/"
-	@echo "make bench-nlu  the NLU next to Rasa's DIET on the same split (about 20 minutes)"
+	@echo "make bench-nlu  the NLU on new writers and English, then next to Rasa's DIET (about 20 minutes)"
 	@echo "make nlu    train the NLU model for the current data (skipped when already trained)"
 	@echo "make screenshots  the README's pictures, from a seeded demo (docs/screenshots/)"
 
@@ -64,6 +64,7 @@ rasa-venv: $(STAMP)
 	@$(BIN)/tiepdan bot venv
 
 bench-nlu: $(STAMP) rasa-venv
+	$(BIN)/python -m bench.nlu_sets
 	$(BIN)/python -m bench.nlu
 
 # A demo platform of its own (temporary folder, fixed demo seed, Rasa), photographed by Chromium.

@@ -84,7 +84,10 @@ class Settings(BaseSettings):
     # Examples added by `tiepdan nlu import` and by staff re-categorising tickets.
     nlu_extra_dir: Path | None = None
     # A routed ticket below this category confidence goes to the dispatchers' triage queue.
-    triage_threshold: float = Field(default=0.8, ge=0, le=1)
+    # Unset: the lowest confidence at which the model, on writers it was not trained on, routes
+    # right at least `triage_precision` of the time (nlu/README.md).
+    triage_threshold: float | None = Field(default=None, ge=0, le=1)
+    triage_precision: float = Field(default=0.97, gt=0, le=1)
     max_body_bytes: int = 1_000_000
     # A photo attached in the chat. The widget shrinks photos before sending; this is the cap.
     max_photo_bytes: int = 5_000_000

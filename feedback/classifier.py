@@ -27,6 +27,8 @@ class Prediction:
     ward_code: str | None = None
     # The best categories and their confidences, best first.
     candidates: tuple[tuple[str, float], ...] = ()
+    # Sure enough to route without a dispatcher (nlu/pipeline.py's triage threshold).
+    confident: bool = False
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,7 @@ class NluClassifier:
             # A split old ward gives candidates, not a code: the ticket keeps no ward then.
             ward_code=analysis.ward.code if analysis.ward else None,
             candidates=analysis.top_categories,
+            confident=nlu.routes(analysis),
         )
 
     def neighbour_wards(self, ward_code: str) -> frozenset[str]:

@@ -422,9 +422,8 @@ class Story:
 
     def _vague(self) -> str:
         """A vague report the classifier is unsure of, as routing will ask it."""
-        threshold = get_settings().triage_threshold
         texts = self.text["unclear"]
-        unsure = (t for t in texts if self.classifier.predict(t).confidence < threshold)
+        unsure = (t for t in texts if not self.classifier.predict(t).confident)
         return str(next(unsure, texts[0]))
 
     def _street(self, ward_code: str) -> str:

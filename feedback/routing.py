@@ -17,7 +17,6 @@ from pathlib import Path
 from sqlalchemy import case, select
 from sqlalchemy.orm import Session
 
-from core.settings import get_settings
 from feedback import reference
 from feedback.auth import SYSTEM
 from feedback.classifier import OpenTicketText, TicketClassifier
@@ -198,10 +197,9 @@ def _classify(session: Session, ticket: Ticket, classifier: TicketClassifier) ->
         {"category": code, "confidence": round(confidence, 4)}
         for code, confidence in prediction.candidates
     ] or None
-    confident = prediction.confidence >= get_settings().triage_threshold
     if (
         prediction.category
-        and confident
+        and prediction.confident
         and reference.category_exists(session, prediction.category)
     ):
         ticket.category_code = prediction.category

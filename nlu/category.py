@@ -18,24 +18,20 @@ import pickle
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
 from nlu.encoder import MAX_CHARS, Encoder, load_encoder
+from nlu.language import SYLLABLE, detect_language
 from nlu.normalize import fold, normalize
 
 FALLBACK = "khac"
-# Confidence given to input that is not a Vietnamese message at all (empty, emoji, English).
-NOT_VIETNAMESE_CONFIDENCE = 0.05
+# Confidence given to input that is not a message the model can read (empty, emoji, another
+# script, a string of codes).
+UNREADABLE_CONFIDENCE = 0.05
 
-# A Vietnamese syllable without diacritics: onset, vowels, final consonant. English words
-# ("road", "broken", "street") fail it; so do other scripts.
-_SYLLABLE = re.compile(
-    r"(ngh|ng|nh|ch|gh|gi|kh|ph|qu|th|tr|[bcdghklmnpqrstvx])?"
-    r"[aeiouy]{1,3}"
-    r"(ng|nh|ch|[cmnpt])?"
-)
 _LETTERS = re.compile(r"[^\W\d_]+", re.UNICODE)
 
 
@@ -44,8 +40,22 @@ def looks_vietnamese(text: str) -> bool:
     words = _LETTERS.findall(fold(normalize(text[:MAX_CHARS])))
     if not words:
         return False
-    syllables = sum(1 for w in words if _SYLLABLE.fullmatch(w))
+    syllables = sum(1 for w in words if SYLLABLE.fullmatch(w))
     return syllables >= 2 and syllables / len(words) >= 0.6
+
+
+def readable(text: str, known_words: frozenset[str] = frozenset()) -> bool:
+    """A message in Vietnamese, or in English, or one whose words the model mostly knows from
+    its training messages (English from the firms, a Vietnamese place name in it)."""
+    if looks_vietnamese(text):
+        return True
+    head = text[:MAX_CHARS]
+    words = _LETTERS.findall(ngram_input(head))
+    if len(words) < 2:
+        return False
+    if detect_language(head) == "en":
+        return True
+    return sum(1 for w in words if w in known_words) / len(words) >= 0.6
 
 
 def ngram_input(text: str) -> str:
@@ -71,6 +81,7 @@ class CategoryModel:
         encoder: Encoder | None,
         encoder_weight: float,
         temperature: float = 1.0,
+        held_out: Sequence[tuple[float, bool]] = (),
     ) -> None:
         self.labels = labels
         self.ngram = ngram
@@ -78,9 +89,20 @@ class CategoryModel:
         self.encoder = encoder
         self.encoder_weight = encoder_weight
         self.temperature = temperature
+        # (confidence, right) for writing the model was not trained on (nlu/training.py): what
+        # the triage threshold is chosen from.
+        self.held_out = list(held_out)
 
     def probabilities(self, texts: Sequence[str]) -> np.ndarray:
         """Class probabilities, one row per text, columns in `self.labels` order."""
+        import sklearn
+
+        # The inputs are our own vectorisers' output, checked once at training: sklearn's
+        # per-call parameter and finiteness checks were a third of a message's time.
+        with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
+            return self._probabilities(texts)
+
+    def _probabilities(self, texts: Sequence[str]) -> np.ndarray:
         parts: list[tuple[float, np.ndarray]] = []
         if self.ngram is not None:
             probs = self.ngram.predict_proba([ngram_input(t) for t in texts])  # type: ignore[attr-defined]
@@ -97,10 +119,11 @@ class CategoryModel:
     def predict_many(self, texts: Sequence[str]) -> list[CategoryPrediction]:
         texts = [t if isinstance(t, str) else "" for t in texts]
         results: list[CategoryPrediction | None] = [None] * len(texts)
-        readable = [i for i, t in enumerate(texts) if looks_vietnamese(t)]
-        if readable:
-            probs = self.probabilities([texts[i] for i in readable])
-            for row, index in enumerate(readable):
+        known = self.known_words
+        readable_rows = [i for i, t in enumerate(texts) if readable(t, known)]
+        if readable_rows:
+            probs = self.probabilities([texts[i] for i in readable_rows])
+            for row, index in enumerate(readable_rows):
                 best = int(np.argmax(probs[row]))
                 results[index] = CategoryPrediction(
                     category=self.labels[best],
@@ -112,9 +135,38 @@ class CategoryModel:
         return [
             r
             if r is not None
-            else CategoryPrediction(FALLBACK, NOT_VIETNAMESE_CONFIDENCE, {FALLBACK: 1.0})
+            else CategoryPrediction(FALLBACK, UNREADABLE_CONFIDENCE, {FALLBACK: 1.0})
             for r in results
         ]
+
+    @cached_property
+    def known_words(self) -> frozenset[str]:
+        """The single words of the training messages (the n-gram model's word vocabulary)."""
+        if self.ngram is None:
+            return frozenset()
+        features = self.ngram.steps[0][1]  # type: ignore[attr-defined]
+        words = dict(features.transformer_list)["words"]
+        return frozenset(term for term in words.vocabulary_ if " " not in term)
+
+    def threshold_for_precision(self, target: float, *, fallback: float = 0.8) -> float:
+        """The lowest confidence at which the held-out messages routed automatically (those at
+        or above it) are right at least `target` of the time; `fallback` without held-out data.
+
+        Above the threshold is automatic routing, below it a dispatcher's triage queue: a
+        wrongly routed ticket costs a citizen days, a triaged one costs a dispatcher seconds.
+        """
+        if not self.held_out:
+            return fallback
+        ranked = sorted(self.held_out, key=lambda pair: -pair[0])
+        right = 0
+        threshold = 1.0
+        for count, (confidence, correct) in enumerate(ranked, start=1):
+            right += correct
+            last_of_its_confidence = count == len(ranked) or ranked[count][0] < confidence
+            # Routing takes every message at or above a threshold: equal confidences go together.
+            if last_of_its_confidence and right / count >= target:
+                threshold = confidence
+        return threshold
 
     # Saving: sklearn objects are pickled; load only models this project trained.
     def save(self, path: Path) -> None:
@@ -122,7 +174,13 @@ class CategoryModel:
         with (path / "category.pkl").open("wb") as f:
             pickle.dump({"labels": self.labels, "ngram": self.ngram, "head": self.head}, f)
         (path / "category.json").write_text(
-            json.dumps({"encoder_weight": self.encoder_weight, "temperature": self.temperature}),
+            json.dumps(
+                {
+                    "encoder_weight": self.encoder_weight,
+                    "temperature": self.temperature,
+                    "held_out": [[round(c, 5), bool(r)] for c, r in self.held_out],
+                }
+            ),
             "utf-8",
         )
 
@@ -139,6 +197,7 @@ class CategoryModel:
             encoder=encoder,
             encoder_weight=settings["encoder_weight"],
             temperature=settings.get("temperature", 1.0),
+            held_out=[(float(c), bool(r)) for c, r in settings.get("held_out", [])],
         )
 
 

@@ -1,7 +1,11 @@
 """The labelled messages: the project's own (nlu/data/) and what operators import.
 
-- `nlu/data/train/<category>.txt`: one message per line, the file name is the label.
+- `nlu/data/train/<category>.txt`: one message per line, the file name is the label (the first
+  writers' brief); `train/genres/` and `train_en/` the same, by later writers: Zalo, Facebook,
+  hotline notes, petitions, firms' letters, telex leftovers, mixed language, and English.
 - `nlu/data/test/<category>.txt`: the held-out split, written apart; never trained on.
+- `nlu/data/unseen/test.jsonl` (`{"text", "category", "genre"}`) and `nlu/data/english/test.jsonl`:
+  frozen sets by writers who never saw the training data (nlu/data/README.md).
 - `<extra dir>/*.jsonl`: `{"text", "category"}` lines from `tiepdan nlu import` (a 1022 export) and
   from tickets that staff re-categorised. Retraining adds them to the training split.
 """
@@ -12,7 +16,7 @@ import csv
 import hashlib
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -21,10 +25,19 @@ DATA_DIR = Path(__file__).resolve().parent / "data"
 TAXONOMY_FILE = Path(__file__).resolve().parent / "taxonomy.yaml"
 
 
+# The training split's parts, each from its own writers. Calibration holds out one writer
+# group at a time (nlu/training.py), so confidence is measured on writing the model never saw.
+TRAINING_SOURCES = {"brief": "train", "genres": "train/genres", "english": "train_en"}
+UNSEEN_FILE = DATA_DIR / "unseen" / "test.jsonl"
+ENGLISH_TEST_FILE = DATA_DIR / "english" / "test.jsonl"
+
+
 @dataclass(frozen=True)
 class Example:
     text: str
     category: str
+    # Which writers: a key of TRAINING_SOURCES, "extra" for imports, or a test set's genre.
+    source: str = field(default="", compare=False)
 
 
 def categories() -> list[str]:
@@ -33,7 +46,7 @@ def categories() -> list[str]:
     return list(taxonomy["categories"])
 
 
-def read_split(directory: Path) -> list[Example]:
+def read_split(directory: Path, source: str = "") -> list[Example]:
     """Every `<category>.txt` in a directory; an unknown category is an error, not a new label."""
     known = set(categories())
     examples = []
@@ -42,12 +55,13 @@ def read_split(directory: Path) -> list[Example]:
             raise ValueError(f"{path}: '{path.stem}' is not a category of taxonomy.yaml")
         for line in path.read_text(encoding="utf-8").splitlines():
             if line.strip():
-                examples.append(Example(text=line.strip(), category=path.stem))
+                examples.append(Example(text=line.strip(), category=path.stem, source=source))
     return examples
 
 
-def read_jsonl(path: Path) -> list[Example]:
-    """`{"text", "category"}` lines (the format of `--data` files and of imported examples)."""
+def read_jsonl(path: Path, source: str = "") -> list[Example]:
+    """`{"text", "category"}` lines (the format of `--data` files and of imported examples); a
+    line's `genre`, where it has one, becomes the example's source."""
     known = set(categories())
     examples = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
@@ -56,7 +70,13 @@ def read_jsonl(path: Path) -> list[Example]:
         row = json.loads(line)
         if row.get("category") not in known:
             raise ValueError(f"{path}:{number}: unknown category {row.get('category')!r}")
-        examples.append(Example(text=str(row["text"]), category=row["category"]))
+        examples.append(
+            Example(
+                text=str(row["text"]),
+                category=row["category"],
+                source=str(row.get("genre") or source),
+            )
+        )
     return examples
 
 
@@ -66,15 +86,27 @@ def read_examples(path: Path) -> list[Example]:
 
 
 def training_examples(extra_dir: Path | None = None) -> list[Example]:
-    examples = read_split(DATA_DIR / "train")
+    examples = []
+    for source, folder in TRAINING_SOURCES.items():
+        if (DATA_DIR / folder).is_dir():
+            examples.extend(read_split(DATA_DIR / folder, source))
     if extra_dir is not None and extra_dir.is_dir():
         for path in sorted(extra_dir.glob("*.jsonl")):
-            examples.extend(read_jsonl(path))
+            examples.extend(read_jsonl(path, "extra"))
     return examples
 
 
 def test_examples() -> list[Example]:
-    return read_split(DATA_DIR / "test")
+    return read_split(DATA_DIR / "test", "test")
+
+
+def unseen_examples() -> list[Example]:
+    """The frozen set by new writers, each example's source its genre (zalo, facebook, ...)."""
+    return read_jsonl(UNSEEN_FILE) if UNSEEN_FILE.is_file() else []
+
+
+def english_test_examples() -> list[Example]:
+    return read_jsonl(ENGLISH_TEST_FILE, "english") if ENGLISH_TEST_FILE.is_file() else []
 
 
 def fingerprint(examples: Iterable[Example], *settings: object) -> str:

@@ -40,6 +40,8 @@ class CategoryReport:
     examples: int = 0
     calibration_error: float = 0.0
     thresholds: list[tuple[float, int, float]] = field(default_factory=list)
+    # source (a test set's genre) → (messages, accuracy, macro-F1), when there are several.
+    by_source: dict[str, tuple[int, float, float]] = field(default_factory=dict)
 
     def render(self) -> str:
         width = max(len(label) for label in self.labels)
@@ -60,8 +62,17 @@ class CategoryReport:
             f"calibration: expected calibration error {self.calibration_error:.3f} "
             "(10 bins; 0 means a confidence of 0.8 is right 80% of the time)",
             "threshold  to triage  accuracy of the rest",
-            *[f"{t:9.2f}  {n:9d}  {a:20.3f}" for t, n, a in self.thresholds],
+            *[
+                f"{t:9.2f}  {n:4d} ({n / max(1, self.examples):4.0%})  {a:14.3f}"
+                for t, n, a in self.thresholds
+            ],
             "",
+            *(["by genre: messages, accuracy, macro-F1"] if self.by_source else []),
+            *[
+                f"  {source:<12} {n:4d}  {accuracy:.3f}  {f1:.3f}"
+                for source, (n, accuracy, f1) in sorted(self.by_source.items())
+            ],
+            *([""] if self.by_source else []),
             "confusion matrix (rows: true, columns: predicted, in the order above)",
         ]
         short = [label[:6] for label in self.labels]
@@ -110,7 +121,11 @@ def evaluate_categories(nlu: NLU, examples: Sequence[Example], threshold: float)
         if confident
         else 0.0,
         examples=len(examples),
-        thresholds=[_at_threshold(t, truth, predicted, predictions) for t in THRESHOLDS],
+        thresholds=[
+            _at_threshold(t, truth, predicted, predictions)
+            for t in sorted({*THRESHOLDS, round(threshold, 2)})
+        ],
+        by_source=_by_source(examples, predicted, labels),
         calibration_error=expected_calibration_error(
             [p.confidence for p in predictions],
             [a == b for a, b in zip(truth, predicted, strict=True)],
@@ -118,7 +133,36 @@ def evaluate_categories(nlu: NLU, examples: Sequence[Example], threshold: float)
     )
 
 
-THRESHOLDS = (0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95)
+
+
+def _by_source(
+    examples: Sequence[Example], predicted: list[str], labels: list[str]
+) -> dict[str, tuple[int, float, float]]:
+    from sklearn.metrics import f1_score
+
+    sources = sorted({e.source for e in examples})
+    if len(sources) < 2:
+        return {}
+    result = {}
+    for source in sources:
+        rows = [i for i, e in enumerate(examples) if e.source == source]
+        truth = [examples[i].category for i in rows]
+        guess = [predicted[i] for i in rows]
+        result[source] = (
+            len(rows),
+            float(np.mean([a == b for a, b in zip(truth, guess, strict=True)])),
+            float(
+                f1_score(
+                    truth,
+                    guess,
+                    labels=[c for c in labels if c in set(truth) | set(guess)],
+                    average="macro",
+                    zero_division=0,
+                )
+            ),
+        )
+    return result
 
 
 def _at_threshold(
@@ -227,27 +271,98 @@ def evaluate_duplicates(
     return ThresholdReport("duplicates (nlu/data/duplicates.jsonl)", finder.threshold, table)
 
 
-def evaluate_faq(
-    index: FaqIndex, path: Path = dataset.DATA_DIR / "faq_test.jsonl"
-) -> ThresholdReport:
-    """Precision: answers that are right; recall: answerable questions answered right."""
+@dataclass
+class FaqReport:
+    """The FAQ search on labelled questions (`faq`: the entry that answers it, or null)."""
+
+    name: str
+    threshold: float
+    named_threshold: float
+    margin: float
+    questions: int
+    answerable: int
+    answered: int  # answers given, right or wrong
+    right: int
+    answered_answerable: int  # answers given to questions that have one
+    wrong: list[tuple[str, str | None, str]] = field(default_factory=list)
+    # threshold, precision, coverage, accuracy: the rule in use with another THRESHOLD
+    rows: list[tuple[float, float, float, float]] = field(default_factory=list)
+
+    @property
+    def precision(self) -> float:
+        """Of the answers given, the share that are right."""
+        return self.right / max(1, self.answered)
+
+    @property
+    def coverage(self) -> float:
+        """Of the questions that have an answer, the share that get one."""
+        return self.answered_answerable / max(1, self.answerable)
+
+    @property
+    def abstained(self) -> int:
+        return self.questions - self.answered
+
+    def render(self) -> str:
+        unanswerable = self.questions - self.answerable
+        lines = [
+            f"{self.name}: {self.questions} questions, {self.answerable} with an answer",
+            f"threshold {self.threshold:.2f} ({self.named_threshold:.2f} when the question and "
+            f"the entry name the same subject), margin {self.margin:.2f}",
+            f"answers given {self.answered}, right {self.right}: precision {self.precision:.3f}",
+            f"coverage {self.coverage:.3f} ({self.answered_answerable} of {self.answerable} "
+            f"answerable questions answered, {self.right} of them right)",
+            f"abstained {self.abstained}: {self.answerable - self.answered_answerable} answerable, "
+            f"{unanswerable - (self.answered - self.answered_answerable)} of {unanswerable} "
+            "without an answer",
+        ]
+        lines += [
+            f"  wrong: {text[:80]!r}: expected {want}, got {got}" for text, want, got in self.wrong
+        ]
+        lines += ["threshold  precision  coverage  accuracy"]
+        lines += [f"{t:9.2f}  {p:9.3f}  {c:8.3f}  {a:8.3f}" for t, p, c, a in self.rows]
+        return "\n".join(lines)
+
+
+def evaluate_faq(index: FaqIndex, path: Path = dataset.DATA_DIR / "faq_test.jsonl") -> FaqReport:
+    """Precision of the answers given, coverage of the answerable questions, abstentions; and
+    the same with other thresholds (margin and subjects as in use)."""
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
-    best = [index.best(r["text"]) for r in rows]  # scored once, then cut at each threshold
-    answerable = sum(1 for r in rows if r["faq"])
-    table = []
-    for threshold in np.arange(0.25, 0.65, 0.03):
-        answers = [a.id if a is not None and a.score >= threshold else None for a in best]
-        expected = [r["faq"] for r in rows]
-        pairs = list(zip(answers, expected, strict=True))
-        answered = [(got, want) for got, want in pairs if got is not None]
-        right = sum(1 for got, want in answered if got == want)
-        correct = sum(1 for got, want in pairs if got == want)
-        table.append(
+    ranked = [index.ranked(r["text"]) for r in rows]  # scored once, then decided at each setting
+    expected = [r["faq"] for r in rows]
+
+    def answers(threshold: float | None) -> list[str | None]:
+        decided = [index.decide(c, threshold=threshold) for c in ranked]
+        return [a.id if a is not None else None for a in decided]
+
+    got = answers(None)
+    report = FaqReport(
+        name=f"FAQ ({path.name})",
+        threshold=index.threshold,
+        named_threshold=index.named_threshold,
+        margin=index.margin,
+        questions=len(rows),
+        answerable=sum(1 for want in expected if want),
+        answered=sum(1 for a in got if a is not None),
+        right=sum(1 for a, want in zip(got, expected, strict=True) if a is not None and a == want),
+        answered_answerable=sum(
+            1 for a, want in zip(got, expected, strict=True) if a is not None and want
+        ),
+        wrong=[
+            (r["text"], want, a)
+            for r, a, want in zip(rows, got, expected, strict=True)
+            if a is not None and a != want
+        ],
+    )
+    for threshold in np.arange(0.34, 0.64, 0.03):
+        pairs = list(zip(answers(float(threshold)), expected, strict=True))
+        answered = [(a, want) for a, want in pairs if a is not None]
+        right = sum(1 for a, want in answered if a == want)
+        report.rows.append(
             (
                 float(threshold),
                 right / max(1, len(answered)),
-                right / max(1, answerable),
-                correct / len(rows),
+                sum(1 for _, want in answered if want) / max(1, report.answerable),
+                sum(1 for a, want in pairs if a == want) / len(rows),
             )
         )
-    return ThresholdReport("FAQ (nlu/data/faq_test.jsonl)", index.threshold, table)
+    return report

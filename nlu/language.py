@@ -1,15 +1,23 @@
 """Which language a message is written in: Vietnamese or English (foreign-invested firms).
 
-A first, transparent rule rather than a model:
+A transparent rule rather than a model. Each word votes:
 
-1. Any letter only Vietnamese uses (ă â đ ê ô ơ ư, or a vowel with a tone mark) → Vietnamese.
-2. Otherwise the words are compared with two short lists of the commonest words: English
-   function words, and Vietnamese syllables as people type them without diacritics
-   ("khong", "duoc", "phuong"). The larger share wins; a tie, or a message with neither (a
-   code, a number, an address) is Vietnamese, the platform's first language.
+- for Vietnamese, a word with a letter only Vietnamese uses (ă â đ ê ô ơ ư, or a vowel with a
+  tone mark), one of the commonest Vietnamese syllables as people type them without
+  diacritics ("khong", "duoc", "phuong"), or any word shaped like a Vietnamese syllable
+  (onset, vowels, final consonant: "truong", "lanh") that is not a common English word, at
+  half a vote, since place names typed without diacritics ("Binh Duong", "Thu Dau Mot") are
+  shaped so in English messages too;
+- a capitalised word (not all capitals) without Vietnamese letters is a name ("Binh Duong",
+  "Yersin") and does not vote, unless it is a common English word;
+- for English, one of the commonest English words (function words, and a firm's usual ones);
+- other words ("factory", telex leftovers such as "thaats") do not vote.
 
-A third of Vietnamese messages come without diacritics, so rule 2 decides them; English never
-carries Vietnamese letters, so rule 1 never mistakes it.
+More English votes than Vietnamese ones → English; otherwise, a tie or a message with neither
+(a code, a number) included, Vietnamese, the platform's first language. Words vote rather than
+a single Vietnamese letter deciding, because English from the industrial parks carries
+Vietnamese place names ("the sidewalk in Thuận An is broken"), and Vietnamese carries English
+words ("cái street light bị broken").
 """
 
 from __future__ import annotations
@@ -17,8 +25,6 @@ from __future__ import annotations
 import re
 import unicodedata
 from typing import Literal
-
-from nlu.normalize import fold
 
 Language = Literal["vi", "en"]
 
@@ -39,7 +45,15 @@ ENGLISH_WORDS = _words(
     before since until than then so very please can could would should will shall may might
     must our us company factory street road near since because there's it's isn't don't
     hello hi thanks thank dear sir madam report problem water electricity power broken light
-    lights street park industrial since week days day still no one anyone help need
+    lights street park industrial since week days day still no one anyone help need call
+    stolen theft robbery thief bike car road hospital school workers worker staff office
+    ward district city house home every night morning today yesterday again many much all
+    some too also just only here near next front behind ask asked said says pay paid want
+    get got go went come please pls thx sorry hey bye good job keep stole wallet bus tree
+    fallen removed open closed late fee fees trash smell noise dust flooded flood jam traffic
+    speeding trucks truck wrong way sidewalk vendors illegal building floors permit land
+    certificate overtime unpaid salary wages allowance benefit canal fish factory beach
+    parking tourist museum market card why never wait waiting minutes hours months years
     """
 )
 
@@ -55,14 +69,31 @@ VIETNAMESE_SYLLABLES = _words(
 )
 
 
+# A Vietnamese syllable without diacritics: onset, vowels, final consonant. English words
+# ("road", "broken", "street") fail it; so do other scripts.
+SYLLABLE = re.compile(
+    r"(ngh|ng|nh|ch|gh|gi|kh|ph|qu|th|tr|[bcdghklmnpqrstvx])?"
+    r"[aeiouy]{1,3}"
+    r"(ng|nh|ch|[cmnpt])?"
+)
+
+
+def _vote(written: str) -> float:
+    """Positive for Vietnamese, negative for English, 0 for neither."""
+    word = written.lower()
+    if any(ch in _VIETNAMESE_LETTERS for ch in word):
+        return 1.0
+    if any(ch in _TONES for ch in unicodedata.normalize("NFD", word)):
+        return 1.0
+    if written[0].isupper() and not written.isupper() and word not in ENGLISH_WORDS:
+        return 0.0  # a name ("Binh Duong", "Yersin") says nothing of the language around it
+    if word in VIETNAMESE_SYLLABLES:
+        return 1.0
+    if word in ENGLISH_WORDS:
+        return -1.0
+    return 0.5 if SYLLABLE.fullmatch(word) else 0.0
+
+
 def detect_language(text: str) -> Language:
     """ "vi" or "en" for one message (see the module's rule)."""
-    decomposed = unicodedata.normalize("NFD", text)
-    if any(ch in _VIETNAMESE_LETTERS for ch in text) or any(ch in _TONES for ch in decomposed):
-        return "vi"
-    words = [w.lower() for w in _WORD.findall(text)]
-    if not words:
-        return "vi"
-    english = sum(1 for w in words if w in ENGLISH_WORDS)
-    vietnamese = sum(1 for w in words if fold(w) in VIETNAMESE_SYLLABLES)
-    return "en" if english > vietnamese else "vi"
+    return "en" if sum(_vote(w) for w in _WORD.findall(text)) < 0 else "vi"

@@ -3,6 +3,8 @@
 - Unicode NFC, and one tone-mark placement: "hòa" and "hoà", "thủy" and "thuỷ" become the same
   string (the modern placement, as the NSO's unit names write it).
 - Lower case, abbreviations and teen-code spelled out ("ko" → "không", "P.7" → "phường 7").
+- Telex and VNI left by a keyboard without its input method read as meant ("dduwowngf" →
+  "đường", nlu/telex.py).
 - `fold()` gives the diacritic-free view used for matching, since about a third of real
   messages are typed without diacritics.
 """
@@ -12,6 +14,8 @@ from __future__ import annotations
 import re
 import unicodedata
 from functools import lru_cache
+
+from nlu.telex import decode_word, typed_raw
 
 # The five tone marks, as combining characters after NFD.
 _TONES = {"\u0300", "\u0301", "\u0303", "\u0309", "\u0323"}
@@ -34,8 +38,7 @@ ABBREVIATIONS = {
     "kg": "không",
     "dc": "được",
     "đc": "được",
-    "dk": "được",
-    "đk": "được",
+    # Not "dk"/"đk": "ko dk" is "không được", but "đk tạm trú" is "đăng ký tạm trú".
     "j": "gì",
     "z": "vậy",
     "vs": "với",
@@ -111,9 +114,10 @@ def normalize(text: str) -> str:
     text = unicodedata.normalize("NFC", text).lower()
     text = text.replace("đ", "đ").replace("\u0110", "đ")
     text = _UNIT_PREFIX.sub(_expand_unit, text)
+    raw = typed_raw(text)
     words = []
     for token in _TOKEN.findall(text):
-        token = place_tone(token)
+        token = place_tone(decode_word(token, message_is_typed_raw=raw))
         words.append(ABBREVIATIONS.get(token, token))
     return _SPACES.sub(" ", " ".join(words)).strip()
 

@@ -57,6 +57,19 @@ class NLU:
         self._edited: tuple[str, FaqIndex] | None = None
         self._faq_lock = threading.Lock()
 
+    def triage_threshold(self, settings: Settings | None = None) -> float:
+        """The category confidence below which a ticket goes to triage: the setting when it is
+        set, else the model's threshold for the target precision."""
+        settings = settings or get_settings()
+        if settings.triage_threshold is not None:
+            return settings.triage_threshold
+        return self.category.threshold_for_precision(settings.triage_precision)
+
+    def routes(self, analysis: Analysis) -> bool:
+        """Whether the category is sure enough to route on without a dispatcher. A sure `khac`
+        is: the province routes what fits no category to an office that forwards it."""
+        return analysis.category_confidence >= self.triage_threshold()
+
     def analyse(self, text: str) -> Analysis:
         return self.analyse_many([text])[0]
 

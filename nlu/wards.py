@@ -11,6 +11,8 @@ without diacritics. The rules, in order of trust:
 3. Otherwise the name as today's ward, or as an old ward whose name is unique in the province.
 4. A bare name ("ở Lái Thiêu") only after "ở" / "tại" / "khu vực", and never a former district's
    name, since many new wards took the name of the district they were carved from.
+5. Failing all of these, an industrial park ("KCN VSIP 1", "Song Than 3 IP"), placed by
+   nlu/industrial_parks.py.
 
 A street, a market or a park named like a ward ("đường Bến Thành", "chợ Gò Vấp") is not a ward,
 and a message that names another province is not ours: precision matters more than recall,
@@ -26,6 +28,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+from nlu.industrial_parks import park_wards
 from nlu.normalize import fold, normalize
 
 ADMIN_DIR = Path(__file__).resolve().parent / "admin"
@@ -220,6 +223,10 @@ def extract_ward(text: str, province_code: str = DEFAULT_PROVINCE) -> WardMatch 
     districts = _districts(parsed, gazetteer)
     for codes in _ward_mentions(parsed, gazetteer, districts):
         return _match(codes, gazetteer)
+    if province_code == DEFAULT_PROVINCE:
+        park = park_wards(parsed.folded)
+        if park:
+            return _match(set(park), gazetteer)
     return None
 
 

@@ -41,8 +41,9 @@ def _load() -> Any:
     "data",
     type=click.Path(exists=True, path_type=Path),
     default=None,
-    help="A folder of <category>.txt files or a JSON-lines file of {text, category}. Defaults "
-    "to the held-out split, nlu/data/test, and then also scores wards, duplicates and the FAQ.",
+    help="A folder of <category>.txt files or a JSON-lines file of {text, category[, genre]}. "
+    "Defaults to the held-out split, the new writers' set by genre and the English set, and "
+    "then also scores wards, duplicates and the FAQ.",
 )
 def evaluate(data: Path | None) -> None:
     """Per-category precision, recall and F1, macro-F1 and the confusion matrix."""
@@ -50,16 +51,25 @@ def evaluate(data: Path | None) -> None:
     from nlu.evaluate import evaluate_categories, evaluate_duplicates, evaluate_faq, evaluate_wards
 
     model = _load()
-    examples = dataset.read_examples(data) if data else dataset.test_examples()
-    report = evaluate_categories(model, examples, get_settings().triage_threshold)
-    click.echo(report.render())
-    if data is None:
-        click.echo("")
-        click.echo(evaluate_wards().render())
-        click.echo("")
-        click.echo(evaluate_duplicates(model.duplicates).render())
-        click.echo("")
-        click.echo(evaluate_faq(model.faq_index()).render())
+    threshold = model.triage_threshold()
+    if data is not None:
+        click.echo(evaluate_categories(model, dataset.read_examples(data), threshold).render())
+        return
+    sets = [
+        ("held-out split (nlu/data/test)", dataset.test_examples()),
+        ("new writers (nlu/data/unseen)", dataset.unseen_examples()),
+        ("English (nlu/data/english)", dataset.english_test_examples()),
+    ]
+    for title, examples in sets:
+        if examples:
+            click.echo(f"== {title}")
+            click.echo(evaluate_categories(model, examples, threshold).render())
+            click.echo("")
+    click.echo(evaluate_wards().render())
+    click.echo("")
+    click.echo(evaluate_duplicates(model.duplicates).render())
+    click.echo("")
+    click.echo(evaluate_faq(model.faq_index()).render())
 
 
 @nlu.command("predict")
@@ -102,19 +112,19 @@ def predict_line(model: Any, rules: Any, line: str, number: int) -> dict[str, An
         "category_confidence": round(analysis.category_confidence, 4),
         "agency": agency,
         "ward": ward,
-        "triage": would_triage(analysis.category_confidence, agency),
+        "triage": would_triage(model, analysis, agency),
         "language": detect_language(text),
     }
 
 
-def would_triage(confidence: float, agency: str | None) -> bool:
+def would_triage(model: Any, analysis: Any, agency: str | None) -> bool:
     """Whether routing, under the settings in force, sends this to the dispatchers' triage
-    queue rather than to an agency: feedback/routing.py keeps the predicted category only at
-    TIEPDAN_TRIAGE_THRESHOLD or above, and TIEPDAN_CLASSIFIER=none predicts nothing."""
-    settings = get_settings()
-    if settings.classifier == "none":
+    queue rather than to an agency: feedback/routing.py keeps the predicted category only when
+    the NLU routes on it (nlu/pipeline.py: at the triage threshold or above),
+    and TIEPDAN_CLASSIFIER=none predicts nothing."""
+    if get_settings().classifier == "none":
         return True
-    return confidence < settings.triage_threshold or agency is None
+    return not model.routes(analysis) or agency is None
 
 
 @nlu.command("import")

@@ -64,10 +64,10 @@ def file_at(db_session, when: datetime, *, routed: bool = True, **fields) -> Tic
 
 
 class FixedClassifier(NoClassifier):
-    """Always the same prediction; no duplicate checks."""
+    """Always the same prediction, sure of itself from 0.8 up; no duplicate checks."""
 
     def __init__(self, category: str | None, confidence: float, ward_code: str | None = None):
-        self.prediction = Prediction(category, confidence, ward_code)
+        self.prediction = Prediction(category, confidence, ward_code, confident=confidence >= 0.8)
 
     def predict(self, text: str) -> Prediction:
         return self.prediction

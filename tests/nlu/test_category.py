@@ -41,8 +41,8 @@ def test_clear_messages(nlu_model, text, category):
         "    ",
         "😀😡👍",
         "\x00\x01\x02\x1f",
-        "The street light in front of my house has been broken for a week, please fix it.",
         "Привет, как дела? 你好吗",
+        "asdf qwerty zxcv",
     ],
 )
 def test_odd_input_is_khac_at_low_confidence(nlu_model, text):
@@ -50,6 +50,52 @@ def test_odd_input_is_khac_at_low_confidence(nlu_model, text):
     assert analysis.category == "khac"
     assert analysis.category_confidence < 0.2
     assert analysis.ward is None
+
+
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        (
+            "The street light in front of my house has been broken for a week, please fix it.",
+            "ha_tang_do_thi",
+        ),
+        (
+            "Our company in VSIP 1 has not received the investment certificate amendment after "
+            "two months",
+            "doanh_nghiep_dau_tu",
+        ),
+        ("Factory next to us burns plastic every night, the smoke is terrible", "moi_truong"),
+        ("The company closed and still owes 200 workers three months salary", "lao_dong_an_sinh"),
+    ],
+)
+def test_english_messages_get_a_category(nlu_model, text, category):
+    assert nlu_model.analyse(text).category == category
+
+
+def test_the_triage_threshold_comes_from_the_target_precision(nlu_model, monkeypatch):
+    model = nlu_model.category
+    assert model.held_out, "training holds out the later writers to choose the threshold"
+    strict, lenient = model.threshold_for_precision(0.99), model.threshold_for_precision(0.90)
+    assert 0 < lenient <= strict <= 1
+    monkeypatch.setattr(get_settings(), "triage_threshold", None)
+    monkeypatch.setattr(get_settings(), "triage_precision", 0.99)
+    assert nlu_model.triage_threshold() == strict
+    monkeypatch.setattr(get_settings(), "triage_threshold", 0.5)  # the operator's choice wins
+    assert nlu_model.triage_threshold() == 0.5
+
+
+def test_a_threshold_for_precision_on_a_known_curve():
+    from nlu.category import CategoryModel
+
+    pairs = [(0.99, True), (0.95, True), (0.9, False), (0.8, True), (0.6, False), (0.5, True)]
+    model = CategoryModel(
+        labels=["a"], ngram=None, head=None, encoder=None, encoder_weight=0, held_out=pairs
+    )
+    assert model.threshold_for_precision(1.0) == 0.95  # the top two are right
+    assert model.threshold_for_precision(0.75) == 0.8  # 3 of the top 4
+    assert model.threshold_for_precision(0.6) == 0.5  # 4 of 6
+    no_data = CategoryModel(labels=["a"], ngram=None, head=None, encoder=None, encoder_weight=0)
+    assert no_data.threshold_for_precision(0.97) == 0.8
 
 
 def test_very_long_input_has_an_answer(nlu_model):
@@ -181,7 +227,7 @@ def test_predict_says_whether_routing_would_triage_and_the_language(nlu_model, m
     monkeypatch.setattr("nlu.pipeline._nlu", nlu_model)
     lines = [
         json.dumps({"id": "vi", "text": "Đèn đường hỏng ở P. Phú Cường, TP Thủ Dầu Một"}),
-        json.dumps({"id": "vague", "text": "alo alo"}),
+        json.dumps({"id": "vague", "text": "phản ánh việc ở khu phố"}),
         json.dumps({"id": "en", "text": "The street light near our factory gate is broken"}),
     ]
 

@@ -19,6 +19,9 @@ from nlu.language import detect_language
         "ok",
         "",
         "xin chao, cho hoi thu tuc lam lai can cuoc",
+        "cái street light bị broken mấy ngày rồi",  # English words in a Vietnamese sentence
+        "truong thu tien may lanh lop 2 trieu moi hs vay dung ko",
+        "tro caaps thaats nghieepj nopj ho so 2 thangs chua cos",  # telex leftovers
     ],
 )
 def test_vietnamese_with_or_without_diacritics(text):
@@ -33,6 +36,10 @@ def test_vietnamese_with_or_without_diacritics(text):
         "Hello, I would like to report a problem with the water supply",
         "please help, the road to our company is flooded",
         "Thanks for your help",
+        # Vietnamese place names, with or without diacritics, in an English message.
+        "The sidewalk on Nguyen Van Tiet street in Thuận An is broken",
+        "manhole cover missing on Binh Duong Avenue near Thu Dau Mot market",
+        "Our Vietnamese staff lost her citizen ID card (căn cước), where to reissue?",
     ],
 )
 def test_english_from_foreign_invested_firms(text):

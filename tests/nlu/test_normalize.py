@@ -1,3 +1,5 @@
+import pytest
+
 from nlu.normalize import fold, has_diacritics, normalize, place_tone
 
 
@@ -34,3 +36,32 @@ def test_diacritic_free_view():
 
 def test_control_characters_are_dropped():
     assert normalize("a\x00b\x1fc\u200b") == "a b c"
+
+
+@pytest.mark.parametrize(
+    ("typed", "meant"),
+    [
+        ("dduwowngf bi ngaapj nuwowcs", "đường bi ngập nước"),  # Telex
+        ("tro caaps thaats nghieepj 2 thangs chua cos", "tro cấp thất nghiệp 2 tháng chua có"),
+        ("duo7ng2 bi ngap65", "dường bi ngập"),  # VNI (9 would make the đ)
+        ("hoaf binh thuyr", "hoà binh thuỷ"),  # tone letters only, two of them
+        ("quys khachs", "quý khách"),
+    ],
+)
+def test_telex_and_vni_typed_without_the_input_method(typed, meant):
+    assert normalize(typed) == meant
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "the bus is late again",  # English: "bus", "is" are not Telex
+        "duong pho ngap nuoc",  # already syllables without marks
+        "cái street light bị broken",
+        "PA7K3M9QXT",
+        "0912345678",
+    ],
+)
+def test_ordinary_text_is_not_read_as_telex(text):
+    assert normalize(text) == normalize(text.lower())
+    assert fold(normalize(text)) == fold(text.lower())

@@ -65,3 +65,42 @@ def test_held_out_ward_set_meets_the_targets():
     assert report.messages >= 200
     assert report.precision >= 0.95, report.render()
     assert report.recall >= 0.85, report.render()
+
+
+@pytest.mark.parametrize(
+    ("text", "codes"),
+    [
+        ("Street light broken near VSIP 1, Thuan An", {"25987"}),
+        ("KCN Sóng Thần 2 mất điện cả buổi sáng", {"25942"}),
+        ("Song Than 3 IP: water pipe burst on the main road", {"25760"}),
+        ("our factory in VSIP II has no water since yesterday", {"25760"}),
+        ("Hiep Phuoc industrial park road is broken", {"27658"}),
+        ("nhà máy ở KCN Mỹ Phước 3 xả khói đen", {"25813", "25846"}),  # candidates
+    ],
+)
+def test_an_industrial_park_places_a_firm(text, codes):
+    match = extract_ward(text)
+    assert match is not None
+    found = {match.code} if match.code else {c.code for c in match.candidates}
+    assert found == codes
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["đường Tân Tạo bị ngập", "cà phê Sóng Thần", "Cat Lai ferry is late", "VSIP, Thuan An"],
+)
+def test_a_park_name_without_a_park_word_is_not_a_park(text):
+    match = extract_ward(text)
+    assert match is None or match.code not in {"27457", "26704", "25942", "27112"}
+
+
+def test_every_park_lies_in_a_ward_of_the_province():
+    import csv
+
+    from nlu.industrial_parks import PARKS_FILE
+    from nlu.wards import load_gazetteer
+
+    names = load_gazetteer("79").names
+    with PARKS_FILE.open(encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            assert set(row["new_codes"].split()) <= set(names), row["park"]
