@@ -67,7 +67,10 @@ def test_beat_pushes_signed_snapshots_that_survive_an_outage(database: str, tmp_
     _clear()
     keys = [r.key for r in ioc.accepted]
     assert len(keys) >= 3, log_path.read_text()[-3000:]
-    assert keys == delivered[: len(keys)] == sorted(set(keys))  # in order, none twice
+    assert keys == sorted(set(keys))  # in order, none twice
+    # Stopping the worker may cut one push between the IOC's 200 and the worker's commit: that
+    # one is pushed again later under the same Idempotency-Key, so it is not lost.
+    assert keys[: len(delivered)] == delivered and len(keys) - len(delivered) <= 1
     assert keys[0] == made[0].snapshot_id and first_attempts >= 2  # the refused one came first
     assert ioc.bad_signatures == 0
     assert all(r.body["snapshot_id"] == r.key for r in ioc.accepted)
