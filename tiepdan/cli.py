@@ -110,6 +110,29 @@ def db_upgrade(revision: str) -> None:
     click.echo(f"Database at {revision}.")
 
 
+@db.command("check")
+def db_check() -> None:
+    """Exit 0 when the database is at the newest migration, 1 otherwise (after a restore)."""
+    from tiepdan.db import current_revision, head_revision
+
+    current, head = current_revision(), head_revision()
+    if current != head:
+        click.echo(
+            f"Database at {current or 'no revision'}, code at {head}: run tiepdan db upgrade"
+        )
+        sys.exit(1)
+    click.echo(f"Database at head ({head}).")
+
+
+@db.command("counts")
+def db_counts() -> None:
+    """Print every table's row count, one 'table<TAB>rows' a line (compare two with diff)."""
+    from tiepdan.db import row_counts
+
+    for name, rows in row_counts().items():
+        click.echo(f"{name}\t{rows}")
+
+
 @main.command()
 @click.option("--demo", is_flag=True, help="Also create the demo staff logins.")
 @click.option(

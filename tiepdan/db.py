@@ -6,6 +6,9 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import func, inspect, select, table
 
 from core.database import make_engine
 from core.settings import get_settings
@@ -30,5 +33,39 @@ def upgrade(database_url: str | None = None, revision: str = "head") -> None:
         with engine.begin() as connection:
             config.attributes["connection"] = connection
             command.upgrade(config, revision)
+    finally:
+        engine.dispose()
+
+
+def head_revision() -> str:
+    """The newest migration in migrations/versions."""
+    head = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+    assert head is not None, "no migrations"
+    return head
+
+
+def current_revision(database_url: str | None = None) -> str | None:
+    """The revision the database is at (None: never migrated)."""
+    engine = make_engine(database_url or get_settings().database_url)
+    try:
+        with engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+    finally:
+        engine.dispose()
+
+
+def row_counts(database_url: str | None = None) -> dict[str, int]:
+    """Every table's exact row count, by name: what a restore drill compares."""
+    engine = make_engine(database_url or get_settings().database_url)
+    try:
+        with engine.connect() as connection:
+            names = sorted(inspect(connection).get_table_names())
+            return {
+                name: connection.scalar(
+                    select(func.count()).select_from(table(name))  # names come from the catalogue
+                )
+                or 0
+                for name in names
+            }
     finally:
         engine.dispose()
