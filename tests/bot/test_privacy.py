@@ -503,3 +503,46 @@ def test_the_command_refuses_unknown_people(cli_session: Session, args: list[str
     result = CliRunner().invoke(main, ["contact", "forget", *args])
     assert result.exit_code != 0
     assert message in result.output
+
+
+def test_forget_on_sqlite(tmp_path: Path, photo_dir: Path):
+    """The embedded mode's database: the same forget, and the KPIs the same after it."""
+    from core.database import make_engine
+    from feedback.province import default_province_file, load_province
+    from feedback.seed import seed_province
+    from tiepdan.db import upgrade
+
+    url = f"sqlite:///{tmp_path / 'embedded.sqlite3'}"
+    upgrade(url)
+    engine = make_engine(url)
+    try:
+        with Session(engine) as session:
+            seed_province(session, config=load_province(default_province_file()))
+            an = _add_person(session, "Nguyễn Văn An", ["telegram", "web"])
+            binh = _add_person(session, "Trần Thị Bình", ["zalo"])
+            session.commit()
+            before = _figures(session)
+            for how in ("sender", "ticket"):  # the second time: nothing more to do
+                done = privacy.forget_person(
+                    session, privacy.find_person(session, **_selector(an, how)), actor=OPERATOR
+                )
+                done.delete_files()
+                session.commit()
+            assert db_value(session, an.contact_id) == (None, None)
+            inbound = [
+                m.text
+                for m in _messages(session, an.conversation_ids)
+                if m.direction == Direction.INBOUND
+            ]
+            assert inbound == [REMOVED] * 5
+            assert not an.photo.exists() and binh.photo.exists()
+            _assert_untouched(session, binh)
+            assert _figures(session) == before
+            assert len(session.scalars(select(AuditEntry)).all()) == 2
+    finally:
+        engine.dispose()
+
+
+def db_value(session: Session, contact_id: int) -> tuple[str | None, str | None]:
+    contact = session.get_one(Contact, contact_id)
+    return contact.name, contact.phone
