@@ -115,3 +115,20 @@ class WebchatSession(Base):
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class TrackerErasure(Base):
+    """A Rasa conversation still to erase for a person who asked to be forgotten (bot/privacy.py).
+
+    Rasa is called after the database part is committed; while it cannot be reached, the
+    sender id waits here, the only trace of it left, and beat tries again. The row goes once
+    Rasa has erased the conversation.
+    """
+
+    __tablename__ = "tracker_erasures"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    sender_id: Mapped[str] = mapped_column(String(300), unique=True)
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_error: Mapped[str | None] = mapped_column(Text)

@@ -1,4 +1,5 @@
-"""Rasa's REST channel, as the gateway talks to it: one message in, the replies out.
+"""Rasa's REST channel, as the gateway talks to it: one message in, the replies out; and the one
+call of Rasa's HTTP API the platform makes, erasing a conversation (bot/privacy.py).
 
 Also the one rule for button payloads: a payload names an intent of the assistant's domain
 (`/intent` or `/intent{"entity": value}`), so a forged button cannot reach Rasa.
@@ -11,6 +12,7 @@ import re
 import time
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 import yaml
@@ -66,6 +68,23 @@ def ask(base_url: str, message: str, inbound: Inbound) -> list[Reply]:
         if item.get("text") or buttons or item.get("image"):
             replies.append(Reply(text=item.get("text"), buttons=buttons, image=item.get("image")))
     return replies
+
+
+def erase_tracker(base_url: str, token: str, sender: str) -> None:
+    """Replace the events of this sender's conversation with none: Rasa forgets what was said.
+
+    `PUT /conversations/{id}/tracker/events` (Rasa 3.6's HTTP API, `--enable-api`), under
+    Rasa's per-conversation lock, with the `--auth-token` as the `token` query parameter. An
+    in-memory tracker store then holds an empty conversation. An SQL tracker store only ever
+    appends, so its rows are deleted apart (bot/privacy.py). RasaUnavailable when it failed.
+    """
+    url = f"{base_url.rstrip('/')}/conversations/{quote(sender, safe=':')}/tracker/events"
+    try:
+        response = _rasa_http().put(url, json=[], params={"token": token} if token else None)
+    except httpx.HTTPError as exc:
+        raise RasaUnavailable(f"{exc.__class__.__name__}: {exc}") from exc
+    if response.status_code != 200:
+        raise RasaUnavailable(f"HTTP {response.status_code}")
 
 
 # A button's payload: "/intent" or '/intent{"entity": value, ...}'.

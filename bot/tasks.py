@@ -7,10 +7,11 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from bot import delivery, gateway, notify
+from bot import delivery, gateway, notify, privacy, retention
 from bot.conversations import stale_received
 from core.celery_app import celery_app, db_task
-from core.database import utcnow
+from core.database import session_scope, utcnow
+from core.settings import get_settings
 
 # A conversation another worker holds is tried again this soon.
 BUSY_RETRY_SECONDS = 1.0
@@ -57,3 +58,29 @@ def deliver_due_messages() -> int:
     for conversation_id in ids:
         delivery.queue_delivery(conversation_id)
     return len(ids)
+
+
+@db_task("bot.erase_rasa_trackers")
+def erase_rasa_trackers(session: Session) -> int:
+    """Erase the Rasa conversations of forgotten people that Rasa could not take at the time."""
+    return privacy.erase_pending_trackers(session).erased
+
+
+@celery_app.task(name="bot.purge_old_transcripts")
+def purge_old_transcripts() -> int:
+    """Purge chat messages (and chat photos no ticket holds) older than the retention period,
+    one batch per transaction; a no-op when TIEPDAN_TRANSCRIPT_RETENTION_MONTHS is 0."""
+    months = get_settings().transcript_retention_months
+    if not months:
+        return 0
+    before = retention.months_before(utcnow(), months)
+    purged, after_id = 0, 0
+    next_id: int | None = 0
+    while next_id is not None:
+        after_id = next_id
+        with session_scope() as session:
+            batch = retention.purge_messages(session, before=before, after_id=after_id)
+        purged, next_id = purged + batch.purged, batch.next_after_id
+    with session_scope() as session:
+        retention.purge_photos(session, before=before)
+    return purged

@@ -99,6 +99,10 @@ class Settings(BaseSettings):
     # stored by the chat itself.
     photo_hosts: str = ""
     port: int = Field(default=8000, validation_alias="PORT")
+    # Chat transcripts (what people and the bot wrote, and the chat's photos no ticket holds)
+    # are purged this many months after they were written; the messages' direction, state and
+    # time stay for the statistics. 0 keeps them forever (bot/retention.py).
+    transcript_retention_months: int = Field(default=24, ge=0)
 
     # --- Limits and quotas (core/ratelimit.py) -------------------------------------------------
     # Each is "<amount>/<period>" (second, minute, hour, day; bytes may be KB, MB or GB), or

@@ -37,7 +37,8 @@ def image_kind(data: bytes) -> str | None:
     return None
 
 
-def _directory() -> Path:
+def photo_directory() -> Path:
+    """Where the photos are stored (bot/retention.py purges the old ones no ticket holds)."""
     return get_settings().var_dir / "uploads" / "photos"
 
 
@@ -105,7 +106,7 @@ def save_evidence(data: bytes) -> str:
 
 def save(data: bytes, kind: str) -> str:
     """Store the photo and return its URL."""
-    return URL_PREFIX + _store(_directory(), data, kind)
+    return URL_PREFIX + _store(photo_directory(), data, kind)
 
 
 def _store(directory: Path, data: bytes, kind: str) -> str:
@@ -127,7 +128,7 @@ def path_of(name: str) -> Path | None:
     """The stored photo with this name, or None for any other name."""
     if not _NAME.match(name):
         return None
-    path = _directory() / name
+    path = photo_directory() / name
     return path if path.is_file() else None
 
 

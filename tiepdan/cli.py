@@ -12,6 +12,7 @@ from core.errors import AppError
 from core.logging import configure_logging
 from core.settings import get_settings
 from tiepdan.bot_cli import bot
+from tiepdan.contact_cli import contact
 from tiepdan.ioc_cli import apikey, kpi, report
 from tiepdan.nlu_cli import nlu
 from tiepdan.telegram_cli import telegram
@@ -31,6 +32,7 @@ main.add_command(zalo)
 main.add_command(apikey)
 main.add_command(kpi)
 main.add_command(report)
+main.add_command(contact)
 
 
 @main.command()

@@ -45,6 +45,13 @@ _SCHEDULE: dict[str, dict[str, Any]] = {
     # Messages whose job was lost are answered and delivered within a minute.
     "answer-stale-messages": {"task": "bot.answer_stale_messages", "schedule": 30.0},
     "deliver-due-messages": {"task": "bot.deliver_due_messages", "schedule": 15.0},
+    # Personal data (bot/privacy.py, bot/retention.py): Rasa conversations of forgotten people
+    # that Rasa could not erase at the time, and the transcripts past their retention, at night.
+    "erase-rasa-trackers": {"task": "bot.erase_rasa_trackers", "schedule": 600.0},
+    "purge-old-transcripts": {
+        "task": "bot.purge_old_transcripts",
+        "schedule": crontab(hour=2, minute=30),
+    },
     # Zalo's 25 h access token is renewed in its last hours, even when nobody writes (a no-op
     # while Zalo is off).
     "refresh-zalo-token": {"task": "integrations.zalo.refresh_token", "schedule": 3600.0},

@@ -1,7 +1,9 @@
 """A Rasa that answers at once, for benchmarks that measure the platform's own path.
 
 It speaks Rasa's REST channel (`POST /webhooks/rest/webhook`): every message gets one reply,
-`Đã nhận: <message>`, so a test can tell which reply answers which message.
+`Đã nhận: <message>`, so a test can tell which reply answers which message. It also takes the
+HTTP API's `PUT /conversations/{id}/tracker/events`, recording each request in `requests`, and
+refuses it (401) without `?token=<token>` when a token is set, as `rasa run --auth-token` does.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
@@ -20,7 +23,9 @@ ECHO = "Đã nhận: {message}"
 
 
 class InstantRasa:
-    def __init__(self) -> None:
+    def __init__(self, token: str = "") -> None:
+        self.token = token
+        self.requests: list[dict[str, Any]] = []
         self.port = 0
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -35,6 +40,20 @@ class InstantRasa:
             [{"recipient_id": body["sender"], "text": ECHO.format(message=body["message"])}]
         )
 
+    async def _replace_events(self, request: Request) -> JSONResponse:
+        self.requests.append(
+            {
+                "method": request.method,
+                "path": request.url.path,
+                "token": request.query_params.get("token"),
+                "body": await request.json(),
+            }
+        )
+        if self.token and request.query_params.get("token") != self.token:
+            return JSONResponse({"status": "failure", "code": 401}, status_code=401)
+        sender = request.path_params["conversation_id"]
+        return JSONResponse({"sender_id": sender, "events": []})
+
     async def _status(self, _request: Request) -> JSONResponse:
         return JSONResponse({"model_file": "instant"})
 
@@ -45,6 +64,11 @@ class InstantRasa:
         app = Starlette(
             routes=[
                 Route("/webhooks/rest/webhook", self._turn, methods=["POST"]),
+                Route(
+                    "/conversations/{conversation_id:path}/tracker/events",
+                    self._replace_events,
+                    methods=["PUT"],
+                ),
                 Route("/status", self._status),
                 Route("/", self._status),
             ]
