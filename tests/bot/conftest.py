@@ -20,6 +20,11 @@ from tests.e2e.processes import free_port
 def rasa_down(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setattr(get_settings(), "rasa_url", f"http://127.0.0.1:{free_port()}")
     yield
+    forget_chats()
+
+
+def forget_chats() -> None:
+    """Delete what web (and test-channel) chats committed: sessions, messages, their tickets."""
     with session_scope() as session:
         conversations = select(Conversation.id).where(Conversation.channel.in_(["web", "test"]))
         users = select(Conversation.channel_user_id).where(
