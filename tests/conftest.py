@@ -51,6 +51,7 @@ from core.database import get_engine  # noqa: E402
 from core.http import get_db_session  # noqa: E402
 from core.settings import get_settings  # noqa: E402
 from tests.addresses import own_address  # noqa: E402
+from tests.sessions import serving  # noqa: E402
 
 
 def _create_database() -> None:
@@ -146,14 +147,7 @@ def client(db_session: Session, sent_tasks: list[Any]) -> Iterator[TestClient]:
 
     app = create_app()
 
-    def session_override() -> Iterator[Session]:
-        try:
-            yield db_session
-            db_session.commit()
-        except Exception:
-            db_session.rollback()
-            raise
-
+    session_override = serving(db_session)
     app.dependency_overrides[get_db_session] = session_override
     with TestClient(app, raise_server_exceptions=False, client=own_address()) as test_client:
         yield test_client

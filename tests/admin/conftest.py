@@ -16,6 +16,7 @@ from core.http import get_db_session
 from feedback.auth import create_user
 from feedback.models import StaffRole
 from tests.addresses import own_address
+from tests.sessions import serving
 
 PASSWORD = "mat-khau-thu-nghiem-1"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -41,14 +42,7 @@ def app_client(db_session: Session, sent_tasks: list[Any]) -> Iterator[TestClien
 
     app = create_app()
 
-    def session_override() -> Iterator[Session]:
-        try:
-            yield db_session
-            db_session.commit()
-        except Exception:
-            db_session.rollback()
-            raise
-
+    session_override = serving(db_session)
     app.dependency_overrides[get_db_session] = session_override
     panel = next(r.app for r in app.routes if isinstance(r, Mount) and r.path == "/admin")
     panel.dependency_overrides[get_db_session] = session_override

@@ -20,6 +20,7 @@ from core.http import get_db_session
 from core.settings import get_settings
 from tests.bot.conftest import forget_chats
 from tests.e2e.processes import free_port
+from tests.sessions import serving
 from tiepdan.app import create_app
 
 EXAMPLES = 12
@@ -39,14 +40,7 @@ def on_test_session(
     """The app on the test's rolled-back session, with Rasa down (a closed port)."""
     monkeypatch.setattr(get_settings(), "rasa_url", f"http://127.0.0.1:{free_port()}")
 
-    def session_override() -> Iterator[Session]:
-        try:
-            yield db_session
-            db_session.commit()
-        except Exception:
-            db_session.rollback()
-            raise
-
+    session_override = serving(db_session)
     APP.dependency_overrides[get_db_session] = session_override
     yield
     APP.dependency_overrides.clear()
