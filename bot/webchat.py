@@ -94,19 +94,35 @@ def history(session_id: str, *, after: int) -> list[dict[str, Any]]:
     """The session's messages after id `after`, both ways, oldest first."""
     with session_scope() as session:
         conversation = webchat_conversation(session, session_id)
-        return [
-            {
-                "id": m.id,
-                "direction": m.direction.value,
-                "pushed": m.direction == Direction.OUTBOUND and m.channel_message_id is not None,
-                **(
-                    reply_of(m).as_dict()
-                    if m.direction == Direction.OUTBOUND
-                    else {"text": m.text or m.payload, "buttons": [], "image": None}
-                ),
-            }
-            for m in conversation_messages(session, conversation.id, after_id=after)
-        ]
+        return _history_items(session, conversation.id, after=after)
+
+
+def conversation_id(session_id: str) -> int:
+    """The conversation behind a session id this server issued (the push's key)."""
+    with session_scope() as session:
+        return webchat_conversation(session, session_id).id
+
+
+def conversation_history(conversation_id: int, *, after: int) -> list[dict[str, Any]]:
+    """As `history`, for a session already resolved to its conversation: one query."""
+    with session_scope() as session:
+        return _history_items(session, conversation_id, after=after)
+
+
+def _history_items(session: Session, conversation_id: int, *, after: int) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": m.id,
+            "direction": m.direction.value,
+            "pushed": m.direction == Direction.OUTBOUND and m.channel_message_id is not None,
+            **(
+                reply_of(m).as_dict()
+                if m.direction == Direction.OUTBOUND
+                else {"text": m.text or m.payload, "buttons": [], "image": None}
+            ),
+        }
+        for m in conversation_messages(session, conversation_id, after_id=after)
+    ]
 
 
 def check_session(session_id: str) -> None:

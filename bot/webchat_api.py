@@ -6,6 +6,7 @@ Thin routes over bot/webchat.py; the widget itself is served by integrations/web
 from __future__ import annotations
 
 import asyncio
+from asyncio import FIRST_COMPLETED
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, WebSocket, WebSocketDisconnect
@@ -13,15 +14,17 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field, model_validator
 from starlette.concurrency import run_in_threadpool
 
-from bot import webchat
+from bot import message_push, webchat
+from bot.message_push import SAFETY_POLL_SECONDS
 from core.errors import AppError, Invalid, NotFound
 from core.http import MAX_ID, AfterId, client_ip
 from core.settings import get_settings
 from feedback import attachments as photos
 
 router = APIRouter(prefix="/api/v1/webchat", tags=["webchat"])
-# How often the WebSocket looks for new messages. Messages are written by other processes
-# (the worker delivering a staff reply), so the database is where they meet.
+# How often the WebSocket looks for new messages when nothing wakes it (SQLite, or
+# TIEPDAN_WEBCHAT_PUSH=poll, or the LISTEN connection down). Messages are written by other
+# processes (the worker delivering a staff reply), so the database is where they meet.
 POLL_SECONDS = 1.0
 
 
@@ -171,30 +174,50 @@ async def push(websocket: WebSocket, session_id: str, after: int | None = None) 
         await websocket.close(code=1008, reason="'after' is out of range.")
         return
     try:
-        known = await run_in_threadpool(webchat.history, session_id, after=after or 0)
+        conversation_id = await run_in_threadpool(webchat.conversation_id, session_id)
     except AppError:
         await websocket.close(code=1008, reason="Unknown web-chat session.")
         return
-    await websocket.accept()
-    last = after if after is not None else max((m["id"] for m in known), default=0)
-    if after is not None and known:
-        await websocket.send_json({"messages": _outbound(known)})
-        last = known[-1]["id"]
-    # The page may send pings; a reader task drains them and notices when the page leaves.
-    reader = asyncio.create_task(_drain(websocket))
+    # Subscribed before the first read: a message committed after that read wakes the loop.
+    with message_push.subscription(conversation_id) as woken:
+        known = await run_in_threadpool(
+            webchat.conversation_history, conversation_id, after=after or 0
+        )
+        await websocket.accept()
+        last = after if after is not None else max((m["id"] for m in known), default=0)
+        if after is not None and known:
+            await websocket.send_json({"messages": _outbound(known)})
+            last = known[-1]["id"]
+        # The page may send pings; a reader task drains them and notices when the page leaves.
+        reader = asyncio.create_task(_drain(websocket))
+        try:
+            while await _woken_or_timeout(woken, reader):
+                woken.clear()  # before the read: a commit after it sets the event again
+                fresh = await run_in_threadpool(
+                    webchat.conversation_history, conversation_id, after=last
+                )
+                if fresh:
+                    last = fresh[-1]["id"]
+                    outbound = _outbound(fresh)
+                    if outbound:
+                        await websocket.send_json({"messages": outbound})
+        except WebSocketDisconnect:
+            pass
+        finally:
+            reader.cancel()
+
+
+async def _woken_or_timeout(woken: asyncio.Event, reader: asyncio.Task[None]) -> bool:
+    """Wait until a message may have come (or it is time to read anyway); False once the page
+    has left. Woken by LISTEN/NOTIFY (bot/message_push.py), a chat reads only when there is
+    something to read, and reads every SAFETY_POLL_SECONDS anyway; otherwise it polls."""
+    timeout = SAFETY_POLL_SECONDS if message_push.listening() else POLL_SECONDS
+    waiting = asyncio.create_task(woken.wait())
     try:
-        while not reader.done():
-            await asyncio.sleep(POLL_SECONDS)
-            fresh = await run_in_threadpool(webchat.history, session_id, after=last)
-            if fresh:
-                last = fresh[-1]["id"]
-                outbound = _outbound(fresh)
-                if outbound:
-                    await websocket.send_json({"messages": outbound})
-    except WebSocketDisconnect:
-        pass
+        await asyncio.wait({waiting, reader}, timeout=timeout, return_when=FIRST_COMPLETED)
     finally:
-        reader.cancel()
+        waiting.cancel()
+    return not reader.done()
 
 
 async def _drain(websocket: WebSocket) -> None:

@@ -183,6 +183,10 @@ class Settings(BaseSettings):
     # Where the API and worker processes write their Prometheus counters (multiprocess mode);
     # empty means <var_dir>/metrics.
     metrics_dir: Path | None = None
+    # How an open web chat learns of a message written elsewhere (a staff reply, a status
+    # change): `notify` wakes it through PostgreSQL LISTEN/NOTIFY (bot/message_push.py), `poll`
+    # makes every open chat ask the database each second. SQLite always polls.
+    webchat_push: Literal["notify", "poll"] = "notify"
 
     @model_validator(mode="after")
     def _fill_defaults_and_refuse_dev_secrets(self) -> Settings:

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from admin.app import create_admin_app
+from bot import message_push
 from bot.api import desk as conversations_router
 from bot.api import router as bot_router
 from bot.webchat_api import router as webchat_router
@@ -37,8 +38,15 @@ Every error is JSON: `{"detail": "..."}`.
 @asynccontextmanager
 async def _lifespan(_app: FastAPI) -> AsyncIterator[None]:
     get_engine()
-    yield
-    dispose_engine()
+    settings = get_settings()
+    # On PostgreSQL, one connection per process listens for new messages for the open web
+    # chats, instead of each chat polling (bot/message_push.py).
+    await message_push.start(settings.database_url, mode=settings.webchat_push)
+    try:
+        yield
+    finally:
+        await message_push.stop()
+        dispose_engine()
 
 
 def create_app() -> FastAPI:
