@@ -183,3 +183,13 @@ def test_the_rasa_copy_reads_the_language_as_the_platform_does(text):
 
 def test_the_actions_offer_the_rating_buttons_the_notice_carries_in_english():
     assert copies.rating_buttons("PA7K3M9QXT", "en") == rating_buttons("PA7K3M9QXT", "en")
+
+
+tokenizer_language = load_rasa_module("components/language.py")
+
+
+def test_the_tokenizers_copy_of_the_language_rule_is_the_platforms():
+    assert tokenizer_language.ENGLISH_WORDS == language.ENGLISH_WORDS
+    assert tokenizer_language.VIETNAMESE_SYLLABLES == language.VIETNAMESE_SYLLABLES
+    for text in [*LANGUAGE_SAMPLES, *_random_messages(400)]:
+        assert tokenizer_language.detect_language(text) == language.detect_language(text), text
