@@ -210,6 +210,7 @@ def next_received(conversation_id: int) -> tuple[Stored, Inbound] | None:
             Conversation.channel_user_id,
             Conversation.handed_off,
             Conversation.rasa_restart_due,
+            Conversation.language,
         )
         .join(Conversation, Conversation.id == Message.conversation_id)
         .where(
@@ -240,6 +241,7 @@ def next_received(conversation_id: int) -> tuple[Stored, Inbound] | None:
         conversation_id=conversation_id,
         handed_off=bool(row.handed_off),
         rasa_restart_due=bool(row.rasa_restart_due),
+        language=row.language,
     )
     return stored, inbound
 

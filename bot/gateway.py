@@ -86,6 +86,45 @@ PHOTO_QUOTA = (
     "Hôm nay cuộc trò chuyện này đã gửi nhiều ảnh nên hệ thống tạm ngừng nhận thêm ảnh. Bạn vui "
     "lòng mô tả bằng chữ, hoặc gửi ảnh sau khoảng {minutes} phút."
 )
+# The same in English, for a conversation in English (Conversation.language).
+ENGLISH_TEXTS = {
+    ACK_RASA_DOWN: (
+        "Thank you for contacting us. The automatic assistant is briefly unavailable; your "
+        "message is saved and an official will answer soon."
+    ),
+    ACK_TICKET_OPENED: (
+        "Thank you. The automatic assistant is briefly unavailable, but your report has been "
+        "received with the code {code}. You can use this code to check its progress."
+    ),
+    ACK_DETAILS_ADDED: (
+        "Thank you. This has been added to your report {code}; the official will read it "
+        "with that report."
+    ),
+    TOO_LONG: (
+        "Your message is longer than {limit} characters, so the system could not read it. "
+        "Please sum up what happened and where in a shorter message."
+    ),
+    EMPTY: "Please type your message.",
+    BAD_PAYLOAD: "This choice is no longer valid. Please choose again or type your message.",
+    UNSUPPORTED: (
+        "Sorry, I cannot read this kind of message. Please write text, send a photo or share "
+        "your location."
+    ),
+    PHOTO_UNAVAILABLE: "Sorry, I could not load your photo. Please send it again.",
+    SLOW_DOWN: (
+        "You are sending messages quickly, so the last one was not handled. Please wait about "
+        "{seconds} seconds and send it again."
+    ),
+    PHOTO_QUOTA: (
+        "This conversation has sent many photos today, so no more photos are taken for now. "
+        "Please describe it in words, or send the photo in about {minutes} minutes."
+    ),
+}
+
+
+def in_language(text: str, language: str) -> str:
+    """One of the gateway's own texts in the conversation's language (Vietnamese by default)."""
+    return ENGLISH_TEXTS.get(text, text) if language == "en" else text
 
 
 @dataclass
@@ -155,7 +194,9 @@ def _within_message_limit(stored: Stored, inbound: Inbound) -> bool:
     sender = f"{inbound.channel}:{inbound.channel_user_id}"
     try:
         ratelimit.enforce(
-            f"messages:{sender}", get_settings().limit_messages_per_session, message=SLOW_DOWN
+            f"messages:{sender}",
+            get_settings().limit_messages_per_session,
+            message=in_language(SLOW_DOWN, stored.language),
         )
         return True
     except TooMany as refusal:
@@ -191,18 +232,18 @@ def answer(
     adapter = registry.get_adapter(inbound.channel)
     deliver = queue_delivery and not adapter.delivered_by_storing
     inbound = _typed_payload(adapter.prepare(inbound, conversation_id=stored.conversation_id))
-    refusal = _refusal(inbound)
+    refusal = _refusal(inbound, stored.language)
     if refusal is not None:
         return _finish(stored, adapter, MessageState.REJECTED, [Reply(text=refusal)], deliver)
     if stored.handed_off:
         return _finish(stored, adapter, MessageState.HANDED_OFF, [], deliver)
     try:
-        rasa_message = _rasa_message(adapter, inbound)
+        rasa_message = _rasa_message(adapter, inbound, stored.language)
     except AppError as exc:  # a photo refused: too large, not an image
         return _finish(stored, adapter, MessageState.REJECTED, [Reply(text=exc.message)], deliver)
     except (RetryLater, Undeliverable) as exc:
         logger.warning("photo of message %s unavailable: %s", stored.message_id, exc)
-        unavailable = [Reply(text=PHOTO_UNAVAILABLE)]
+        unavailable = [Reply(text=in_language(PHOTO_UNAVAILABLE, stored.language))]
         return _finish(stored, adapter, MessageState.REJECTED, unavailable, deliver)
 
     url = rasa_url or get_settings().rasa_url
@@ -225,21 +266,21 @@ def _typed_payload(inbound: Inbound) -> Inbound:
     return inbound
 
 
-def _refusal(inbound: Inbound) -> str | None:
+def _refusal(inbound: Inbound, language: str = "vi") -> str | None:
     """The polite word for a message the assistant must not be given, or None."""
     if inbound.unsupported:
-        return UNSUPPORTED
+        return in_language(UNSUPPORTED, language)
     if inbound.payload is not None and not rasa_rest.is_valid_payload(inbound.payload):
-        return BAD_PAYLOAD
+        return in_language(BAD_PAYLOAD, language)
     text = (inbound.text or "").strip()
     if inbound.payload is None and not text and not inbound.attachments:
-        return EMPTY
+        return in_language(EMPTY, language)
     if len(text) > MAX_TEXT:
-        return TOO_LONG.format(limit=MAX_TEXT)
+        return in_language(TOO_LONG, language).format(limit=MAX_TEXT)
     return None
 
 
-def _rasa_message(adapter: ChannelAdapter, inbound: Inbound) -> str:
+def _rasa_message(adapter: ChannelAdapter, inbound: Inbound, language: str = "vi") -> str:
     """What Rasa is told: a button's payload, a photo or a place as the payload the widget's
     buttons send, or the text."""
     if inbound.payload is not None:
@@ -255,7 +296,7 @@ def _rasa_message(adapter: ChannelAdapter, inbound: Inbound) -> str:
             ratelimit.enforce(
                 f"photo-bytes:{inbound.channel}:{inbound.channel_user_id}",
                 settings.limit_photo_bytes_per_session,
-                message=PHOTO_QUOTA,
+                message=in_language(PHOTO_QUOTA, language),
                 amount=len(cleaned),
             )
             return "/share_photo" + json.dumps({"photo_url": attachments.save(cleaned, kind)})
@@ -281,17 +322,18 @@ def _fallback(stored: Stored, adapter: ChannelAdapter, inbound: Inbound, deliver
     ticket is added to it."""
     text = (inbound.text or "").strip()
     code = None
-    reply = ACK_RASA_DOWN
+    language = stored.language
+    reply = in_language(ACK_RASA_DOWN, language)
     with session_scope() as session:
         earlier = conversations.recent_fallback_ticket(
             session, stored.conversation_id, since=utcnow() - FALLBACK_BURST
         )
         if earlier and text and citizen.add_details(session, code=earlier, text=text):
-            code, reply = earlier, ACK_DETAILS_ADDED.format(code=earlier)
+            code, reply = earlier, in_language(ACK_DETAILS_ADDED, language).format(code=earlier)
         elif text and len(text) >= FALLBACK_MIN_LENGTH and _reads_like_a_report(text):
             try:
                 code = _open_ticket(session, stored, inbound, text)
-                reply = ACK_TICKET_OPENED.format(code=code)
+                reply = in_language(ACK_TICKET_OPENED, language).format(code=code)
             except TooMany as refusal:  # the chat's ticket quota: the message stays stored
                 reply = refusal.message
     return _finish(

@@ -16,9 +16,11 @@ from bot.delivery import add_outbound
 from bot.models import Conversation, Message
 from core.errors import NotFound
 from feedback.citizen import Identity
+from feedback.language import ENGLISH
 from integrations.channel import Reply
 
 HANDED_BACK = "Cán bộ đã kết thúc trao đổi. Trợ lý tự động sẽ tiếp tục hỗ trợ bạn."
+HANDED_BACK_EN = "The official has ended the conversation. The assistant will help you again."
 
 
 def conversation_of(session: Session, identity: Identity) -> Conversation:
@@ -72,5 +74,6 @@ def hand_back(session: Session, conversation_id: int, *, username: str) -> Conve
     conversation = conversation_by_id(session, conversation_id)
     if conversation.handed_off:
         conversation.handed_off = False
-        staff_reply(session, conversation_id, text=HANDED_BACK, username=username)
+        said = HANDED_BACK_EN if conversation.language == ENGLISH else HANDED_BACK
+        staff_reply(session, conversation_id, text=said, username=username)
     return conversation

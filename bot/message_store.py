@@ -23,6 +23,7 @@ from bot.models import Conversation, Direction, Message, MessageState
 from core import metrics
 from core.database import get_engine, session_scope, single_statement, utcnow
 from core.errors import Forbidden
+from feedback.language import language_shown
 from integrations.channel import Inbound, Reply
 
 MESSAGES = cast(Table, Message.__table__)
@@ -33,9 +34,10 @@ _CONTENT = bindparam("content", type_=MESSAGES.c.content.type)
 _STORE_INBOUND_POSTGRESQL = sql(
     """
     WITH touched AS (
-        UPDATE conversations SET last_message_at = :now
+        UPDATE conversations
+        SET last_message_at = :now, language = COALESCE(:language, language)
         WHERE channel = :channel AND channel_user_id = :channel_user_id
-        RETURNING id, handed_off, rasa_restart_due
+        RETURNING id, handed_off, rasa_restart_due, language
     ), inserted AS (
         INSERT INTO messages
             (conversation_id, direction, channel_message_id, text, payload, content, state,
@@ -44,16 +46,18 @@ _STORE_INBOUND_POSTGRESQL = sql(
         FROM touched
         RETURNING id, conversation_id
     )
-    SELECT inserted.id, inserted.conversation_id, touched.handed_off, touched.rasa_restart_due
+    SELECT inserted.id, inserted.conversation_id, touched.handed_off, touched.rasa_restart_due,
+        touched.language
     FROM inserted JOIN touched ON touched.id = inserted.conversation_id
     """
 ).bindparams(_NOW, _CONTENT)
 
 _TOUCH_CONVERSATION = sql(
     """
-    UPDATE conversations SET last_message_at = :now
+    UPDATE conversations
+    SET last_message_at = :now, language = COALESCE(:language, language)
     WHERE channel = :channel AND channel_user_id = :channel_user_id
-    RETURNING id, handed_off, rasa_restart_due
+    RETURNING id, handed_off, rasa_restart_due, language
     """
 ).bindparams(_NOW)
 
@@ -100,6 +104,7 @@ class Stored:
     conversation_id: int
     handed_off: bool  # staff have the conversation
     rasa_restart_due: bool  # see Conversation.rasa_restart_due
+    language: str = "vi"  # the conversation's, this message included (Conversation.language)
 
 
 def store_inbound(inbound: Inbound) -> Stored | None:
@@ -118,6 +123,8 @@ def store_inbound(inbound: Inbound) -> Stored | None:
         "content": inbound_content(inbound),
         "direction": Direction.INBOUND.value,
         "state": MessageState.RECEIVED.value,
+        # A message that shows no language (a button, a number) keeps the conversation's.
+        "language": language_shown(inbound.text),
     }
     try:
         stored = _store_inbound(values)
@@ -143,11 +150,11 @@ def _store_inbound(values: dict[str, Any]) -> Stored | None:
         touched = connection.execute(_TOUCH_CONVERSATION, values).one_or_none()
         if touched is None:
             return None
-        conversation_id, handed_off, rasa_restart_due = touched
+        conversation_id, handed_off, rasa_restart_due, language = touched
         message_id = connection.execute(
             _INSERT_INBOUND, {**values, "conversation_id": conversation_id}
         ).scalar_one()
-    return Stored(message_id, conversation_id, bool(handed_off), bool(rasa_restart_due))
+    return Stored(message_id, conversation_id, bool(handed_off), bool(rasa_restart_due), language)
 
 
 def _open_conversation(inbound: Inbound) -> None:

@@ -60,6 +60,10 @@ class Conversation(Base):
     # hold the intake it had begun, which would file the same report again. The gateway
     # restarts Rasa's conversation before the next message (bot/gateway.py).
     rasa_restart_due: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # The language the person writes in ("vi" or "en"): what the platform says to them (notices,
+    # the gateway's own answers) is in it. Each message that shows a language sets it
+    # (feedback/language.py); Rasa keeps the same in its `language` slot.
+    language: Mapped[str] = mapped_column(String(2), default="vi", server_default="vi")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_message_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # Leases, so that one worker at a time answers this person (in order) and one delivers to

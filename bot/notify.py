@@ -4,6 +4,9 @@ A staff reply, a resolution, a rejection or the start of the work becomes an out
 in each of the contact's conversations. The message's channel id is `event:<id>`, so running
 the task twice writes it once. On the web chat, storing the message is delivering it (the
 chat's WebSocket pushes it); on Telegram and Zalo it is queued for bot/delivery.py.
+
+A notice is worded in the conversation's language (Vietnamese, or English for the firms that
+write in English: `Conversation.language`); what staff wrote is passed on as they wrote it.
 """
 
 from __future__ import annotations
@@ -15,14 +18,18 @@ from bot.delivery import add_outbound
 from bot.models import Conversation, Message
 from feedback.attachments import is_document_url, is_photo_url
 from feedback.contacts import contacts_to_tell
+from feedback.language import ENGLISH
 from feedback.models import ContactIdentity, Ticket, TicketEvent
 from integrations.channel import Reply
 
 RATING_QUESTION = "Bạn đánh giá thế nào về việc xử lý phản ánh này?"
+RATING_QUESTION_EN = "How would you rate the handling of this report?"
 
 
-def notice_text(ticket: Ticket, event: TicketEvent) -> str:
-    """The citizen-facing Vietnamese text for an event."""
+def notice_text(ticket: Ticket, event: TicketEvent, language: str = "vi") -> str:
+    """The citizen-facing text for an event, in Vietnamese or in English."""
+    if language == ENGLISH:
+        return _notice_text_english(ticket, event)
     code = ticket.code
     if event.kind == "resolve":
         text = f"Phản ánh {code} đã được xử lý xong."
@@ -36,14 +43,30 @@ def notice_text(ticket: Ticket, event: TicketEvent) -> str:
     return f"Phản hồi về phản ánh {code}: {event.message}"
 
 
-def rating_buttons(code: str) -> list[dict[str, str]]:
-    """Scores 5 to 1 and "not fixed"; the payloads are Rasa intents with the code."""
+def _notice_text_english(ticket: Ticket, event: TicketEvent) -> str:
+    code = ticket.code
+    if event.kind == "resolve":
+        text = f"Your report {code} has been resolved."
+        if event.message and event.public:
+            text = f"{text} {event.message}"
+        return f"{text}\n{RATING_QUESTION_EN}"
+    if event.kind == "reject":
+        return f"Your report {code} was not accepted for handling. Reason: {event.message}"
+    if event.kind == "start":
+        return f"Your report {code} is being handled by the authorities."
+    return f"Reply about your report {code}: {event.message}"
+
+
+def rating_buttons(code: str, language: str = "vi") -> list[dict[str, str]]:
+    """Scores 5 to 1 and "not fixed"; the payloads are Rasa intents with the code, the titles in
+    the conversation's language."""
     buttons = [
         {"title": "⭐" * score, "payload": f'/rate{{"ticket_code": "{code}", "score": {score}}}'}
         for score in range(5, 0, -1)
     ]
+    not_fixed = "Not fixed yet" if language == ENGLISH else "Chưa được xử lý"
     buttons.append(
-        {"title": "Chưa được xử lý", "payload": f'/rate{{"ticket_code": "{code}", "fixed": false}}'}
+        {"title": not_fixed, "payload": f'/rate{{"ticket_code": "{code}", "fixed": false}}'}
     )
     return buttons
 
@@ -61,10 +84,12 @@ def notice_documents(event: TicketEvent) -> list[str]:
     return [url for url in (event.data or {}).get("attachments", []) if is_document_url(url)]
 
 
-def notice_buttons(ticket: Ticket, event: TicketEvent) -> list[dict[str, str]]:
+def notice_buttons(
+    ticket: Ticket, event: TicketEvent, language: str = "vi"
+) -> list[dict[str, str]]:
     """A resolution asks for a rating."""
     if event.kind == "resolve":
-        return rating_buttons(ticket.code)
+        return rating_buttons(ticket.code, language)
     return []
 
 
@@ -104,9 +129,10 @@ def notify_contact(session: Session, *, event_id: int) -> int:
             continue
         # Only the ticket's own citizen may rate it; who follows a merged duplicate is told.
         own = contact_of[(conversation.channel, conversation.channel_user_id)] == ticket.contact_id
+        language = conversation.language
         notice = Reply(
-            text=notice_text(ticket, event),
-            buttons=notice_buttons(ticket, event) if own else [],
+            text=notice_text(ticket, event, language),
+            buttons=notice_buttons(ticket, event, language) if own else [],
             image=notice_image(event),
             documents=notice_documents(event),
         )

@@ -207,6 +207,9 @@ class Ticket(Base):
     longitude: Mapped[float | None] = mapped_column(Float)
     attachments: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     channel: Mapped[str | None] = mapped_column(String(20))
+    # The language the report is written in ("vi" or "en", nlu/language.py). Staff read it as
+    # written; the panel marks an English one ("Tiếng Anh").
+    language: Mapped[str] = mapped_column(String(2), default="vi", server_default="vi")
 
     predicted_category_code: Mapped[str | None] = mapped_column(String(40))
     category_confidence: Mapped[float | None] = mapped_column(Float)

@@ -199,6 +199,7 @@ class TicketOut(BaseModel):
     latitude: float | None
     longitude: float | None
     description: str
+    language: str = Field(description='The language the report is written in: "vi" or "en"')
     photos: list[str]
     channel: str | None
     is_public: bool
@@ -389,6 +390,7 @@ def ticket_out(ticket: Ticket) -> TicketOut:
         latitude=ticket.latitude,
         longitude=ticket.longitude,
         description=ticket.description,
+        language=ticket.language,
         photos=[a["url"] for a in ticket.attachments if a.get("type") == "photo"],
         channel=ticket.channel,
         is_public=ticket.is_public,

@@ -44,6 +44,7 @@ from feedback.schemas import (
 )
 from feedback.sla import set_sla_due
 from feedback.ticket_codes import generate_ticket_code
+from nlu.language import detect_language
 
 
 def _now() -> datetime:
@@ -92,6 +93,7 @@ def create_ticket(
         status=TicketStatus.NEW,
         priority=data.priority,
         description=data.description,
+        language=detect_language(data.description),
         ward_code=data.ward_code,
         address=data.address,
         latitude=data.latitude,

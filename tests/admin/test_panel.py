@@ -226,6 +226,27 @@ def test_what_a_citizen_wrote_is_shown_as_text(app_client, db_session, panel, se
     assert "&lt;img src=x onerror=alert(1)&gt; &lt;script&gt;alert(2)&lt;/script&gt;" in page
 
 
+def test_an_english_report_is_marked_beside_its_original_text(
+    app_client, db_session, panel, service_headers
+):
+    english = "The street light near VSIP 1 gate is broken since last week"
+    code = file_and_route(
+        app_client, db_session, service_headers, {**CITY_REPORT, "description": english}
+    )
+    vietnamese = file_and_route(app_client, db_session, service_headers, CITY_REPORT)
+    staff = panel("agency_staff", "SXD")
+
+    page = staff.get(f"/admin/tickets/{code}").text
+    queue = staff.get(f"/admin/queue?q={code.lower()}").text
+
+    for html in (page, queue):
+        assert english in html and '<span class="lang-tag"' in html and "Tiếng Anh" in html
+    assert '<p class="citizen-text" lang="en">' in page
+    assert "Tiếng Anh" not in staff.get(f"/admin/tickets/{vietnamese}").text
+    ticket = db_session.scalar(select(Ticket).where(Ticket.code == code))
+    assert ticket is not None and ticket.language == "en"
+
+
 def test_the_queue_filters_and_searches(app_client, db_session, panel, service_headers):
     city = file_and_route(app_client, db_session, service_headers, CITY_REPORT)
     other = file_and_route(
@@ -438,6 +459,28 @@ def test_the_conversations_desk_replies_and_hands_back(app_client, db_session, p
     db_session.refresh(conversation)
     assert conversation.handed_off is False
     assert panel("agency_staff", "SXD").get("/admin/conversations").status_code == 403
+
+
+def test_an_english_conversation_is_marked_and_handed_back_in_english(
+    app_client, db_session, panel
+):
+    from bot.handoff import HANDED_BACK_EN
+    from bot.models import Conversation, Message
+
+    conversation = Conversation(
+        channel="web", channel_user_id="desk-english", handed_off=True, language="en"
+    )
+    db_session.add(conversation)
+    db_session.commit()
+    dispatcher = panel("dispatcher")
+
+    listed = dispatcher.get("/admin/conversations").text
+    assert f"#{conversation.id}" in listed and "Tiếng Anh" in listed
+    assert dispatcher.post(f"/admin/conversations/{conversation.id}/handback").status_code == 303
+    said = db_session.scalars(
+        select(Message.text).where(Message.conversation_id == conversation.id)
+    ).all()
+    assert said == [HANDED_BACK_EN]
 
 
 def test_the_transcript_shows_this_reports_part_of_the_chat_only(

@@ -177,3 +177,25 @@ def test_two_first_messages_at_once_are_both_kept(channel, monkeypatch):
     rows = _messages(channel)
     assert sorted(m.text for m in rows) == ["tin 1", "tin 2"]
     assert len({m.conversation_id for m in rows}) == 1
+
+
+def test_the_conversation_keeps_the_language_its_messages_show(channel):
+    """English from the first message; a phone number, a code or a button keeps it; Vietnamese
+    turns it back. The next worker reads it with the message it answers."""
+
+    def say(text: str | None, payload: str | None = None) -> str:
+        inbound = Inbound(channel=channel, channel_user_id="u1", text=text, payload=payload)
+        stored = store_inbound(inbound)
+        assert stored is not None
+        with session_scope() as session:
+            kept = session.get_one(Conversation, stored.conversation_id).language
+        assert kept == stored.language
+        return stored.language
+
+    assert say("Hello") == "en"
+    assert say("The street light near VSIP 1 gate is broken") == "en"
+    assert say("0912 345 678") == "en"
+    assert say("PA7K3M9QXT") == "en"
+    assert say(None, payload="/affirm") == "en"
+    assert say("xin chào, cho tôi hỏi") == "vi"
+    assert say("ok") == "vi"

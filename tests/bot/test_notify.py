@@ -87,3 +87,55 @@ def test_a_resolution_shows_its_evidence_documents_with_the_notice():
     resolved = TicketEvent(kind="resolve", public=True, data={"attachments": [photo, document]})
     assert notify.notice_documents(resolved) == [document]
     assert notify.notice_documents(TicketEvent(kind="reply", public=True, data={})) == []
+
+
+def test_an_english_citizen_is_told_in_english(client, db_session, service_headers):
+    """A firm that writes in English gets the platform's notices in English, the rating
+    buttons' payloads unchanged; staff's own words are passed on as written."""
+    user = f"citizen-{secrets.token_hex(4)}"
+    db_session.add(Conversation(channel="web", channel_user_id=user, language="en"))
+    report = {
+        **REPORT,
+        "description": "The street light near VSIP 1 gate is broken since last week",
+        "contact": {"channel": "web", "channel_user_id": user},
+    }
+    code = file_and_route(client, db_session, service_headers, report)
+    ticket = db_session.scalar(select(Ticket).where(Ticket.code == code))
+    assert ticket is not None and ticket.language == "en"
+
+    def told(action: str, payload: dict) -> Message:
+        ticket = _act(db_session, code, action, payload)
+        event = db_session.scalars(
+            select(TicketEvent)
+            .where(TicketEvent.ticket_id == ticket.id, TicketEvent.kind == action)
+            .order_by(TicketEvent.id.desc())
+        ).first()
+        assert event is not None
+        assert notify.notify_contact(db_session, event_id=event.id) == 1
+        notice = _notice(db_session, user)
+        assert notice is not None
+        return notice
+
+    started = told("start", {})
+    assert started.text == f"Your report {code} is being handled by the authorities."
+    replied = told("reply", {"message": "Đội sẽ kiểm tra vào sáng mai.", "public": True})
+    assert replied.text == f"Reply about your report {code}: Đội sẽ kiểm tra vào sáng mai."
+    evidence = [attachments.save(tiny_png(), "png")]
+    resolved = told("resolve", {"message": "Đã thay bóng.", "attachments": evidence})
+    assert resolved.text == (
+        f"Your report {code} has been resolved. Đã thay bóng.\n"
+        "How would you rate the handling of this report?"
+    )
+    buttons = resolved.content["buttons"]
+    assert buttons == notify.rating_buttons(code, "en")
+    assert buttons[-1]["title"] == "Not fixed yet"
+    assert [b["payload"] for b in buttons] == [b["payload"] for b in notify.rating_buttons(code)]
+
+
+def test_a_vietnamese_citizen_is_still_told_in_vietnamese():
+    ticket = Ticket(code="PA7K3M9QXT")
+    started = TicketEvent(kind="start", public=True, data={})
+    assert notify.notice_text(ticket, started) == (
+        "Phản ánh PA7K3M9QXT đang được cơ quan chức năng xử lý."
+    )
+    assert notify.notice_text(ticket, started, "vi") == notify.notice_text(ticket, started)

@@ -14,8 +14,9 @@ import pytest
 
 from bot.notify import rating_buttons
 from feedback import attachments, tax_codes, ticket_codes
+from feedback import language as citizen_language
 from feedback.citizen import Identity
-from nlu import normalize
+from nlu import language, normalize
 from tests.bot.rasa_project import load_rasa_module
 
 folding = load_rasa_module("components/folding.py")
@@ -108,3 +109,87 @@ def test_the_actions_check_tax_codes_as_the_platform_does():
     assert action_text._TAX_WEIGHTS == tax_codes.WEIGHTS
     for code in typed:
         assert action_text.tax_code(code) == tax_codes.normalize_tax_code(code), code
+
+
+rasa_language = load_rasa_module("actions/language.py")
+
+LANGUAGE_SAMPLES = [
+    # English, as the firms in the industrial parks write it
+    "Hello",
+    "Hi",
+    "The street light near VSIP 1 gate is broken",
+    "Our factory in VSIP 1 has had no power since Monday",
+    "please help, the road to our company is flooded",
+    "Thank you very much for your help",
+    "yes",
+    "no",
+    "No photo",
+    "I want to talk to a person",
+    "What is the status of PA7K3M9QXT?",
+    "Water supply cut 2 days at our warehouse, please check",
+    "Dear Sir, the drain near gate 3 is blocked",
+    "5 stars",
+    "Very satisfied",
+    "It is still not fixed",
+    # Vietnamese, with or without diacritics, teen-code
+    "Đèn đường trước số 12 Yersin tắt cả tuần nay",
+    "den duong truoc so 12 yersin tat ca tuan nay",
+    "cong ty chung toi o KCN VSIP bi mat dien lien tuc",
+    "ko co anh",
+    "bỏ qua",
+    "không",
+    "đồng ý",
+    "xin chao, cho hoi thu tuc lam lai can cuoc",
+    "gặp cán bộ",
+    # Neither: a number, a code, a word of no list, a button's payload, nothing
+    "0912 345 678",
+    "PA7K3M9QXT",
+    "ok",
+    "skip",
+    "Good morning",
+    '/rate{"ticket_code": "PA7K3M9QXT", "score": 5}',
+    "",
+    "   ",
+    "?!",
+    # Mixed, and letters from elsewhere
+    "KCN VSIP the company is here",
+    "hello ad ơi",
+    "Müller GmbH in the park",
+    "the khong",
+    "Café near the gate",
+]
+
+
+def test_the_rasa_copy_of_the_language_rule_keeps_the_platforms_word_lists():
+    assert rasa_language.ENGLISH_WORDS == language.ENGLISH_WORDS
+    assert rasa_language.VIETNAMESE_SYLLABLES == language.VIETNAMESE_SYLLABLES
+
+
+def _random_messages(count: int) -> list[str]:
+    """Messages drawn from both word lists, numbers and Vietnamese letters."""
+    rng = random.Random(11)
+    english, vietnamese = sorted(language.ENGLISH_WORDS), sorted(language.VIETNAMESE_SYLLABLES)
+    pool = [*english, *vietnamese, "VSIP", "0912345678", "PA7K3M9QXT", "ơi", "được", "xyz"]
+    return [" ".join(rng.choice(pool) for _ in range(rng.randint(1, 8))) for _ in range(count)]
+
+
+@pytest.mark.parametrize("text", [*LANGUAGE_SAMPLES, *_random_messages(400)])
+def test_the_rasa_copy_reads_the_language_as_the_platform_does(text):
+    assert rasa_language.detect_language(text) == language.detect_language(text)
+    assert rasa_language.language_shown(text) == citizen_language.language_shown(text)
+    shown = citizen_language.language_shown(text)
+    assert shown in (None, language.detect_language(text))
+
+
+def test_the_actions_offer_the_rating_buttons_the_notice_carries_in_english():
+    assert copies.rating_buttons("PA7K3M9QXT", "en") == rating_buttons("PA7K3M9QXT", "en")
+
+
+tokenizer_language = load_rasa_module("components/language.py")
+
+
+def test_the_tokenizers_copy_of_the_language_rule_is_the_platforms():
+    assert tokenizer_language.ENGLISH_WORDS == language.ENGLISH_WORDS
+    assert tokenizer_language.VIETNAMESE_SYLLABLES == language.VIETNAMESE_SYLLABLES
+    for text in [*LANGUAGE_SAMPLES, *_random_messages(400)]:
+        assert tokenizer_language.detect_language(text) == language.detect_language(text), text

@@ -62,6 +62,24 @@ def test_small_talk_while_rasa_is_down_is_acknowledged_without_a_ticket(
         assert not session.get_one(Conversation, message.conversation_id).rasa_restart_due
 
 
+def test_an_english_chat_is_answered_in_english_while_rasa_is_down(
+    client, rasa_down, nlu_model, monkeypatch
+):
+    monkeypatch.setattr("nlu.pipeline._nlu", nlu_model)
+    session_id = open_chat(client)
+
+    def say(body: dict) -> str:
+        response = client.post("/api/v1/webchat/messages", json={"session_id": session_id, **body})
+        assert response.status_code == 200, response.text
+        [reply] = response.json()["messages"]
+        return str(reply["text"])
+
+    assert say({"text": "Hello, is anyone there?"}) == gateway.ENGLISH_TEXTS[gateway.ACK_RASA_DOWN]
+    # A button's forged payload shows no language: the chat stays English.
+    assert say({"payload": "/drop_tables"}) == gateway.ENGLISH_TEXTS[gateway.BAD_PAYLOAD]
+    assert say({"text": "xin chào ạ"}) == gateway.ACK_RASA_DOWN
+
+
 @pytest.mark.parametrize(
     ("body", "expected"),
     [

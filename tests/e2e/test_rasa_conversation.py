@@ -174,6 +174,52 @@ def test_staff_resolve_the_chat_is_told_and_the_rating_is_recorded(
     assert _ticket(code).status.value == "reopened"
 
 
+def test_an_english_conversation_is_answered_in_english_at_each_turn(stack: Stack) -> None:
+    """A manager of a foreign-invested firm writes in English: every answer, and every button's
+    title, is English; the payloads are the Vietnamese chat's. The next chat is Vietnamese."""
+    chat = Chat(stack.platform)
+
+    greeting = chat.say("Hello")
+    assert _text(greeting).startswith("Hello! I am the Tiếp Dân assistant"), greeting
+    assert [(b["title"], b["payload"]) for b in greeting[-1]["buttons"]] == [
+        ("Send a report", "/file_complaint"),
+        ("Check a report", "/ask_status"),
+        ("Talk to an official", "/request_human"),
+    ]
+    asked = _text(chat.say("The street light near VSIP 1 gate is broken"))
+    if asked.startswith("Where did it happen?"):  # the NLU found no ward in the message
+        asked = _text(chat.say("Near gate 3 of VSIP 1, Thu Dau Mot ward"))
+    assert asked.startswith("Do you have a photo of the place?"), asked
+    phone = chat.say("skip")  # shows no language: the chat stays English
+    assert _text(phone).startswith("Would you like to leave a phone number"), phone
+    assert phone[-1]["buttons"] == [{"title": "No", "payload": "/deny"}]
+    summary = chat.say("no")
+    assert _text(summary).startswith("Please check your report:"), summary
+    assert "• What: The street light near VSIP 1 gate is broken" in _text(summary)
+    assert summary[-1]["buttons"] == [
+        {"title": "Yes, send it", "payload": "/affirm"},
+        {"title": "Start again", "payload": "/deny"},
+    ]
+    filed = _text(chat.say("yes"))
+    assert filed.startswith("Thank you. Your report has been received with the code"), filed
+    match = CODE.search(filed)
+    assert match, filed
+    ticket = _ticket(match.group(0))
+    assert ticket.language == "en"
+    assert ticket.description == "The street light near VSIP 1 gate is broken"
+    with session_scope() as session:
+        conversation = session.scalar(
+            select(Conversation)
+            .join(WebchatSession, WebchatSession.conversation_id == Conversation.id)
+            .where(WebchatSession.id == chat.session_id)
+        )
+        assert conversation is not None and conversation.language == "en"
+
+    vietnamese = Chat(stack.platform).say("xin chào")
+    assert _text(vietnamese).startswith("Xin chào! Tôi là trợ lý Tiếp Dân"), vietnamese
+    assert vietnamese[-1]["buttons"][0] == {"title": "Gửi phản ánh", "payload": "/file_complaint"}
+
+
 def test_a_question_is_answered_from_the_faq_and_an_official_takes_over(stack: Stack) -> None:
     chat = Chat(stack.platform)
     assert "7 giờ 30" in _text(chat.say("giờ làm việc của UBND phường"))

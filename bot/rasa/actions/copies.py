@@ -17,13 +17,15 @@ def identity(sender_id: str) -> tuple[str, str]:
     return channel, user
 
 
-def rating_buttons(code: str) -> list[dict[str, str]]:
-    """bot/notify.py rating_buttons: scores 5 to 1, then "not fixed", each with the code."""
+def rating_buttons(code: str, language: str = "vi") -> list[dict[str, str]]:
+    """bot/notify.py rating_buttons: scores 5 to 1, then "not fixed", each with the code; the
+    last title in the conversation's language."""
     buttons = [
         {"title": "⭐" * score, "payload": f'/rate{{"ticket_code": "{code}", "score": {score}}}'}
         for score in range(5, 0, -1)
     ]
+    not_fixed = "Not fixed yet" if language == "en" else "Chưa được xử lý"
     buttons.append(
-        {"title": "Chưa được xử lý", "payload": f'/rate{{"ticket_code": "{code}", "fixed": false}}'}
+        {"title": not_fixed, "payload": f'/rate{{"ticket_code": "{code}", "fixed": false}}'}
     )
     return buttons

@@ -22,3 +22,13 @@ def entity(tracker: Tracker, name: str) -> Any:
 def is_payload(message_text: str) -> bool:
     """A button's payload ("/intent{...}") rather than something typed."""
     return message_text.startswith("/")
+
+
+def in_english(tracker: Tracker) -> bool:
+    """The conversation is in English (the `language` slot, see actions/language_slot.py)."""
+    return tracker.get_slot("language") == "en"
+
+
+def pick(tracker: Tracker, vietnamese: str, english: str) -> str:
+    """The text in the conversation's language."""
+    return english if in_english(tracker) else vietnamese

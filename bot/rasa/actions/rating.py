@@ -16,7 +16,7 @@ from rasa_sdk.types import DomainDict
 
 from actions import platform, text
 from actions.copies import rating_buttons
-from actions.message import entity, is_payload, latest
+from actions.message import entity, in_english, is_payload, latest, pick
 from actions.platform import PlatformUnavailable
 
 BUSY = "Xin lỗi, hệ thống đang bận nên chưa ghi nhận được đánh giá. Bạn vui lòng thử lại sau."
@@ -34,6 +34,22 @@ NOT_FIXED_CLOSED = (
     "bạn có thể gửi phản ánh mới để cơ quan chức năng xử lý."
 )
 SKIP = "-"
+
+# The same in English, for a conversation in English (the `language` slot).
+BUSY_EN = "Sorry, the system is busy and could not record your rating. Please try again later."
+NOTHING_TO_RATE_EN = "You have no resolved report to rate yet."
+NOT_YOURS_EN = "Report {code} is not among the reports you sent."
+NOT_RESOLVED_EN = "Report {code} has not been resolved yet, so it cannot be rated."
+ASK_SCORE_EN = "How satisfied are you with how report {code} was handled?"
+THANKS_EN = "Thank you for rating the handling of report {code} {score}/5."
+REOPENED_EN = (
+    "We are sorry. Report {code} has been reopened and sent back to the agency in charge. "
+    "We will tell you when there is news."
+)
+NOT_FIXED_CLOSED_EN = (
+    "Thank you for telling us. Report {code} is closed and cannot be reopened; "
+    "you can send a new report for the authorities to handle."
+)
 
 
 async def _resolved_codes(sender: str) -> list[str]:
@@ -68,31 +84,49 @@ def _says_not_fixed(tracker: Tracker, message_text: str) -> bool:
     return fixed is None and not is_payload(message_text) and text.says_not_fixed(message_text)
 
 
-async def _ask_for_score(dispatcher: CollectingDispatcher, sender: str, code: str | None) -> None:
+async def _ask_for_score(
+    dispatcher: CollectingDispatcher, tracker: Tracker, code: str | None
+) -> None:
     """No score yet: offer the buttons, for one of the sender's own resolved tickets only."""
-    resolved = await _resolved_codes(sender)
+    resolved = await _resolved_codes(tracker.sender_id)
     code = code or (resolved[0] if resolved else None)
     if code is None:
-        dispatcher.utter_message(text=NOTHING_TO_RATE)
+        dispatcher.utter_message(text=pick(tracker, NOTHING_TO_RATE, NOTHING_TO_RATE_EN))
     elif code not in resolved:
-        dispatcher.utter_message(text=NOT_YOURS.format(code=code))
+        dispatcher.utter_message(text=pick(tracker, NOT_YOURS, NOT_YOURS_EN).format(code=code))
     else:
-        dispatcher.utter_message(text=ASK_SCORE.format(code=code), buttons=rating_buttons(code))
+        language = "en" if in_english(tracker) else "vi"
+        dispatcher.utter_message(
+            text=pick(tracker, ASK_SCORE, ASK_SCORE_EN).format(code=code),
+            buttons=rating_buttons(code, language),
+        )
 
 
 def _tell_outcome(
-    dispatcher: CollectingDispatcher, answer: platform.Answer, code: str, not_fixed: bool
+    dispatcher: CollectingDispatcher,
+    tracker: Tracker,
+    answer: platform.Answer,
+    code: str,
+    not_fixed: bool,
 ) -> list[EventType]:
     """Thank the person, or say why the rating was not recorded."""
     if not answer.ok:
-        refusal = {404: NOT_YOURS, 409: NOT_RESOLVED}.get(answer.status, BUSY)
+        refusals = {
+            404: pick(tracker, NOT_YOURS, NOT_YOURS_EN),
+            409: pick(tracker, NOT_RESOLVED, NOT_RESOLVED_EN),
+        }
+        refusal = refusals.get(answer.status, pick(tracker, BUSY, BUSY_EN))
         dispatcher.utter_message(text=refusal.format(code=code))
         return _not_recorded()
     if not_fixed:
-        message = REOPENED if answer.body.get("reopened") else NOT_FIXED_CLOSED
+        if answer.body.get("reopened"):
+            message = pick(tracker, REOPENED, REOPENED_EN)
+        else:
+            message = pick(tracker, NOT_FIXED_CLOSED, NOT_FIXED_CLOSED_EN)
         dispatcher.utter_message(text=message.format(code=code))
         return _not_recorded()
-    dispatcher.utter_message(text=THANKS.format(score=answer.body["score"], code=code))
+    thanks = pick(tracker, THANKS, THANKS_EN)
+    dispatcher.utter_message(text=thanks.format(score=answer.body["score"], code=code))
     return [SlotSet("rating_recorded", True), SlotSet("rating_code", code)]
 
 
@@ -110,12 +144,14 @@ class ActionRecordRating(Action):
         score = _score_of(tracker, message_text)
         try:
             if score is None and not not_fixed:
-                await _ask_for_score(dispatcher, tracker.sender_id, code)
+                await _ask_for_score(dispatcher, tracker, code)
                 return _not_recorded()
             if code is None:
                 resolved = await _resolved_codes(tracker.sender_id)
                 if not resolved:
-                    dispatcher.utter_message(text=NOTHING_TO_RATE)
+                    dispatcher.utter_message(
+                        text=pick(tracker, NOTHING_TO_RATE, NOTHING_TO_RATE_EN)
+                    )
                     return _not_recorded()
                 code = resolved[0]
             body: dict[str, Any] = {"sender": tracker.sender_id}
@@ -125,9 +161,9 @@ class ActionRecordRating(Action):
                 body["fixed"] = False
             answer = await platform.call("POST", f"/api/v1/bot/tickets/{code}/rating", json=body)
         except PlatformUnavailable:
-            dispatcher.utter_message(text=BUSY)
+            dispatcher.utter_message(text=pick(tracker, BUSY, BUSY_EN))
             return _not_recorded()
-        return _tell_outcome(dispatcher, answer, code, not_fixed)
+        return _tell_outcome(dispatcher, tracker, answer, code, not_fixed)
 
 
 class ValidateCommentForm(FormValidationAction):
@@ -167,7 +203,7 @@ class ActionSaveComment(Action):
             json={"sender": tracker.sender_id, "comment": comment},
         )
         if recorded is None:
-            dispatcher.utter_message(text=BUSY)
+            dispatcher.utter_message(text=pick(tracker, BUSY, BUSY_EN))
         else:
             dispatcher.utter_message(response="utter_comment_thanks")
         return reset

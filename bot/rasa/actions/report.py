@@ -16,7 +16,7 @@ from rasa_sdk.types import DomainDict
 
 from actions import platform, text
 from actions.copies import PHOTO_URL_PREFIX, identity
-from actions.message import entity, is_payload, latest
+from actions.message import entity, in_english, is_payload, latest, pick
 
 REPORT_SLOTS = (
     "what",
@@ -80,6 +80,46 @@ KIND_NAMES = {
     "business_request": "Kiến nghị của doanh nghiệp",
 }
 
+# The same in English, for a conversation in English (the `language` slot): plain and short.
+ASK_WHERE_EN = (
+    "Where did it happen? Please give the street number, the street and the ward, "
+    "or send your location (the map pin button)."
+)
+ASK_WHICH_WARD_EN = (
+    "The place you named now belongs to several new wards (after the 2025 reorganisation). "
+    "Please choose where it happened:"
+)
+BAD_WARD_CHOICE_EN = "This choice is no longer valid. Please choose one of the wards below."
+BAD_PHONE_EN = (
+    "This phone number does not look right (10 digits, for example 0912 345 678). "
+    "Please type it again, or choose No if you prefer not to leave one."
+)
+ASK_PHONE_DIGITS_EN = "Please type your phone number."
+BAD_TAX_CODE_EN = (
+    "This tax code is not valid: it has 10 digits (the last one is a check digit), or 13 "
+    "for a branch, for example 0314409058-001. Please check it and type it again."
+)
+ASK_AGAIN_EN = "Please describe what happened again."
+NEED_COMPANY_EN = (
+    "A company's request needs the company's name so that the authorities can find its "
+    "records. Please type the name of your company."
+)
+FILED_EN = (
+    "Thank you. Your {kind} has been received with the code {code}. "
+    "You can send this code at any time to check its progress."
+)
+FILE_FAILED_EN = (
+    "Sorry, the system is busy and could not record your {kind}. "
+    "What you wrote is kept; please try again in a few minutes."
+)
+# The platform's refusal (its ticket quota) is worded in Vietnamese.
+QUOTA_EN = "You have sent many reports in a short time. Please try again later."
+KIND_NAMES_EN = {
+    "complaint": "report",
+    "suggestion": "suggestion",
+    "business_request": "company request",
+}
+
 
 async def _ward_reading(message_text: str) -> dict[str, Any]:
     """The platform NLU's reading of a place: one ward, several candidates, or nothing."""
@@ -141,7 +181,11 @@ class ValidateComplaintForm(FormValidationAction):
         words = len(message_text.split())
         if is_payload(message_text):
             return slots
-        opening = requested is None and words >= MIN_WORDS_OF_A_REPORT
+        opening = (
+            requested is None
+            and words >= MIN_WORDS_OF_A_REPORT
+            and not text.says_only_the_wish(message_text)
+        )
         # "xin chào" or "cảm ơn" is not the problem: the form steps aside for it.
         answer = requested == "what" and (
             intent in REPORT_INTENTS or words >= MIN_WORDS_OF_AN_ANSWER
@@ -192,7 +236,12 @@ class ValidateComplaintForm(FormValidationAction):
             return {"phone": number}
         if intent == "deny":
             return {"phone": NONE}
-        dispatcher.utter_message(text=ASK_PHONE_DIGITS if intent == "affirm" else BAD_PHONE)
+        asked = (
+            pick(tracker, ASK_PHONE_DIGITS, ASK_PHONE_DIGITS_EN)
+            if intent == "affirm"
+            else pick(tracker, BAD_PHONE, BAD_PHONE_EN)
+        )
+        dispatcher.utter_message(text=asked)
         return {"phone": None}
 
     async def extract_company_name(
@@ -202,7 +251,7 @@ class ValidateComplaintForm(FormValidationAction):
         if tracker.get_slot("requested_slot") != "company_name" or intent == "request_human":
             return {}
         if intent == "deny" or not message_text or is_payload(message_text):
-            dispatcher.utter_message(text=NEED_COMPANY)
+            dispatcher.utter_message(text=pick(tracker, NEED_COMPANY, NEED_COMPANY_EN))
             return {"company_name": None}
         return {"company_name": message_text[:300]}
 
@@ -214,7 +263,7 @@ class ValidateComplaintForm(FormValidationAction):
             return {}
         code = text.tax_code(message_text)
         if code is None:
-            dispatcher.utter_message(text=BAD_TAX_CODE)
+            dispatcher.utter_message(text=pick(tracker, BAD_TAX_CODE, BAD_TAX_CODE_EN))
         return {"tax_code": code}
 
     async def extract_confirmed(
@@ -233,7 +282,7 @@ class ValidateComplaintForm(FormValidationAction):
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
         if value is False:  # "Sửa lại": start the report again, keeping its kind
-            dispatcher.utter_message(text=ASK_AGAIN)
+            dispatcher.utter_message(text=pick(tracker, ASK_AGAIN, ASK_AGAIN_EN))
             kept = ("report_kind", "company_name", "tax_code")
             return {slot: None for slot in REPORT_SLOTS if slot not in kept}
         return {"confirmed": value}
@@ -275,7 +324,7 @@ def _where_from_choice(dispatcher: CollectingDispatcher, tracker: Tracker) -> di
     chosen = str(entity(tracker, "ward_code") or "")
     match = next((c for c in candidates if c.get("code") == chosen), None)
     if match is None:  # a stale or forged button
-        dispatcher.utter_message(text=BAD_WARD_CHOICE)
+        dispatcher.utter_message(text=pick(tracker, BAD_WARD_CHOICE, BAD_WARD_CHOICE_EN))
         return {"ward_candidates": candidates}
     return {"where": match["name"], "ward_code": match["code"], "ward_candidates": None}
 
@@ -304,31 +353,52 @@ class ActionAskWhere(Action):
                 {"title": c["name"], "payload": f'/choose_ward{{"ward_code": "{c["code"]}"}}'}
                 for c in candidates
             ]
-            dispatcher.utter_message(text=ASK_WHICH_WARD, buttons=buttons)
+            ask = pick(tracker, ASK_WHICH_WARD, ASK_WHICH_WARD_EN)
+            dispatcher.utter_message(text=ask, buttons=buttons)
         else:
-            dispatcher.utter_message(text=ASK_WHERE)
+            dispatcher.utter_message(text=pick(tracker, ASK_WHERE, ASK_WHERE_EN))
         return []
+
+
+SUMMARY_LABELS = {
+    "check": "Bạn kiểm tra lại {kind}:",
+    "what": "Nội dung",
+    "where": "Địa điểm",
+    "company_name": "Doanh nghiệp",
+    "tax_code": "Mã số thuế",
+    "photo": "Ảnh: đã đính kèm",
+    "phone": "Số điện thoại",
+    "no_phone": "không để lại",
+}
+SUMMARY_LABELS_EN = {
+    "check": "Please check your {kind}:",
+    "what": "What",
+    "where": "Where",
+    "company_name": "Company",
+    "tax_code": "Tax code",
+    "photo": "Photo: attached",
+    "phone": "Phone",
+    "no_phone": "not given",
+}
 
 
 def summary(tracker: Tracker) -> str:
     kind = tracker.get_slot("report_kind") or "complaint"
+    english = in_english(tracker)
+    label = SUMMARY_LABELS_EN if english else SUMMARY_LABELS
+    kind_name = KIND_NAMES_EN[kind] if english else KIND_NAMES[kind].lower()
     lines = [
-        f"Bạn kiểm tra lại {KIND_NAMES[kind].lower()}:",
-        f"• Nội dung: {tracker.get_slot('what')}",
+        label["check"].format(kind=kind_name),
+        f"• {label['what']}: {tracker.get_slot('what')}",
     ]
-    if tracker.get_slot("where"):
-        lines.append(f"• Địa điểm: {tracker.get_slot('where')}")
-    if tracker.get_slot("company_name"):
-        lines.append(f"• Doanh nghiệp: {tracker.get_slot('company_name')}")
-    if tracker.get_slot("tax_code"):
-        lines.append(f"• Mã số thuế: {tracker.get_slot('tax_code')}")
+    for slot in ("where", "company_name", "tax_code"):
+        if tracker.get_slot(slot):
+            lines.append(f"• {label[slot]}: {tracker.get_slot(slot)}")
     photo = tracker.get_slot("photo")
     if photo and photo != NONE:
-        lines.append("• Ảnh: đã đính kèm")
+        lines.append(f"• {label['photo']}")
     phone = tracker.get_slot("phone")
-    lines.append(
-        f"• Số điện thoại: {phone}" if phone and phone != NONE else "• Số điện thoại: không để lại"
-    )
+    lines.append(f"• {label['phone']}: {phone if phone and phone != NONE else label['no_phone']}")
     return "\n".join(lines)
 
 
@@ -342,8 +412,8 @@ class ActionAskConfirmed(Action):
         dispatcher.utter_message(
             text=summary(tracker),
             buttons=[
-                {"title": "Đồng ý, gửi đi", "payload": "/affirm"},
-                {"title": "Sửa lại", "payload": "/deny"},
+                {"title": pick(tracker, "Đồng ý, gửi đi", "Yes, send it"), "payload": "/affirm"},
+                {"title": pick(tracker, "Sửa lại", "Start again"), "payload": "/deny"},
             ],
         )
         return []
@@ -394,12 +464,23 @@ class ActionSubmitReport(Action):
             answer = await platform.call("POST", "/api/v1/tickets", json=ticket_body(tracker))
         except platform.PlatformUnavailable:
             answer = None
+        english = in_english(tracker)
         if answer is not None and answer.status == 429:  # this chat's ticket quota: say so
-            dispatcher.utter_message(text=answer.body["detail"])
+            dispatcher.utter_message(text=QUOTA_EN if english else answer.body["detail"])
             return reset
         if answer is None or not answer.ok:
-            dispatcher.utter_message(text=FILE_FAILED.format(kind_lower=KIND_NAMES[kind].lower()))
+            failed = (
+                FILE_FAILED_EN.format(kind=KIND_NAMES_EN[kind])
+                if english
+                else FILE_FAILED.format(kind_lower=KIND_NAMES[kind].lower())
+            )
+            dispatcher.utter_message(text=failed)
             return reset
         code = answer.body["code"]
-        dispatcher.utter_message(text=FILED.format(kind=KIND_NAMES[kind], code=code))
+        filed = (
+            FILED_EN.format(kind=KIND_NAMES_EN[kind], code=code)
+            if english
+            else FILED.format(kind=KIND_NAMES[kind], code=code)
+        )
+        dispatcher.utter_message(text=filed)
         return reset

@@ -12,11 +12,17 @@ import unicodedata
 CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _CODE = re.compile(r"(?<![A-Z0-9])PA[\s\-]?((?:[0-9A-Z][\s\-]?){8})(?![0-9A-Z])")
 _PHONE = re.compile(r"(?<!\d)(?:\+?84|0)(?:[\s.\-]?\d){9}(?!\d)")
-_SCORE = re.compile(r"(?<!\d)([1-5])\s*(?:sao|diem|\*|/\s*5)?(?!\d)")
-_BUSINESS = re.compile(r"\b(cong ty|cty|doanh nghiep|dn|mst|ma so thue|hop tac xa|htx|kcn)\b")
+_SCORE = re.compile(r"(?<!\d)([1-5])\s*(?:sao|diem|stars?|\*|/\s*5)?(?!\d)")
+_BUSINESS = re.compile(
+    r"\b(cong ty|cty|doanh nghiep|dn|mst|ma so thue|hop tac xa|htx|kcn|"
+    r"company|factory|firm|enterprise|industrial park|tax code|ltd)\b"
+)
 _NOT_FIXED = re.compile(
     r"chua (duoc )?(xu ly|sua|khac phuc|giai quyet)|van (chua|con|y nhu cu|nhu cu)|"
-    r"khong (duoc )?(xu ly|sua)|chua ai (toi|den)"
+    r"khong (duoc )?(xu ly|sua)|chua ai (toi|den)|"
+    # English, as the firms in the industrial parks write it
+    r"not (been |yet )?(fixed|solved|resolved|repaired)|still (broken|not)|"
+    r"nothing (was|has been) done"
 )
 _WORD_SCORES = {
     "rat hai long": 5,
@@ -26,6 +32,11 @@ _WORD_SCORES = {
     "khong hai long": 2,
     "rat khong hai long": 1,
     "te": 1,
+    "very satisfied": 5,
+    "satisfied": 4,
+    "not satisfied": 2,
+    "dissatisfied": 2,
+    "very dissatisfied": 1,
 }
 # "rat khong hai long" must be tried before "hai long", which it contains.
 _WORD_SCORES_LONGEST_FIRST = sorted(_WORD_SCORES.items(), key=lambda kv: -len(kv[0]))
@@ -75,7 +86,8 @@ def score(text: str) -> int | None:
     if match:
         return int(match.group(1))
     for phrase, value in _WORD_SCORES_LONGEST_FIRST:
-        if phrase in folded:
+        # Whole words: "te" (tệ) is not the end of "rate" or "street".
+        if re.search(rf"\b{phrase}\b", folded):
             return value
     return None
 
@@ -86,3 +98,17 @@ def says_not_fixed(text: str) -> bool:
 
 def mentions_business(text: str) -> bool:
     return bool(_BUSINESS.search(fold(text)))
+
+
+# English is wordier than Vietnamese: "I would like to make a complaint" only says the wish,
+# as "tôi muốn phản ánh" does, however many words it takes.
+_WISH_WORDS_TEXT = """
+    i we would like want wish need to make file send submit give report complain complaint a an
+    problem issue suggestion suggest have please hello hi dear sir madam some something about
+"""
+_WISH_WORDS = frozenset(_WISH_WORDS_TEXT.split())
+
+
+def says_only_the_wish(text: str) -> bool:
+    words = re.findall(r"[a-z']+", fold(text))
+    return bool(words) and all(word in _WISH_WORDS for word in words)

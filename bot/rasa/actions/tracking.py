@@ -12,7 +12,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions import platform, text
-from actions.message import is_payload, latest
+from actions.message import in_english, is_payload, latest, pick
 from actions.platform import PlatformUnavailable
 
 VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -46,6 +46,39 @@ STATUS_TEXT = {
 }
 
 
+# The same in English, for a conversation in English (the `language` slot). Agencies keep their
+# Vietnamese names: they are the names on the offices' doors.
+BUSY_EN = "Sorry, the lookup is busy. Please try again in a few minutes."
+NOT_FOUND_EN = (
+    "No report has the code {code}. Please check the code "
+    "(PA and 8 characters, for example PA7K3M9QXT)."
+)
+NO_OPEN_TICKETS_EN = (
+    "You have no report being handled. If you have a report code, "
+    "send it (for example PA7K3M9QXT) to check its progress."
+)
+NO_ANSWER_EN = (
+    "I do not have an answer to this question yet. Would you like to talk to an official?"
+)
+HANDED_OFF_EN = (
+    "I have passed the conversation to an official, who will answer you here during office hours."
+)
+HANDOFF_FAILED_EN = (
+    "Sorry, I could not reach an official just now. You can call the 1022 hotline "
+    "or try again in a few minutes."
+)
+STATUS_TEXT_EN = {
+    "new": "has just been received",
+    "triage": "is being sorted to find the agency in charge",
+    "assigned": "has been sent to {agency}",
+    "in_progress": "is being handled by {agency}",
+    "resolved": "has been resolved",
+    "rejected": "was not accepted for handling",
+    "reopened": "has been reopened for {agency} to handle",
+    "closed": "is closed",
+}
+
+
 def _date(value: str | None) -> str | None:
     if not value:
         return None
@@ -54,13 +87,18 @@ def _date(value: str | None) -> str | None:
     return moment.astimezone(VIETNAM).strftime("%d/%m/%Y")
 
 
-def status_line(ticket: dict[str, Any]) -> str:
-    agency = ticket.get("agency_name") or "cơ quan phụ trách"
-    status = STATUS_TEXT.get(ticket["status"], ticket["status"]).format(agency=agency)
-    line = f"Phản ánh {ticket['code']} {status}"
+def status_line(ticket: dict[str, Any], english: bool = False) -> str:
+    if english:
+        agency = ticket.get("agency_name") or "the agency in charge"
+        texts, line, due_text = STATUS_TEXT_EN, "Report {code} {status}", ", due by {due}"
+    else:
+        agency = ticket.get("agency_name") or "cơ quan phụ trách"
+        texts, line, due_text = STATUS_TEXT, "Phản ánh {code} {status}", ", hạn xử lý {due}"
+    status = texts.get(ticket["status"], ticket["status"]).format(agency=agency)
+    line = line.format(code=ticket["code"], status=status)
     due = _date(ticket.get("sla_due_at"))
     if due and ticket["status"] in ("assigned", "in_progress", "reopened"):
-        line += f", hạn xử lý {due}"
+        line += due_text.format(due=due)
     return line + "."
 
 
@@ -73,6 +111,7 @@ class ActionCheckStatus(Action):
     ) -> list[EventType]:
         _, message_text = latest(tracker)
         code = text.ticket_code(message_text)
+        english = in_english(tracker)
         try:
             if code:
                 answer = await platform.call("GET", f"/api/v1/public/tickets/{code}")
@@ -83,26 +122,34 @@ class ActionCheckStatus(Action):
                     params={"sender": tracker.sender_id, "status": "open"},
                 )
         except PlatformUnavailable:
-            dispatcher.utter_message(text=BUSY)
+            dispatcher.utter_message(text=pick(tracker, BUSY, BUSY_EN))
             return []
         if code:
             if answer.status == 404:
-                dispatcher.utter_message(text=NOT_FOUND.format(code=code))
+                dispatcher.utter_message(
+                    text=pick(tracker, NOT_FOUND, NOT_FOUND_EN).format(code=code)
+                )
             elif answer.ok:
-                lines = [status_line(answer.body)]
+                lines = [status_line(answer.body, english)]
                 replies = answer.body.get("replies") or []
                 if replies:
-                    lines.append(f"Phản hồi mới nhất: {replies[-1]['message']}")
+                    latest_reply = pick(tracker, "Phản hồi mới nhất", "Latest reply")
+                    lines.append(f"{latest_reply}: {replies[-1]['message']}")
                 dispatcher.utter_message(text="\n".join(lines))
             else:
-                dispatcher.utter_message(text=BUSY)
+                dispatcher.utter_message(text=pick(tracker, BUSY, BUSY_EN))
             return []
         items = answer.body.get("items", []) if answer.ok else []
         if not items:
-            dispatcher.utter_message(text=NO_OPEN_TICKETS)
+            dispatcher.utter_message(text=pick(tracker, NO_OPEN_TICKETS, NO_OPEN_TICKETS_EN))
             return []
-        lines = ["Các phản ánh của bạn đang được xử lý:"]
-        lines += [f"• {status_line(item)} (gửi ngày {_date(item['created_at'])})" for item in items]
+        lines = [
+            pick(tracker, "Các phản ánh của bạn đang được xử lý:", "Your reports being handled:")
+        ]
+        sent = pick(tracker, "gửi ngày", "sent on")
+        lines += [
+            f"• {status_line(item, english)} ({sent} {_date(item['created_at'])})" for item in items
+        ]
         dispatcher.utter_message(text="\n".join(lines))
         return []
 
@@ -122,10 +169,13 @@ class ActionAnswerFaq(Action):
             dispatcher.utter_message(text=found["answer"])
             return []
         dispatcher.utter_message(
-            text=NO_ANSWER,
+            text=pick(tracker, NO_ANSWER, NO_ANSWER_EN),
             buttons=[
-                {"title": "Gặp cán bộ", "payload": "/request_human"},
-                {"title": "Không, cảm ơn", "payload": "/deny"},
+                {
+                    "title": pick(tracker, "Gặp cán bộ", "Talk to an official"),
+                    "payload": "/request_human",
+                },
+                {"title": pick(tracker, "Không, cảm ơn", "No, thank you"), "payload": "/deny"},
             ],
         )
         return []
@@ -141,5 +191,8 @@ class ActionHandOff(Action):
         handed = await platform.fetch(
             "POST", "/api/v1/bot/handoff", json={"sender": tracker.sender_id}
         )
-        dispatcher.utter_message(text=HANDOFF_FAILED if handed is None else HANDED_OFF)
+        if handed is None:
+            dispatcher.utter_message(text=pick(tracker, HANDOFF_FAILED, HANDOFF_FAILED_EN))
+        else:
+            dispatcher.utter_message(text=pick(tracker, HANDED_OFF, HANDED_OFF_EN))
         return []
