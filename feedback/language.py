@@ -12,7 +12,7 @@ conversation's language; staff keep working in Vietnamese.
 
 from __future__ import annotations
 
-from nlu.language import Language, detect_language
+from nlu.language import Language, language_score
 
 VIETNAMESE: Language = "vi"
 ENGLISH: Language = "en"
@@ -22,15 +22,11 @@ LANGUAGE_NAMES = {VIETNAMESE: "Tiếng Việt", ENGLISH: "Tiếng Anh"}
 
 
 def language_shown(text: str | None) -> Language | None:
-    """The language the message shows, or None when it shows none.
-
-    nlu/language.py answers "vi" for a Vietnamese letter, for more Vietnamese syllables than
-    English words, and for a tie (a code, a number, "ok"). One more common English word tips
-    only the tie to English, so it tells the tie apart without a second copy of the rule.
-    """
+    """The language the message shows, or None when its words show none (a code, a number,
+    "ok", a button's payload): nlu/language.py's votes add up to 0."""
     if not text or not text.strip():
         return None
-    detected = detect_language(text)
-    if detected == ENGLISH:
-        return ENGLISH
-    return None if detect_language(f"{text} the") == ENGLISH else VIETNAMESE
+    score = language_score(text)
+    if score == 0:
+        return None
+    return ENGLISH if score < 0 else VIETNAMESE

@@ -94,6 +94,11 @@ def _vote(written: str) -> float:
     return 0.5 if SYLLABLE.fullmatch(word) else 0.0
 
 
+def language_score(text: str) -> float:
+    """The words' votes added up: above 0 Vietnamese, below 0 English, 0 shows neither."""
+    return sum(_vote(w) for w in _WORD.findall(text))
+
+
 def detect_language(text: str) -> Language:
     """ "vi" or "en" for one message (see the module's rule)."""
-    return "en" if sum(_vote(w) for w in _WORD.findall(text)) < 0 else "vi"
+    return "en" if language_score(text) < 0 else "vi"

@@ -2,7 +2,7 @@
 tickets.language (what the report is written in), "vi" or "en", "vi" for everything so far
 
 Revision ID: 3b7d2e9c4f18
-Revises: a5bb2fb9d325
+Revises: b7d2e9f4a1c3
 Create Date: 2026-12-04 10:30:00
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "3b7d2e9c4f18"
-down_revision: str | None = "a5bb2fb9d325"
+down_revision: str | None = "b7d2e9f4a1c3"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -31,7 +31,15 @@ ENGLISH_WORDS = _words(
     before since until than then so very please can could would should will shall may might
     must our us company factory street road near since because there's it's isn't don't
     hello hi thanks thank dear sir madam report problem water electricity power broken light
-    lights street park industrial since week days day still no one anyone help need
+    lights street park industrial since week days day still no one anyone help need call
+    stolen theft robbery thief bike car road hospital school workers worker staff office
+    ward district city house home every night morning today yesterday again many much all
+    some too also just only here near next front behind ask asked said says pay paid want
+    get got go went come please pls thx sorry hey bye good job keep stole wallet bus tree
+    fallen removed open closed late fee fees trash smell noise dust flooded flood jam traffic
+    speeding trucks truck wrong way sidewalk vendors illegal building floors permit land
+    certificate overtime unpaid salary wages allowance benefit canal fish factory beach
+    parking tourist museum market card why never wait waiting minutes hours months years
     """
 )
 
@@ -47,30 +55,36 @@ VIETNAMESE_SYLLABLES = _words(
 )
 
 
-def _fold(text: str) -> str:
-    """nlu/normalize.py's fold: lower case, no diacritics, đ → d."""
-    decomposed = unicodedata.normalize("NFD", text.lower().replace("đ", "d"))
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+# A Vietnamese syllable without diacritics: onset, vowels, final consonant. English words
+# ("road", "broken", "street") fail it; so do other scripts.
+SYLLABLE = re.compile(
+    r"(ngh|ng|nh|ch|gh|gi|kh|ph|qu|th|tr|[bcdghklmnpqrstvx])?"
+    r"[aeiouy]{1,3}"
+    r"(ng|nh|ch|[cmnpt])?"
+)
 
 
-def _has_vietnamese_letters(text: str) -> bool:
-    decomposed = unicodedata.normalize("NFD", text)
-    return any(ch in _VIETNAMESE_LETTERS for ch in text) or any(ch in _TONES for ch in decomposed)
+def _vote(written: str) -> float:
+    """Positive for Vietnamese, negative for English, 0 for neither."""
+    word = written.lower()
+    if any(ch in _VIETNAMESE_LETTERS for ch in word):
+        return 1.0
+    if any(ch in _TONES for ch in unicodedata.normalize("NFD", word)):
+        return 1.0
+    if written[0].isupper() and not written.isupper() and word not in ENGLISH_WORDS:
+        return 0.0  # a name ("Binh Duong", "Yersin") says nothing of the language around it
+    if word in VIETNAMESE_SYLLABLES:
+        return 1.0
+    if word in ENGLISH_WORDS:
+        return -1.0
+    return 0.5 if SYLLABLE.fullmatch(word) else 0.0
 
 
-def _counts(text: str) -> tuple[int, int]:
-    """How many words of the message are common English words, and how many common
-    Vietnamese syllables typed without diacritics."""
-    words = [w.lower() for w in _WORD.findall(text)]
-    english = sum(1 for w in words if w in ENGLISH_WORDS)
-    vietnamese = sum(1 for w in words if _fold(w) in VIETNAMESE_SYLLABLES)
-    return english, vietnamese
+def language_score(text: str) -> float:
+    """The words' votes added up: above 0 Vietnamese, below 0 English, 0 shows neither."""
+    return sum(_vote(w) for w in _WORD.findall(text))
 
 
 def detect_language(text: str) -> str:
-    """ "vi" or "en" for one message, as nlu/language.py decides: a Vietnamese letter, or the
-    larger share of common words; a tie (a code, a number) is Vietnamese."""
-    if _has_vietnamese_letters(text):
-        return VIETNAMESE
-    english, vietnamese = _counts(text)
-    return ENGLISH if english > vietnamese else VIETNAMESE
+    """ "vi" or "en" for one message (see the module's rule)."""
+    return ENGLISH if language_score(text) < 0 else VIETNAMESE
