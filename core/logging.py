@@ -1,7 +1,8 @@
 """Logging set-up that masks personal data (phone and ID-card numbers) in every record.
 
 Vietnam's personal-data rules apply to logs too: a log line may be shipped to a central
-store, so numbers are masked before any handler sees them.
+store, so numbers are masked before any handler sees them. So is a Telegram bot token, which
+the Bot API puts in every URL (`/bot<token>/sendMessage`) and httpx logs each request's URL.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import re
 # 12-digit citizen ID (CCCD) or 9-digit old ID (CMND).
 _PHONE = re.compile(r"(?<!\d)(?:\+?84|0)(?:[\s.\-]?\d){8,10}(?!\d)")
 _NATIONAL_ID = re.compile(r"(?<!\d)(?:\d{12}|\d{9})(?!\d)")
+_BOT_TOKEN = re.compile(r"(?<=/bot)\d+:[\w-]+")
 
 
 def mask_personal_data(text: str) -> str:
@@ -22,6 +24,7 @@ def mask_personal_data(text: str) -> str:
         digits = re.sub(r"\D", "", match.group(0))
         return "*" * (len(digits) - 3) + digits[-3:]
 
+    text = _BOT_TOKEN.sub("<token>", text)  # before the numbers: its id is all digits
     return _NATIONAL_ID.sub(keep_tail, _PHONE.sub(keep_tail, text))
 
 

@@ -19,3 +19,12 @@ def test_the_filter_masks_formatted_records(caplog) -> None:
         logger.info("contact phone %s", "0912345678")
     assert caplog.records[0].getMessage() == "contact phone *******678"
     assert "0912345678" not in caplog.text
+
+
+def test_a_telegram_bot_token_in_a_logged_url_is_hidden():
+    url = (
+        "POST https://api.telegram.org/bot123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw/sendMessage"
+    )
+    masked = mask_personal_data(f'HTTP Request: {url} "HTTP/1.1 200 OK"')
+    assert "AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw" not in masked and "123456789" not in masked
+    assert "/bot<token>/sendMessage" in masked
