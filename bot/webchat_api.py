@@ -229,4 +229,11 @@ async def _drain(websocket: WebSocket) -> None:
 
 
 def _outbound(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [HistoryItem.model_validate(i).model_dump() for i in items if i["direction"] == "out"]
+    """The messages the socket is for: those sent later (staff replies, notices). The bot's
+    answers reach the page in the response to its message; pushed too, they could arrive first
+    and be shown twice, now that a push is as quick as the answer (bot/message_push.py)."""
+    return [
+        HistoryItem.model_validate(i).model_dump()
+        for i in items
+        if i["direction"] == "out" and i["pushed"]
+    ]

@@ -28,7 +28,8 @@ from typing import Literal
 
 Language = Literal["vi", "en"]
 
-_WORD = re.compile(r"[a-zA-Z\u00c0-\u1ef9]+")
+# Words of letters only: the letters inside a code or a number ("PA7K3M9QXT") are no word.
+_WORD = re.compile(r"(?<!\w)[a-zA-Z\u00c0-\u1ef9]+(?!\w)")
 _VIETNAMESE_LETTERS = set("ăâđêôơưĂÂĐÊÔƠƯ")
 _TONES = {"\u0300", "\u0301", "\u0303", "\u0309", "\u0323"}
 

@@ -29,8 +29,14 @@ EXAMPLES = 12
 # Built at collection: schemathesis makes one test per operation from the schema it reads here
 # (its lazy, fixture-based loader does not work with pytest 9). The app's database session is
 # swapped for the test's in `on_test_session`, per test.
+# Reading the schema starts the app's lifespan, which schemathesis keeps running and stops later
+# from another event loop: the app polls for web-chat pushes, so no LISTEN task is left behind
+# on a loop that is gone (the fuzzing never opens a WebSocket).
+_push = get_settings().webchat_push
+get_settings().webchat_push = "poll"
 APP = create_app()
 schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
+get_settings().webchat_push = _push
 
 
 @pytest.fixture(autouse=True)
