@@ -140,17 +140,23 @@ def listening() -> bool:
     return _push is not None and _push.listening
 
 
-async def start(database_url: str, *, mode: str) -> None:
-    """Start listening, on PostgreSQL and unless the settings ask the chats to poll."""
+async def start(database_url: str, *, mode: str) -> MessagePush | None:
+    """Start listening, on PostgreSQL and unless the settings ask the chats to poll; the
+    listener started is returned, for `stop`."""
     global _push
     if mode != "notify" or make_url(database_url).get_backend_name() != "postgresql":
-        return
+        return None
     _push = MessagePush(database_url)
     _push.start()
+    return _push
 
 
-async def stop() -> None:
+async def stop(push: MessagePush | None) -> None:
+    """Stop the listener `start` returned. Only that one: an app whose lifespan ends late
+    (a test's, from another event loop) must not stop a newer app's listener."""
     global _push
-    if _push is not None:
-        await _push.stop()
-    _push = None
+    if push is None:
+        return
+    await push.stop()
+    if _push is push:
+        _push = None

@@ -41,11 +41,11 @@ async def _lifespan(_app: FastAPI) -> AsyncIterator[None]:
     settings = get_settings()
     # On PostgreSQL, one connection per process listens for new messages for the open web
     # chats, instead of each chat polling (bot/message_push.py).
-    await message_push.start(settings.database_url, mode=settings.webchat_push)
+    push = await message_push.start(settings.database_url, mode=settings.webchat_push)
     try:
         yield
     finally:
-        await message_push.stop()
+        await message_push.stop(push)
         dispose_engine()
 
 

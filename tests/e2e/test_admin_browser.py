@@ -381,7 +381,9 @@ def test_the_queue_and_the_ticket_page_work_with_the_keyboard_alone(stack: str, 
 
     code = file_ticket(stack, "Biển báo giao thông bị đổ")
     page.goto(f"{stack}/admin/login")
-    page.keyboard.type(_user(StaffRole.AGENCY_STAFF, "SXD"))  # the user name has the focus
+    # The user name has the focus (autofocus, applied by the browser after the page loads).
+    expect(page.locator("#username")).to_be_focused()
+    page.keyboard.type(_user(StaffRole.AGENCY_STAFF, "SXD"))
     page.keyboard.press("Tab")
     page.keyboard.type(PASSWORD)
     page.keyboard.press("Enter")
