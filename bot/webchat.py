@@ -6,14 +6,16 @@ The routes are in bot/webchat_api.py; the widget and its demo page in integratio
 from __future__ import annotations
 
 import secrets
+import time
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot import gateway
 from bot.conversations import conversation_messages, record_rejected_upload, reply_of
 from bot.gateway import PHOTO_QUOTA, SLOW_DOWN
-from bot.models import Conversation, Direction, WebchatSession
+from bot.models import Conversation, Direction, Message, MessageState, WebchatSession
 from core import ratelimit
 from core.database import session_scope
 from core.errors import Forbidden
@@ -21,6 +23,9 @@ from core.settings import get_settings
 from integrations.channel import Inbound
 
 CHANNEL = "web"
+# How long a retried message waits for its first try to be answered: a turn's longest, Rasa's
+# read timeout (bot/rasa_rest.py), and a margin for storing it.
+FIRST_TRY_SECONDS = 15.0
 TOO_MANY_SESSIONS = (
     "Có quá nhiều cuộc trò chuyện mới được mở từ mạng của bạn. Bạn vui lòng thử lại sau khoảng "
     "{seconds} giây."
@@ -64,12 +69,21 @@ def open_session(*, ip: str) -> str:
 
 
 def send(
-    session_id: str, *, ip: str, text: str | None, payload: str | None
+    session_id: str,
+    *,
+    ip: str,
+    text: str | None,
+    payload: str | None,
+    client_message_id: str | None = None,
 ) -> list[dict[str, Any]]:
     """Store the message, answer it, and return the replies.
 
     Over a message limit the message is refused (429) before it is stored: the person is
     told at once, and the widget keeps what they typed.
+
+    `client_message_id` is the widget's own id for the message, sent again when it retries
+    after a lost answer (a replica gone, a 502 from the proxy): the message is stored and
+    answered once, and the retry gets the replies of the first try.
     """
     refuse_malformed_session_id(session_id)
     settings = get_settings()
@@ -77,6 +91,8 @@ def send(
     ratelimit.enforce(
         f"messages:{CHANNEL}:{session_id}", settings.limit_messages_per_session, message=SLOW_DOWN
     )
+    # Prefixed: in a conversation, outbound rows keep their own ids in the same column.
+    channel_message_id = None if client_message_id is None else f"client:{client_message_id}"
     # A web chat's conversation is keyed by its session id (open_webchat_session).
     outcome = gateway.handle_inbound(
         Inbound(
@@ -84,10 +100,57 @@ def send(
             channel_user_id=session_id,
             text=text,
             payload=payload,
+            channel_message_id=channel_message_id,
             opens_conversation=False,
         )
     )
+    if outcome.duplicate and channel_message_id is not None:
+        return _replies_already_given(session_id, channel_message_id)
     return [reply.as_dict() for reply in outcome.replies]
+
+
+def _replies_already_given(session_id: str, channel_message_id: str) -> list[dict[str, Any]]:
+    """The answers of an earlier try of the same message.
+
+    The first try may still be running (on another replica): its answer is waited for, as
+    long as a turn can take (Rasa's timeout). A first try still unanswered after that died
+    with its server, and the message is answered here, under the conversation's lease, as
+    the worker's sweep of stale messages would answer it later.
+    """
+    deadline = time.monotonic() + FIRST_TRY_SECONDS
+    while True:
+        conversation_id, state, replies = _first_try(session_id, channel_message_id)
+        if state != MessageState.RECEIVED or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    if state == MessageState.RECEIVED:
+        gateway.answer_waiting(conversation_id)
+        _, _, replies = _first_try(session_id, channel_message_id)
+    return replies
+
+
+def _first_try(
+    session_id: str, channel_message_id: str
+) -> tuple[int, MessageState | None, list[dict[str, Any]]]:
+    """The conversation, the first try's state, and the replies stored after it: the outbound
+    messages up to the person's next message, except those pushed later (staff replies)."""
+    with session_scope() as session:
+        conversation = webchat_conversation(session, session_id)
+        first_try = session.scalars(
+            select(Message).where(
+                Message.conversation_id == conversation.id,
+                Message.channel_message_id == channel_message_id,
+            )
+        ).one_or_none()
+        if first_try is None:
+            return conversation.id, None, []
+        replies = []
+        for message in conversation_messages(session, conversation.id, after_id=first_try.id):
+            if message.direction == Direction.INBOUND:
+                break
+            if message.channel_message_id is None:
+                replies.append(reply_of(message).as_dict())
+        return conversation.id, first_try.state, replies
 
 
 def history(session_id: str, *, after: int) -> list[dict[str, Any]]:

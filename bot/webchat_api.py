@@ -48,6 +48,14 @@ class MessageIn(BaseModel):
     session_id: str = Field(max_length=64)
     text: str | None = Field(default=None, max_length=20_000)
     payload: str | None = Field(default=None, max_length=500)
+    client_message_id: str | None = Field(
+        default=None,
+        min_length=8,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="The widget's own id for this message (a UUID), sent again when it retries:"
+        " the message is stored once, and a retry gets the first try's replies",
+    )
 
     @model_validator(mode="after")
     def _text_or_payload(self) -> MessageIn:
@@ -102,6 +110,7 @@ async def send_message(request: Request, body: MessageIn) -> RepliesOut:
         ip=client_ip(request),
         text=body.text,
         payload=body.payload,
+        client_message_id=body.client_message_id,
     )
     return RepliesOut(messages=[ReplyOut.model_validate(r) for r in replies])
 

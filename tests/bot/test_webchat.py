@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from bot import gateway
 from bot.gateway import Inbound
+from bot.message_store import store_inbound
 from bot.models import Conversation, Direction, Message, MessageState
 from core import timing
 from core.database import session_scope
@@ -135,6 +136,80 @@ def test_a_channel_message_id_seen_before_is_a_no_op(rasa_down):
     with session_scope() as session:
         count = session.scalars(select(Message).where(Message.channel_message_id == "m-1")).all()
     assert len(count) == 1
+
+
+def test_a_retried_message_is_stored_and_answered_once(client, rasa_down, nlu_model, monkeypatch):
+    """The widget sends a message again under the same id when the answer was lost (a
+    replica killed behind the proxy): one message, one ticket, and the retry gets the
+    first try's replies."""
+    monkeypatch.setattr("nlu.pipeline._nlu", nlu_model)
+    session_id = open_chat(client)
+    body = {
+        "session_id": session_id,
+        "text": "Cống thoát nước trước số 8 Lý Tự Trọng bị tắc, nước tràn lên vỉa hè",
+        "client_message_id": "3f0c9a52-8d1e-4b7a-9c61-2b4f0e7d5a10",
+    }
+    first = client.post("/api/v1/webchat/messages", json=body)
+    again = client.post("/api/v1/webchat/messages", json=body)
+    assert first.status_code == again.status_code == 200, again.text
+    assert again.json() == first.json() and "PA" in first.json()["messages"][0]["text"]
+    assert [m.direction for m in stored_messages(session_id)] == [
+        Direction.INBOUND,
+        Direction.OUTBOUND,
+    ]
+    # A new id is a new message.
+    other = client.post(
+        "/api/v1/webchat/messages", json={**body, "client_message_id": "a-second-message-id"}
+    )
+    assert other.status_code == 200
+    assert len(stored_messages(session_id)) == 4
+
+
+def test_a_retry_answers_a_first_try_that_died_before_answering(
+    client, rasa_down, nlu_model, monkeypatch
+):
+    """The replica that stored the first try was killed before it answered: the retry waits
+    for the answer as long as a turn can take, then answers the stored message itself."""
+    monkeypatch.setattr("nlu.pipeline._nlu", nlu_model)
+    monkeypatch.setattr("bot.webchat.FIRST_TRY_SECONDS", 0.5)
+    session_id = open_chat(client)
+    text = "Rác tồn đọng ở đầu hẻm 42 Trần Hưng Đạo cả tuần chưa ai thu gom"
+    store_inbound(
+        Inbound(
+            channel="web",
+            channel_user_id=session_id,
+            text=text,
+            channel_message_id="client:first-try-of-a-dead-replica",
+            opens_conversation=False,
+        )
+    )
+    response = client.post(
+        "/api/v1/webchat/messages",
+        json={
+            "session_id": session_id,
+            "text": text,
+            "client_message_id": "first-try-of-a-dead-replica",
+        },
+    )
+    assert response.status_code == 200, response.text
+    [reply] = response.json()["messages"]
+    assert "PA" in reply["text"]  # Rasa is down: the fallback filed it
+    stored = stored_messages(session_id)
+    assert [(m.direction, m.state) for m in stored] == [
+        (Direction.INBOUND, MessageState.FALLBACK),
+        (Direction.OUTBOUND, MessageState.SENT),
+    ]
+
+
+@pytest.mark.parametrize("client_message_id", ["short", "x" * 65, "có dấu-12345", "a b c d e f"])
+def test_a_malformed_client_message_id_is_refused(client, rasa_down, client_message_id):
+    session_id = open_chat(client)
+    response = client.post(
+        "/api/v1/webchat/messages",
+        json={"session_id": session_id, "text": "xin chào", "client_message_id": client_message_id},
+    )
+    assert response.status_code == 422
+    assert stored_messages(session_id) == []
 
 
 def test_staff_replies_reach_the_chat_over_the_websocket(

@@ -198,15 +198,33 @@
     };
   }
 
+  function messageId() {
+    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();  // secure pages only
+    return Date.now().toString(36) + "-" + Math.random().toString(36).slice(2, 14);
+  }
+
+  // An answer lost on the way (the network, or a server restarting behind the portal's proxy)
+  // is asked again under the same message id: the server stores the message once and gives
+  // the retry the first try's replies.
+  function sendMessage(body, attempt) {
+    return request("/api/v1/webchat/messages", body).catch(function (error) {
+      var lost = !error.status || error.status === 502 || error.status === 503 || error.status === 504;
+      if (!lost || attempt >= 2) throw error;
+      return new Promise(function (resolve) { setTimeout(resolve, 1000 * (attempt + 1)); })
+        .then(function () { return sendMessage(body, attempt + 1); });
+    });
+  }
+
   function post(body, echo) {
     show({ text: echo }, "in");
     // A button's title goes with its payload: it is what the person chose, and what the chat's
     // history (after a reload) and the staff desk show, instead of "/affirm".
     if (body.payload && !body.text) body.text = echo;
     send.disabled = true;
+    body.client_message_id = messageId();
     return ensureSession().then(function (id) {
       body.session_id = id;
-      return request("/api/v1/webchat/messages", body);
+      return sendMessage(body, 0);
     }).then(function (r) {
       r.messages.forEach(function (m) { show(m, "out"); });
       return request("/api/v1/webchat/sessions/" + encodeURIComponent(sessionId) + "/messages?after=" + lastId);
