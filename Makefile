@@ -13,7 +13,7 @@ help:
 	@echo "make run    install what is missing, migrate, seed the demo, start API + worker + beat"
 	@echo "make test   install what is missing and run every test"
 	@echo "make lint   ruff and mypy"
-	@echo "make bench  the platform (PostgreSQL, 1,000,000 tickets), admin-page, IOC-feed, web-chat, channel and WebSocket-push benchmarks; results in bench/results/"
+	@echo "make bench  the platform (PostgreSQL, 1,000,000 tickets), admin-page, IOC-feed, web-chat, channel, WebSocket-push and scale-out benchmarks; results in bench/results/"
 	@echo "make bench-nlu  the NLU on new writers and English, then next to Rasa's DIET (about 20 minutes)"
 	@echo "make nlu    train the NLU model for the current data (skipped when already trained)"
 	@echo "make screenshots  the README's pictures, from a seeded demo (docs/screenshots/)"
@@ -55,6 +55,7 @@ bench: $(STAMP) rasa-venv
 	$(BIN)/python -m bench.chat
 	$(BIN)/python -m bench.channels
 	$(BIN)/python -m bench.websockets
+	$(BIN)/python -m bench.scaleout
 
 nlu: $(STAMP)
 	$(BIN)/tiepdan nlu train

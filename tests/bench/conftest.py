@@ -20,18 +20,11 @@ def run_bench(request: pytest.FixtureRequest) -> Iterator[RunBench]:
     """`run_bench("bench.chat", "--quick", ...)` on a database dropped afterwards."""
     database = f"tiepdan_{request.node.name[:30]}_{os.getpid()}"
 
-    def run(module: str, *args: str) -> subprocess.CompletedProcess[str]:
+    def run(module: str, *args: str, broker: bool = True) -> subprocess.CompletedProcess[str]:
+        # Without `broker`, the benchmark runs a Redis of its own (bench.scaleout restarts it).
+        shared_broker = ["--broker-url", "redis://127.0.0.1:6379/13"] if broker else []
         result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                module,
-                *args,
-                "--database",
-                database,
-                "--broker-url",
-                "redis://127.0.0.1:6379/13",
-            ],
+            [sys.executable, "-m", module, *args, "--database", database, *shared_broker],
             capture_output=True,
             text=True,
             timeout=600,
