@@ -226,6 +226,9 @@ def test_the_widget_works_with_the_keyboard_alone(
     page.keyboard.press("Enter")
     log = page.get_by_role("log", name="Tin nhắn")
     expect(log).to_contain_text(ACKNOWLEDGED, timeout=20_000)
+    # The send button is off while a message is on its way (the history is read after the
+    # replies show): a disabled button is no Tab stop.
+    expect(page.get_by_role("button", name="Gửi", exact=True)).to_be_enabled()
     for name in ("Gửi ảnh", "Gửi vị trí hiện tại", "Gửi"):
         _tab_to(page, name, limit=5)
         style, width = _focus_ring(page)
