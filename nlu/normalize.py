@@ -128,6 +128,15 @@ def fold(text: str) -> str:
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
+def strip_diacritics(text: str) -> str:
+    """The same text as typed on a keyboard without Vietnamese input, case kept:
+    "Đèn đường hỏng" → "Den duong hong"."""
+    decomposed = unicodedata.normalize("NFD", text.replace("đ", "d").replace("Đ", "D"))
+    return unicodedata.normalize(
+        "NFC", "".join(c for c in decomposed if not unicodedata.combining(c))
+    )
+
+
 def has_diacritics(text: str) -> bool:
     return fold(text) != text.lower()
 

@@ -1,6 +1,8 @@
+import unicodedata
+
 import pytest
 
-from nlu.normalize import fold, has_diacritics, normalize, place_tone
+from nlu.normalize import fold, has_diacritics, normalize, place_tone, strip_diacritics
 
 
 def test_one_tone_placement_for_both_conventions():
@@ -26,6 +28,13 @@ def test_abbreviations_and_teen_code_are_spelled_out():
     assert normalize("TP.HCM") == "thành phố hồ chí minh"
     assert normalize("sđt 0901") == "số điện thoại 0901"
     assert normalize("X. An Điền, TX Bến Cát") == "xã an điền , thị xã bến cát"
+
+
+def test_diacritics_removed_keep_the_case():
+    assert strip_diacritics("Đèn đường ở Phường Thủ Dầu Một hỏng") == (
+        "Den duong o Phuong Thu Dau Mot hong"
+    )
+    assert strip_diacritics(unicodedata.normalize("NFD", "Đèn đường")) == "Den duong"
 
 
 def test_diacritic_free_view():
