@@ -68,20 +68,13 @@ def full_photo_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator
         subprocess.run(["umount", "-l", str(photos)], check=False)
 
 
-@pytest.fixture
-def rasa() -> Iterator[InstantRasa]:
-    with InstantRasa() as fake:
-        yield fake
-
-
 def files_in(photos: Path) -> list[str]:
     return sorted(p.name for p in photos.iterdir() if p.name != "filler")
 
 
 def test_a_web_chat_photo_on_a_full_disk_is_a_507_and_the_chat_goes_on(
-    client, full_photo_disk: Path, rasa: InstantRasa, monkeypatch: pytest.MonkeyPatch
+    client, full_photo_disk: Path, rasa: InstantRasa
 ):
-    monkeypatch.setattr(get_settings(), "rasa_url", rasa.url)
     try:
         session_id = open_chat(client)
         before = client.post(
@@ -114,9 +107,8 @@ def test_a_web_chat_photo_on_a_full_disk_is_a_507_and_the_chat_goes_on(
 
 
 def test_a_telegram_photo_on_a_full_disk_is_answered_politely(
-    client, full_photo_disk: Path, telegram_on: FakeBotApi, rasa: InstantRasa, monkeypatch
+    client, full_photo_disk: Path, telegram_on: FakeBotApi, rasa: InstantRasa
 ):
-    monkeypatch.setattr(get_settings(), "rasa_url", rasa.url)
     chat_id = 7_300_000_000 + random.randrange(10**8)
     data = update("photo")
     data["message"]["chat"]["id"] = data["message"]["from"]["id"] = chat_id
@@ -144,7 +136,7 @@ def test_a_telegram_photo_on_a_full_disk_is_answered_politely(
         assert telegram_on.sent_texts(chat_id) == [reply.text]
         assert "đầy" in (reply.text or "")
         assert files_in(full_photo_disk) == []
-        assert not rasa.requests  # nothing reached the assistant for a photo it cannot see
+        assert not rasa.turns  # nothing reached the assistant for a photo it cannot see
     finally:
         forget("telegram", [str(chat_id)])
 
