@@ -95,7 +95,13 @@ class InstantRasa:
                 Route("/", self._status),
             ]
         )
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
+        config = uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            timeout_graceful_shutdown=1,  # a turn held by `delay` is cut off
+        )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
         self._thread.start()
@@ -111,5 +117,4 @@ class InstantRasa:
         is cut off unanswered."""
         assert self._server is not None and self._thread is not None
         self._server.should_exit = True
-        self._server.force_exit = True
         self._thread.join(timeout=10)
