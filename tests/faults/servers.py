@@ -18,10 +18,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-import httpx
 import pytest
+import redis
 
-from tests.e2e.processes import free_port
+from tests.e2e.processes import free_port, start
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 T = TypeVar("T")
@@ -87,6 +87,43 @@ class PostgresCluster:
         return self.url(name)
 
 
+class RedisServer:
+    """A redis-server of the test's own, configured as docker-compose.yml runs production's
+    (append-only file on, so queued jobs survive a restart), on a free port."""
+
+    def __init__(self, folder: Path) -> None:
+        if shutil.which("redis-server") is None:
+            pytest.skip("redis-server is not installed")
+        self.folder = folder
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        command = [
+            "redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+            "--appendonly", "yes", "--dir", str(self.folder),
+        ]  # fmt: skip
+        self.process = start(command, self.folder / "redis.log", env=dict(os.environ))
+        until(self.ping, timeout=10, what="redis-server answering")
+
+    def stop(self) -> None:
+        """SIGTERM, as `docker restart` stops it: Redis writes its append-only file and exits."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=20)
+        self.process = None
+
+    def client(self) -> redis.Redis:
+        return redis.Redis(port=self.port, socket_timeout=2, socket_connect_timeout=2)
+
+    def ping(self) -> bool:
+        try:
+            return bool(self.client().ping())
+        except redis.RedisError:
+            return False
+
+
 def tiepdan(*args: str, env: dict[str, str]) -> None:
     """A `tiepdan` command with these settings, as an operator would run it."""
     done = subprocess.run(
@@ -104,10 +141,3 @@ def until(
         assert time.monotonic() < deadline, f"{what} not reached within {timeout:.0f} s"
         time.sleep(interval)
     return value
-
-
-def answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
