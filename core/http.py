@@ -109,6 +109,7 @@ async def _data_error(request: Request, exc: Exception) -> JSONResponse:
 # did not happen, and asking again in a moment will work. The widget shows `detail` as it is.
 DATABASE_UNAVAILABLE = "Hệ thống đang tạm gián đoạn. Bạn vui lòng thử lại sau ít phút."
 DATABASE_RETRY_AFTER_SECONDS = 5
+DATABASE_UNAVAILABLE_ERRORS = (OperationalError, InterfaceError, PoolTimeout)
 
 
 async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
@@ -138,7 +139,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(DataError, _data_error)
-    for unavailable in (OperationalError, InterfaceError, PoolTimeout):
+    for unavailable in DATABASE_UNAVAILABLE_ERRORS:
         app.add_exception_handler(unavailable, _database_unavailable)
     app.add_exception_handler(Exception, _unexpected_error)
 
