@@ -28,12 +28,9 @@ from admin import (
 )
 from admin.deps import LoginRequired
 from admin.templating import render
+from core.database import DATABASE_UNAVAILABLE_ERRORS
 from core.errors import AppError, TooMany
-from core.http import (
-    DATABASE_RETRY_AFTER_SECONDS,
-    DATABASE_UNAVAILABLE,
-    DATABASE_UNAVAILABLE_ERRORS,
-)
+from core.http import DATABASE_RETRY_AFTER_SECONDS, DATABASE_UNAVAILABLE
 
 logger = logging.getLogger(__name__)
 

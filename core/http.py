@@ -11,15 +11,14 @@ import anyio
 from fastapi import Depends, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DataError, InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from core.database import end_session, get_session_factory
+from core.database import DATABASE_UNAVAILABLE_ERRORS, end_session, get_session_factory
 from core.errors import AppError, TooMany
 
 logger = logging.getLogger(__name__)
@@ -105,11 +104,10 @@ async def _data_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": detail}, status_code=422)
 
 
-# The database cannot be reached (restarting, failing over, out of connections): the request
-# did not happen, and asking again in a moment will work. The widget shows `detail` as it is.
+# The database cannot be reached: the request did not happen, and asking again in a moment
+# will work. The widget shows `detail` as it is.
 DATABASE_UNAVAILABLE = "Hệ thống đang tạm gián đoạn. Bạn vui lòng thử lại sau ít phút."
 DATABASE_RETRY_AFTER_SECONDS = 5
-DATABASE_UNAVAILABLE_ERRORS = (OperationalError, InterfaceError, PoolTimeout)
 
 
 async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:

@@ -1,16 +1,18 @@
 """Injected: PostgreSQL stops in the middle of a load and comes back. The platform's database is
 a throwaway cluster of this test's own (tests/faults/servers.py), created and migrated with the
-`tiepdan` commands; the real API process (`tiepdan serve`) runs on it, with the fake Rasa.
+`tiepdan` commands; the real API (`tiepdan serve`) and worker (`tiepdan worker`, on the
+embedded broker in a file of the test's own) run on it, with the fake Rasa.
 Four clients at once: two web chats, a desk filing tickets, and someone whose panel sign-in has
 ended opening the panel (which looks the cookie up). The cluster is stopped with `pg_ctl stop
 -m fast` (every session ended, open transactions rolled back), stays down for two seconds, and
-is started again. The API process is not restarted.
+is started again. Neither process is restarted.
 
 Asserted: no request gets a 500: while the database is away the answer is a 503 with a
 Retry-After and a reason in Vietnamese (JSON for the API, a page for the panel); every message
 and ticket acknowledged (200, 201) is in the database exactly once, with the reply the person
-got; nothing refused is there twice; and the same API process serves again within seconds of
-the restart (its connection pool recovers).
+got; nothing refused is there twice; every ticket acknowledged is routed, those whose routing
+job ran into the outage too (the job is retried); and the same processes serve again within
+seconds of the restart (their connection pools recover).
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ class Platform:
     database_url: str
     log: Path
     process: subprocess.Popen[bytes]
+    worker: subprocess.Popen[bytes]
+    worker_log: Path
 
 
 @pytest.fixture
@@ -58,7 +62,7 @@ def platform(tmp_path: Path, rasa: InstantRasa) -> Iterator[tuple[Platform, Post
         env = {
             **os.environ,
             "TIEPDAN_DATABASE_URL": database_url,
-            # No worker here: the routing jobs wait in a broker file of the test's own.
+            # The embedded broker, in a file of the test's own: it lives through the restart.
             "TIEPDAN_BROKER_URL": f"sqla+sqlite:///{tmp_path / 'broker.sqlite3'}",
             "TIEPDAN_TASK_QUEUE": f"fault-pg-{uuid.uuid4().hex[:8]}",
             "TIEPDAN_VAR_DIR": str(tmp_path),
@@ -71,11 +75,20 @@ def platform(tmp_path: Path, rasa: InstantRasa) -> Iterator[tuple[Platform, Post
         server = start(
             [sys.executable, "-m", "tiepdan", "serve", "--port", str(port)], log, env=env
         )
+        worker_log = tmp_path / "worker.log"
+        worker = start([sys.executable, "-m", "tiepdan", "worker"], worker_log, env=env)
         try:
             url = f"http://127.0.0.1:{port}"
             wait_until_healthy(url, server, log, timeout=60)
-            yield Platform(url, database_url, log, server), cluster
+            until(
+                lambda: "ready." in worker_log.read_text() or worker.poll() is not None,
+                timeout=60,
+                what="the worker",
+            )
+            assert worker.poll() is None, worker_log.read_text()[-3000:]
+            yield Platform(url, database_url, log, server, worker, worker_log), cluster
         finally:
+            stop(worker)
             stop(server)
     finally:
         cluster.destroy()
@@ -226,9 +239,23 @@ def test_the_platform_rides_out_a_postgresql_restart(
     assert running.process.poll() is None  # the same process, never restarted
     assert any(s.kind == "panel" and s.status == 303 and s.at > back_at for s in load.sent)
 
+    # The worker routes every ticket acknowledged, those whose job ran into the outage too.
+    filed = [s.reply for s in load.sent if s.kind == "ticket" and s.status == 201]
+    dsn = running.database_url.replace("+psycopg", "")
+
+    def all_routed() -> bool:
+        with psycopg.connect(dsn) as db:
+            row = db.execute(
+                "SELECT count(*) FROM tickets WHERE code = ANY(%s) AND status <> 'new'", (filed,)
+            ).fetchone()
+        return row is not None and row[0] == len(filed)
+
+    until(all_routed, timeout=30, what=f"all {len(filed)} tickets routed")
+    assert running.worker.poll() is None  # the worker was not restarted either
+
     acknowledged = [s for s in load.sent if s.status in (200, 201)]
     refused_texts = [s for s in load.sent if s.status not in (200, 201) and s.text]
-    with psycopg.connect(running.database_url.replace("+psycopg", "")) as db:
+    with psycopg.connect(dsn) as db:
         for sent in acknowledged:
             if sent.kind == "chat":
                 assert sent.reply == ECHO.format(message=sent.text)
