@@ -7,6 +7,7 @@ inline script and no other origin, and no page may be framed.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from urllib.parse import quote
 
@@ -27,7 +28,11 @@ from admin import (
 )
 from admin.deps import LoginRequired
 from admin.templating import render
+from core.database import DATABASE_UNAVAILABLE_ERRORS
 from core.errors import AppError, TooMany
+from core.http import DATABASE_RETRY_AFTER_SECONDS, DATABASE_UNAVAILABLE
+
+logger = logging.getLogger(__name__)
 
 STATIC = Path(__file__).resolve().parent / "static"
 
@@ -112,6 +117,21 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     )
 
 
+async def _database_unavailable(request: Request, exc: Exception) -> Response:
+    # The page needs no database: the sign-in could not be read, so it shows no one.
+    logger.warning(
+        "database unavailable on %s %s: %s",
+        request.method,
+        request.url.path,
+        exc.__class__.__name__,  # not the statement: its parameters may be personal data
+    )
+    response = render(
+        request, "error.html", {"message": DATABASE_UNAVAILABLE, "code": 503}, status_code=503
+    )
+    response.headers["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
+    return response
+
+
 async def _login_required(request: Request, exc: Exception) -> Response:
     return _login_redirect(request, exc)
 
@@ -124,6 +144,8 @@ def create_admin_app() -> FastAPI:
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    for unavailable in DATABASE_UNAVAILABLE_ERRORS:
+        app.add_exception_handler(unavailable, _database_unavailable)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     for module in (auth_views, views, ticket_views, desk_views, dashboard_views, settings_views):
         app.include_router(module.router)

@@ -11,7 +11,9 @@ write in English: `Conversation.language`); what staff wrote is passed on as the
 
 from __future__ import annotations
 
-from sqlalchemy import select, tuple_
+from datetime import datetime, timedelta
+
+from sqlalchemy import String, and_, cast, exists, literal, select, tuple_
 from sqlalchemy.orm import Session
 
 from bot.delivery import add_outbound
@@ -20,6 +22,7 @@ from feedback.attachments import is_document_url, is_photo_url
 from feedback.contacts import contacts_to_tell
 from feedback.language import ENGLISH
 from feedback.models import ContactIdentity, Ticket, TicketEvent
+from feedback.service import tells_citizen
 from integrations.channel import Reply
 
 RATING_QUESTION = "Bạn đánh giá thế nào về việc xử lý phản ánh này?"
@@ -117,7 +120,7 @@ def notify_contact(session: Session, *, event_id: int) -> int:
             tuple_(Conversation.channel, Conversation.channel_user_id).in_(list(contact_of))
         )
     ).all()
-    key = f"event:{event.id}"
+    key = notice_key(event.id)
     written = 0
     for conversation in conversations:
         exists = session.scalar(
@@ -146,3 +149,59 @@ def notify_contact(session: Session, *, event_id: int) -> int:
         )
         written += 1
     return written
+
+
+def notice_key(event_id: int) -> str:
+    """The channel message id of an event's notice: one per conversation, however often the
+    task runs."""
+    return f"event:{event_id}"
+
+
+# An event's notice is written by its job within moments; one still missing this long after
+# is looked for again (a second job writes nothing twice: the notice's key is unique).
+MISSED_AFTER = timedelta(seconds=10)
+# How far back: past this, a notice is stale news (and the broker was down for a day).
+MISSED_LOOKBACK = timedelta(days=1)
+
+
+def missed_notices(session: Session, *, now: datetime) -> list[int]:
+    """Events the citizen should have been told of and was not: their `bot.notify_contact` job
+    was lost (the broker was down when it was queued, or the database while it ran).
+
+    Only tickets of a contact who writes on a channel, changed in the lookback (the tickets'
+    `updated_at` index, not a scan of every event), and only events with no notice in that
+    contact's own conversations (the messages' unique key, per conversation)."""
+    noticed = exists(
+        select(Message.id)
+        .join(Conversation, Conversation.id == Message.conversation_id)
+        .join(
+            ContactIdentity,
+            and_(
+                ContactIdentity.channel == Conversation.channel,
+                ContactIdentity.channel_user_id == Conversation.channel_user_id,
+            ),
+        )
+        .where(
+            ContactIdentity.contact_id == Ticket.contact_id,
+            Message.channel_message_id == literal("event:") + cast(TicketEvent.id, String),
+        )
+    )
+    chats = exists(
+        select(ContactIdentity.id).where(ContactIdentity.contact_id == Ticket.contact_id)
+    )
+    since, before = now - MISSED_LOOKBACK, now - MISSED_AFTER
+    events = session.scalars(
+        select(TicketEvent)
+        .join(Ticket, Ticket.id == TicketEvent.ticket_id)
+        .where(
+            Ticket.updated_at >= since,
+            Ticket.contact_id.is_not(None),
+            TicketEvent.created_at >= since,
+            TicketEvent.created_at < before,
+            chats,
+            ~noticed,
+        )
+        .order_by(TicketEvent.id)
+        .limit(500)
+    ).all()
+    return [event.id for event in events if tells_citizen(event)]

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from bot import delivery, gateway, notify, privacy, retention
 from bot.conversations import stale_received
-from core.celery_app import celery_app, db_task
+from core.celery_app import celery_app, db_task, enqueue
 from core.database import session_scope, utcnow
 from core.settings import get_settings
 
@@ -20,6 +20,15 @@ BUSY_RETRY_SECONDS = 1.0
 @db_task("bot.notify_contact")
 def notify_contact(session: Session, *, event_id: int) -> int:
     return notify.notify_contact(session, event_id=event_id)
+
+
+@db_task("bot.notify_missed_events")
+def notify_missed_events(session: Session) -> int:
+    """Queue again the notices whose job was lost (a broker outage, a failed run)."""
+    ids = notify.missed_notices(session, now=utcnow())
+    for event_id in ids:
+        enqueue(session, "bot.notify_contact", event_id=event_id)
+    return len(ids)
 
 
 @celery_app.task(name="bot.answer_messages", bind=True, max_retries=None)

@@ -125,9 +125,9 @@ async def upload_photo(
 ) -> PhotoOut:
     """Attach a photo to a chat: the request body is the image itself (JPEG, PNG or WebP).
 
-    A file that is not an image (415), too large (413) or over the day's photo quota (429,
-    TIEPDAN_LIMIT_PHOTO_BYTES_*) is refused with a reason, and the refusal is kept in the
-    conversation.
+    A file that is not an image (415), too large (413), over the day's photo quota (429,
+    TIEPDAN_LIMIT_PHOTO_BYTES_*) or with no room left on the disk (507) is refused with a
+    reason, and the refusal is kept in the conversation.
     """
     await run_in_threadpool(webchat.check_session, session_id)
     limit = get_settings().max_photo_bytes
@@ -141,12 +141,13 @@ async def upload_photo(
         await run_in_threadpool(
             webchat.count_photo, session_id, ip=client_ip(request), size=len(cleaned)
         )
+        url = await run_in_threadpool(photos.save, cleaned, kind)
     except AppError as refusal:
         await run_in_threadpool(
             webchat.reject_upload, session_id, reason=refusal.message, size=len(data)
         )
         raise
-    return PhotoOut(url=await run_in_threadpool(photos.save, cleaned, kind))
+    return PhotoOut(url=url)
 
 
 @router.get("/photos/{name}")

@@ -15,7 +15,7 @@ from kombu.transport import TRANSPORT_ALIASES
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from core.database import session_scope
+from core.database import DATABASE_UNAVAILABLE_ERRORS, session_scope
 from core.settings import get_settings
 
 logger = logging.getLogger(__name__)
@@ -110,8 +110,22 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
+# A task that met the database away is tried again after 1, 2, 4 ... s (with jitter), at most
+# a minute apart, for about ten minutes; after that beat's sweeps find what it left undone.
+DATABASE_RETRIES = {
+    "autoretry_for": DATABASE_UNAVAILABLE_ERRORS,
+    "retry_backoff": 1,
+    "retry_backoff_max": 60,
+    "max_retries": 12,
+}
+
+
 def db_task(name: str, **options: Any) -> Callable[[Callable[..., R]], Any]:
-    """Register a Celery task that gets a session as first argument and commits once at the end."""
+    """Register a Celery task that gets a session as first argument and commits once at the end.
+
+    Its transaction is rolled back whole when the database goes away mid-task, so it is retried
+    (DATABASE_RETRIES): a restart of the database loses no job."""
+    options = {**DATABASE_RETRIES, **options}
 
     def decorator(func: Callable[..., R]) -> Any:
         def run(**kwargs: Any) -> R:

@@ -27,7 +27,8 @@ from sqlalchemy import (
     create_engine,
     event,
 )
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from core.settings import get_settings
@@ -92,6 +93,12 @@ def make_engine(url: str) -> Engine:
     engine = create_engine(url, pool_size=20, max_overflow=20)
     _ping_after_idle(engine)
     return engine
+
+
+# The database cannot be reached (restarting, failing over, out of connections): what was being
+# done did not happen, and doing it again in a moment will work. A request answers 503
+# (core/http.py); a task is retried (core/celery_app.py).
+DATABASE_UNAVAILABLE_ERRORS = (OperationalError, InterfaceError, PoolTimeout)
 
 
 # A pooled connection that sat unused this long is pinged before use (it may have been cut by a

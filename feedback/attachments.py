@@ -11,7 +11,9 @@ actions keep a copy of URL_PREFIX (tests/bot/test_rasa_copies.py pins it).
 
 from __future__ import annotations
 
+import errno
 import io
+import logging
 import re
 import secrets
 from pathlib import Path
@@ -20,6 +22,8 @@ from PIL import Image, ImageOps
 
 from core.errors import AppError, Invalid
 from core.settings import get_settings
+
+logger = logging.getLogger(__name__)
 
 URL_PREFIX = "/api/v1/webchat/photos/"
 _NAME = re.compile(r"^[A-Za-z0-9_-]{32}\.(jpg|png|webp)$")
@@ -109,13 +113,29 @@ def save(data: bytes, kind: str) -> str:
     return URL_PREFIX + _store(photo_directory(), data, kind)
 
 
+# The disk (or the quota, or the file-size limit) has no room: the person is told to try later.
+_NO_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+STORAGE_FULL = (
+    "Hệ thống tạm thời chưa lưu được tệp vì bộ nhớ lưu trữ đã đầy. Bạn vui lòng thử lại sau, "
+    "hoặc mô tả sự việc bằng chữ."
+)
+
+
 def _store(directory: Path, data: bytes, kind: str) -> str:
-    """Write the file under a random name, which is also its address; return the name."""
-    directory.mkdir(parents=True, exist_ok=True)
+    """Write the file under a random name, which is also its address; return the name. A full
+    disk is a 507 with a reason, and leaves nothing behind."""
     name = f"{secrets.token_urlsafe(24)}.{kind}"
     partial = directory / f".{name}.part"
-    partial.write_bytes(data)
-    partial.rename(directory / name)  # never a half-written file under its real name
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        partial.write_bytes(data)
+        partial.rename(directory / name)  # never a half-written file under its real name
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        if exc.errno in _NO_ROOM:
+            logger.error("no room to store a file in %s: %s", directory, exc)
+            raise AppError(STORAGE_FULL, status_code=507) from exc
+        raise
     return name
 
 

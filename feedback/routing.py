@@ -212,13 +212,20 @@ DUPLICATE_LOOKBACK_DAYS = 30
 def flag_duplicate(
     session: Session, ticket: Ticket, classifier: TicketClassifier, now: datetime
 ) -> None:
-    """Mark a likely duplicate of an open ticket nearby; staff confirm or clear it."""
+    """Mark a likely duplicate of an open ticket nearby, reported before it; staff confirm or
+    clear it.
+
+    Only an earlier ticket can be the original. Two reports of the same problem routed at the
+    same moment (two workers) would otherwise each mark the other: each holds its own row
+    locked and waits for the other's, a deadlock in which one routing job fails.
+    """
     if ticket.category_code is None or ticket.ward_code is None:
         return
     rows = session.execute(
         select(Ticket.id, Ticket.code, Ticket.description, Ticket.ward_code)
         .where(
             Ticket.id != ticket.id,
+            Ticket.created_at < ticket.created_at,
             Ticket.category_code == ticket.category_code,
             Ticket.ward_code.in_(classifier.neighbour_wards(ticket.ward_code)),
             Ticket.status.in_(OPEN_STATUSES),

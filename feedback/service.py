@@ -24,7 +24,15 @@ from feedback.auth import SYSTEM, Principal
 from feedback.contacts import find_or_create_contact
 from feedback.history import record_event
 from feedback.lifecycle import check_transition
-from feedback.models import Agency, Category, StaffRole, StaffUser, Ticket, TicketStatus
+from feedback.models import (
+    Agency,
+    Category,
+    StaffRole,
+    StaffUser,
+    Ticket,
+    TicketEvent,
+    TicketStatus,
+)
 from feedback.policy import require_action
 from feedback.queries import get_ticket
 from feedback.quotas import check_ticket_quota
@@ -149,8 +157,16 @@ def parse_action_body(action: str, payload: dict[str, Any] | None) -> BaseModel:
 
 # Status changes the citizen hears about even without a public message.
 _STATUSES_TOLD_TO_CITIZEN = frozenset(
-    {TicketStatus.RESOLVED, TicketStatus.REJECTED, TicketStatus.IN_PROGRESS}
+    {TicketStatus.RESOLVED.value, TicketStatus.REJECTED.value, TicketStatus.IN_PROGRESS.value}
 )
+
+
+def tells_citizen(event: TicketEvent) -> bool:
+    """Whether the citizen hears of this event (bot/notify.py): a public message, or a move to
+    a status they are told of. A note on a resolved ticket is neither, though the ticket is
+    still resolved."""
+    moved = event.to_status != event.from_status
+    return event.public or (moved and event.to_status in _STATUSES_TOLD_TO_CITIZEN)
 
 
 def apply_action(
@@ -229,11 +245,9 @@ def perform_action(
         data=data,
     )
     session.flush()
-    # A public message, or a move to a status the citizen hears about; a note on a resolved
-    # ticket is neither, though the ticket is still resolved.
-    told = public or (to_status != from_status and to_status in _STATUSES_TOLD_TO_CITIZEN)
-    if ticket.contact_id is not None and told:
-        # The bot tells the citizen on the channel they wrote from (bot/notify.py).
+    if ticket.contact_id is not None and tells_citizen(event):
+        # The bot tells the citizen on the channel they wrote from (bot/notify.py); if this job
+        # is lost (the broker was down), beat's bot.notify_missed_events queues it again.
         enqueue(session, "bot.notify_contact", event_id=event.id)
     if merged_into is not None:
         record_event(

@@ -45,6 +45,8 @@ _SCHEDULE: dict[str, dict[str, Any]] = {
     # Messages whose job was lost are answered and delivered within a minute.
     "answer-stale-messages": {"task": "bot.answer_stale_messages", "schedule": 30.0},
     "deliver-due-messages": {"task": "bot.deliver_due_messages", "schedule": 15.0},
+    # Notices to citizens (a staff reply, a status change) whose job was lost: within 30 s.
+    "notify-missed-events": {"task": "bot.notify_missed_events", "schedule": 15.0},
     # Personal data (bot/privacy.py, bot/retention.py): Rasa conversations of forgotten people
     # that Rasa could not erase at the time, and the transcripts past their retention, at night.
     "erase-rasa-trackers": {"task": "bot.erase_rasa_trackers", "schedule": 600.0},

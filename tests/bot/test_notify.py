@@ -139,3 +139,41 @@ def test_a_vietnamese_citizen_is_still_told_in_vietnamese():
         "Phản ánh PA7K3M9QXT đang được cơ quan chức năng xử lý."
     )
     assert notify.notice_text(ticket, started, "vi") == notify.notice_text(ticket, started)
+
+
+def test_a_notice_whose_job_was_lost_is_found_again_until_it_is_written(
+    client, db_session, service_headers, sent_tasks
+):
+    """The broker was down when staff acted: the `bot.notify_contact` job never left. Beat's
+    sweep (bot.notify_missed_events) finds the event once the job should have run, and no
+    longer once the notice is written; a note, which the citizen is not told of, never."""
+    from datetime import timedelta
+
+    from core.database import utcnow
+
+    user = f"citizen-{secrets.token_hex(4)}"
+    db_session.add(Conversation(channel="web", channel_user_id=user))
+    code = file_and_route(
+        client,
+        db_session,
+        service_headers,
+        {**REPORT, "contact": {"channel": "web", "channel_user_id": user}},
+    )
+    ticket = _act(db_session, code, "start", {})
+    _act(db_session, code, "note", {"message": "Gọi điện lực trước."})
+    started, noted = db_session.scalars(
+        select(TicketEvent.id)
+        .where(TicketEvent.ticket_id == ticket.id, TicketEvent.kind.in_(["start", "note"]))
+        .order_by(TicketEvent.id)
+    ).all()
+    sent_tasks.clear()  # the jobs are lost
+
+    now = utcnow()
+    assert started not in notify.missed_notices(db_session, now=now)  # its job may still run
+    later = now + notify.MISSED_AFTER + timedelta(seconds=1)
+    missed = notify.missed_notices(db_session, now=later)
+    assert started in missed and noted not in missed
+
+    assert notify.notify_contact(db_session, event_id=started) == 1
+    assert started not in notify.missed_notices(db_session, now=later)
+    assert _notice(db_session, user) is not None

@@ -8,7 +8,7 @@ refused with -216.
         pair = zalo.issue_pair()                  # a valid access + refresh token
         zalo.script("send", error=-230)           # the next cs send answers -230
         zalo.script("send", status=503)           # ... HTTP 503
-        zalo.script("send", hang=2.0)             # ... answers 2 s late
+        zalo.script("send", hang=2.0)             # ... answers 2 s late (if still asked)
         zalo.expire_access_token()                # the current access token now gets -216
         url = zalo.serve_file("/cdn/a.jpg", data) # a file on its "CDN", for fetch
         zalo.sent                                 # the cs messages it took (JSON bodies)
@@ -29,6 +29,8 @@ import email.policy
 import hashlib
 import json
 import secrets
+import select
+import socket
 import threading
 import time
 from collections import deque
@@ -245,7 +247,9 @@ class FakeZalo:
 
     # --- Answers -------------------------------------------------------------------------------
 
-    def _answer(self, request: Recorded) -> tuple[int, Any]:
+    def _answer(
+        self, request: Recorded, gone: Callable[[], bool] = lambda: False
+    ) -> tuple[int, Any]:
         route = ROUTES.get((request.method, request.path))
         if route is None and request.method == "GET" and request.path in self._files:
             route = "file"
@@ -255,6 +259,8 @@ class FakeZalo:
         if scripted is not None:
             if scripted.hang:
                 self._stopping.wait(scripted.hang)
+                if gone():  # the client timed out: the request never got through
+                    return 499, {"error": -1, "message": "Client closed the request"}
             if scripted.status is not None:
                 return scripted.status, {"error": -1, "message": "Internal Server Error"}
             if scripted.error is not None:
@@ -393,7 +399,7 @@ class _Handler(BaseHTTPRequestHandler):
         _read_body(request, self.headers.get("Content-Type") or "", raw)
         with self.fake._lock:
             self.fake.requests.append(request)
-        status, answer = self.fake._answer(request)
+        status, answer = self.fake._answer(request, self._client_gone)
         request.answer = answer if not isinstance(answer, bytes) else None
         if isinstance(answer, bytes):
             payload, kind = answer, "image/jpeg"
@@ -407,6 +413,14 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(payload)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up waiting (a scripted hang)
+
+    def _client_gone(self) -> bool:
+        """Whether the client has hung up (its end of the socket reads as closed)."""
+        try:
+            readable, _, _ = select.select([self.connection], [], [], 0)
+            return bool(readable) and self.connection.recv(1, socket.MSG_PEEK) == b""
+        except OSError:
+            return True
 
     def log_message(self, format: str, *args: Any) -> None:
         pass

@@ -63,6 +63,29 @@ def test_a_second_report_of_the_same_problem_is_flagged(db_session, classifier, 
     assert other.duplicate_of_id is None
 
 
+def test_of_two_reports_filed_together_the_later_is_the_duplicate_whatever_routes_first(
+    db_session, classifier, sent_tasks
+):
+    """Two workers route two reports of one problem at once: each must not mark the other (a
+    cycle, or a deadlock of their row locks that fails one routing job). Only the earlier one
+    can be the original, whichever job runs first."""
+
+    def file(description: str):  # at the desk: category and ward given, no waiting for the NLU
+        data = TicketCreate(description=description, category="dien_nuoc", ward_code="26740")
+        ticket = service.create_ticket(db_session, data=data, actor=SERVICE)
+        db_session.flush()
+        return ticket
+
+    first = file("Đèn đường trước số 45 Nguyễn Trãi, phường Bến Thành tắt từ thứ Hai.")
+    second = file("den duong truoc so 45 nguyen trai p ben thanh bi hu may ngay roi")
+
+    route_ticket(db_session, ticket_id=first.id, classifier=classifier)
+    route_ticket(db_session, ticket_id=second.id, classifier=classifier)
+
+    assert first.duplicate_of_id is None
+    assert second.duplicate_of_id == first.id
+
+
 def test_without_a_trained_model_tickets_go_to_triage(
     db_session, monkeypatch, sent_tasks, tmp_path
 ):
