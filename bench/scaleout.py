@@ -451,9 +451,10 @@ async def _sockets(
                         except TimeoutError:
                             continue
                         for message in data.get("messages", []):
-                            if message["id"] > last_id:
-                                last_id = message["id"]
-                                received.append(message["text"])
+                            # Every push is kept, so that one sent twice shows; a push may
+                            # come below the last id (ids are taken at insert, not commit).
+                            last_id = max(last_id, message["id"])
+                            received.append(message["text"])
             except Exception:  # the replica went away: reconnect, as the widget does
                 await asyncio.sleep(0.5)
 
@@ -553,7 +554,8 @@ def _kill_run(topology: Topology, chats: Chats, plan: Plan) -> KillRun:
     deadline = settling + plan.settle
     while time.monotonic() < deadline:
         if _unrouted(topology.database_url, run.tickets_acknowledged) == 0 and all(
-            run.replies_received.get(s, []) == sent for s, sent in run.replies_sent.items()
+            sorted(run.replies_received.get(s, [])) == sorted(sent)
+            for s, sent in run.replies_sent.items()
         ):
             break
         time.sleep(1)
@@ -609,10 +611,13 @@ def _checks(database_url: str, run: KillRun, chats: Chats) -> dict[str, int]:
         engine.dispose()
     answered = {f"client:{client_id}" for client_id in chats.answered}
     sent = {f"client:{client_id}" for client_id in chats.sent}
-    pushes_lost = sum(
-        len([t for t in sent if t not in run.replies_received.get(s, [])])
-        for s, sent in run.replies_sent.items()
-    )
+    never_pushed = [
+        (s, t) for s, sent in run.replies_sent.items() for t in sent
+        if t not in run.replies_received.get(s, [])
+    ]  # fmt: skip
+    for session_id, words in never_pushed[:5]:
+        print(f"  never pushed: {words!r} to chat {session_id[:8]}…", flush=True)
+    pushes_lost = len(never_pushed)
     pushes_twice = sum(
         sum(1 for n in Counter(received).values() if n > 1)
         for received in run.replies_received.values()

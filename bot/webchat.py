@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -17,7 +18,7 @@ from bot.conversations import conversation_messages, record_rejected_upload, rep
 from bot.gateway import PHOTO_QUOTA, SLOW_DOWN
 from bot.models import Conversation, Direction, Message, MessageState, WebchatSession
 from core import ratelimit
-from core.database import session_scope
+from core.database import session_scope, utcnow
 from core.errors import Forbidden
 from core.settings import get_settings
 from integrations.channel import Inbound
@@ -26,6 +27,9 @@ CHANNEL = "web"
 # How long a retried message waits for its first try to be answered: a turn's longest, Rasa's
 # read timeout (bot/rasa_rest.py), and a margin for storing it.
 FIRST_TRY_SECONDS = 15.0
+# Longer than any transaction that writes a message: a message inserted this long ago is
+# committed or gone (conversation_since).
+SETTLE_SECONDS = 30
 TOO_MANY_SESSIONS = (
     "Có quá nhiều cuộc trò chuyện mới được mở từ mạng của bạn. Bạn vui lòng thử lại sau khoảng "
     "{seconds} giây."
@@ -172,20 +176,38 @@ def conversation_history(conversation_id: int, *, after: int) -> list[dict[str, 
         return _history_items(session, conversation_id, after=after)
 
 
+def conversation_since(conversation_id: int, *, after: int) -> tuple[list[dict[str, Any]], int]:
+    """The conversation's messages after id `after`, and the id below which no message can
+    still appear: the next read's `after`.
+
+    A message's id is taken when it is inserted, not when it is committed: a staff reply
+    inserted before a chat turn may commit after it, below an id already read. So a reader
+    keeps reading the last SETTLE_SECONDS of messages again (and drops what it has sent).
+    """
+    with session_scope() as session:
+        messages = conversation_messages(session, conversation_id, after_id=after)
+        settled = utcnow() - timedelta(seconds=SETTLE_SECONDS)
+        floor = max((m.id for m in messages if m.created_at <= settled), default=after)
+        return [_history_item(m) for m in messages], floor
+
+
 def _history_items(session: Session, conversation_id: int, *, after: int) -> list[dict[str, Any]]:
     return [
-        {
-            "id": m.id,
-            "direction": m.direction.value,
-            "pushed": m.direction == Direction.OUTBOUND and m.channel_message_id is not None,
-            **(
-                reply_of(m).as_dict()
-                if m.direction == Direction.OUTBOUND
-                else {"text": m.text or m.payload, "buttons": [], "image": None}
-            ),
-        }
-        for m in conversation_messages(session, conversation_id, after_id=after)
+        _history_item(m) for m in conversation_messages(session, conversation_id, after_id=after)
     ]
+
+
+def _history_item(m: Message) -> dict[str, Any]:
+    return {
+        "id": m.id,
+        "direction": m.direction.value,
+        "pushed": m.direction == Direction.OUTBOUND and m.channel_message_id is not None,
+        **(
+            reply_of(m).as_dict()
+            if m.direction == Direction.OUTBOUND
+            else {"text": m.text or m.payload, "buttons": [], "image": None}
+        ),
+    }
 
 
 def check_session(session_id: str) -> None:

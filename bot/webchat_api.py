@@ -200,17 +200,19 @@ async def push(websocket: WebSocket, session_id: str, after: int | None = None) 
             last = known[-1]["id"]
         # The page may send pings; a reader task drains them and notices when the page leaves.
         reader = asyncio.create_task(_drain(websocket))
+        sent: set[int] = set()  # pushed above `last`, which lags (webchat.conversation_since)
         try:
             while await _woken_or_timeout(woken, reader):
                 woken.clear()  # before the read: a commit after it sets the event again
-                fresh = await run_in_threadpool(
-                    webchat.conversation_history, conversation_id, after=last
+                fresh, floor = await run_in_threadpool(
+                    webchat.conversation_since, conversation_id, after=last
                 )
-                if fresh:
-                    last = fresh[-1]["id"]
-                    outbound = _outbound(fresh)
-                    if outbound:
-                        await websocket.send_json({"messages": outbound})
+                outbound = [m for m in _outbound(fresh) if m["id"] not in sent]
+                if outbound:
+                    await websocket.send_json({"messages": outbound})
+                    sent.update(m["id"] for m in outbound)
+                last = floor
+                sent = {i for i in sent if i > last}
         except WebSocketDisconnect:
             pass
         finally:

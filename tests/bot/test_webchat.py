@@ -254,6 +254,50 @@ def test_staff_replies_reach_the_chat_over_the_websocket(
         )
 
 
+def test_a_push_committed_after_a_later_message_still_reaches_the_chat(
+    client, rasa_down, monkeypatch
+):
+    """Ids are taken at insert, not at commit: a staff reply inserted before a bot's answer
+    (whose statement takes no lock on the conversation) and committed after it sits below an
+    id the socket has already read, and must be pushed all the same."""
+    import time
+
+    from bot import webchat_api as api
+    from bot.delivery import add_outbound
+    from bot.models import WebchatSession
+    from integrations.channel import Reply
+
+    monkeypatch.setattr(api, "POLL_SECONDS", 0.05)
+    session_id = open_chat(client)
+    with session_scope() as session:
+        conversation_id = session.get_one(WebchatSession, session_id).conversation_id
+
+    def staff_reply(session, text: str) -> None:
+        conversation = session.get_one(Conversation, conversation_id)
+        add_outbound(session, conversation, Reply(text=text), channel_message_id=text)
+        session.flush()
+
+    texts: list[str] = []
+    with client.websocket_connect(f"/api/v1/webchat/ws/{session_id}") as socket_:
+        with session_scope() as slow:
+            staff_reply(slow, "Trả lời chậm")  # its id now, its commit last
+            with session_scope() as quick:  # the bot's answer, as the gateway stores it
+                quick.add(
+                    Message(
+                        conversation_id=conversation_id,
+                        direction=Direction.OUTBOUND,
+                        text="Câu trả lời của trợ lý",
+                        state=MessageState.SENT,
+                    )
+                )
+            time.sleep(0.5)  # the socket has read past the staff reply's id
+        with session_scope() as last:
+            staff_reply(last, "Trả lời cuối")
+        while "Trả lời cuối" not in texts:
+            texts += [m["text"] for m in socket_.receive_json()["messages"]]
+    assert sorted(texts) == sorted(["Trả lời chậm", "Trả lời cuối"])
+
+
 def test_the_websocket_refuses_an_id_it_did_not_issue(client, rasa_down):
     from starlette.websockets import WebSocketDisconnect
 

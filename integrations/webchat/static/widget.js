@@ -94,6 +94,9 @@
 
   var sessionId = null;
   var lastId = 0;
+  // Ids of the messages on screen. A pushed message may come with an id below one already
+  // shown (ids are taken at insert, not at commit), so the highest id alone would drop it.
+  var shown = {};
   var socket = null;
   var retry = 1000;
 
@@ -164,7 +167,9 @@
       ? request("/api/v1/webchat/sessions/" + encodeURIComponent(saved) + "/messages?after=0")
           .then(function (history) {
             sessionId = saved;
-            history.messages.forEach(function (m) { show(m, m.direction); lastId = m.id; });
+            history.messages.forEach(function (m) {
+              show(m, m.direction); shown[m.id] = true; lastId = m.id;
+            });
             return sessionId;
           })
       : Promise.reject(new Error("no session"));
@@ -187,7 +192,10 @@
     socket.onmessage = function (event) {
       var data = JSON.parse(event.data);
       (data.messages || []).forEach(function (m) {
-        if (m.id > lastId) { lastId = m.id; show(m, "out"); }
+        if (shown[m.id]) return;
+        shown[m.id] = true;
+        lastId = Math.max(lastId, m.id);
+        show(m, "out");
       });
     };
     socket.onclose = function () {
@@ -229,7 +237,7 @@
       r.messages.forEach(function (m) { show(m, "out"); });
       return request("/api/v1/webchat/sessions/" + encodeURIComponent(sessionId) + "/messages?after=" + lastId);
     }).then(function (history) {
-      history.messages.forEach(function (m) { lastId = Math.max(lastId, m.id); });
+      history.messages.forEach(function (m) { shown[m.id] = true; lastId = Math.max(lastId, m.id); });
     }).catch(function (error) {
       show({ text: error.reason || "Không gửi được tin nhắn. Bạn vui lòng thử lại sau ít phút." }, "out");
     }).then(function () { send.disabled = false; input.focus(); });
