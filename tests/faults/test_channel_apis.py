@@ -18,10 +18,7 @@ error's meaning, flood control's order, a blocked bot) is not repeated here.
 
 from __future__ import annotations
 
-import itertools
-import json
 import random
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -34,18 +31,15 @@ from core.database import session_scope, utcnow
 from integrations import registry
 from integrations.channel import Channel
 from integrations.telegram import adapter as telegram_adapter
-from integrations.telegram.adapter import SECRET_HEADER
 from integrations.zalo.adapter import ZaloAdapter
 from tests.fakes.rasa import ECHO, InstantRasa
 from tests.fakes.telegram import FakeBotApi
 from tests.fakes.zalo import FakeZalo
-from tests.faults.chats import forget
-from tests.integrations.telegram.conftest import SECRET
+from tests.faults.chats import forget, say_on_telegram
 
 CLIENT_TIMEOUT = 0.5  # the platform's read timeout here; the fakes hang for longer
 HANG = 2.0
 SAID = ["xin chào", "đèn đường trước nhà tôi hỏng", "cảm ơn"]
-_ids = itertools.count(random.randrange(10**6, 10**7) * 1000)
 
 
 @pytest.fixture
@@ -65,21 +59,7 @@ def _telegram_person(client: Any, fake: FakeBotApi) -> tuple[str, Callable[[str]
     chat_id = 7_600_000_000 + random.randrange(10**8)
 
     def say(text: str) -> None:
-        person = {"id": chat_id, "is_bot": False, "first_name": "Hoa"}
-        update = {
-            "update_id": next(_ids),
-            "message": {
-                "message_id": next(_ids) % 10**6,
-                "from": person,
-                "chat": {"id": chat_id, "first_name": "Hoa", "type": "private"},
-                "date": int(time.time()),
-                "text": text,
-            },
-        }
-        posted = client.post(
-            "/webhooks/telegram", content=json.dumps(update), headers={SECRET_HEADER: SECRET}
-        )
-        assert posted.status_code == 200, posted.text
+        say_on_telegram(client, chat_id, text, first_name="Hoa")
 
     return str(chat_id), say
 

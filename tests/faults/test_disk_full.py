@@ -20,18 +20,16 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from sqlalchemy import select
 
 from bot import gateway
-from bot.models import Conversation, Direction, Message, MessageState
-from core.database import session_scope
+from bot.models import Direction, MessageState
 from core.settings import get_settings
 from integrations.telegram.adapter import SECRET_HEADER
 from tests.bot.conftest import forget_chats
 from tests.bot.webchat_client import open_chat, stored_messages, upload_photo
 from tests.fakes.rasa import InstantRasa
 from tests.fakes.telegram import FakeBotApi
-from tests.faults.chats import forget
+from tests.faults.chats import forget, messages_of, telegram_conversation
 from tests.integrations.telegram.conftest import SECRET, update
 
 FREE_BYTES = 8 * 1024  # what the full disk still has: less than any photo below
@@ -120,12 +118,12 @@ def test_a_telegram_photo_on_a_full_disk_is_answered_politely(
             "/webhooks/telegram", content=json.dumps(data), headers={SECRET_HEADER: SECRET}
         )
         assert posted.status_code == 200, posted.text
-        conversation_id = _conversation_of(str(chat_id))
+        conversation_id = telegram_conversation(str(chat_id))
 
         # The worker's job (bot.answer_messages), run here: answer, then deliver.
         assert gateway.answer_waiting(conversation_id) == 1
 
-        [photo, reply] = _messages(conversation_id)
+        [photo, reply] = messages_of(conversation_id)
         assert (photo.direction, photo.text, photo.state) == (
             Direction.INBOUND,
             "ảnh đèn hỏng",  # the caption is kept with the photo's reference
@@ -164,25 +162,3 @@ def test_evidence_on_a_full_disk_is_a_507(client, full_photo_disk: Path, staff_t
     assert refused.status_code == 507, refused.text
     assert "đầy" in refused.json()["detail"]
     assert files_in(full_photo_disk) == []
-
-
-def _conversation_of(chat_id: str) -> int:
-    with session_scope() as session:
-        found = session.scalar(
-            select(Conversation.id).where(
-                Conversation.channel == "telegram", Conversation.channel_user_id == chat_id
-            )
-        )
-    assert found is not None
-    return found
-
-
-def _messages(conversation_id: int) -> list[Message]:
-    with session_scope() as session:
-        return list(
-            session.scalars(
-                select(Message)
-                .where(Message.conversation_id == conversation_id)
-                .order_by(Message.id)
-            )
-        )

@@ -16,8 +16,6 @@ next turn, and answers it; on the web chat the polite reply comes within the gat
 
 from __future__ import annotations
 
-import itertools
-import json
 import random
 import time
 from typing import Any
@@ -26,40 +24,18 @@ import pytest
 from sqlalchemy import func, select
 
 from bot import delivery, gateway
-from bot.models import Conversation, Direction, Message, MessageState
+from bot.models import Direction, Message, MessageState
 from bot.rasa_rest import RASA_TIMEOUT
 from core.database import session_scope
 from feedback.models import ContactIdentity, Ticket
-from integrations.telegram.adapter import SECRET_HEADER
 from tests.bot.conftest import forget_chats
 from tests.bot.webchat_client import open_chat, stored_messages
 from tests.fakes.rasa import InstantRasa
 from tests.fakes.telegram import FakeBotApi
-from tests.faults.chats import forget
-from tests.integrations.telegram.conftest import SECRET
+from tests.faults.chats import forget, messages_of, say_on_telegram, telegram_conversation
 
 REPORT = "Cống thoát nước trước nhà số 7 đường Lê Lợi bị vỡ, nước thải tràn ra đường"
 MORE = "Nước bốc mùi hôi, trẻ con đi học phải lội qua mỗi sáng"
-_ids = itertools.count(random.randrange(10**6, 10**7) * 1000)
-
-
-def _say(client: Any, chat_id: int, text: str) -> None:
-    """A Telegram update with this text, posted to the webhook as Telegram would."""
-    person = {"id": chat_id, "is_bot": False, "first_name": "Minh"}
-    update = {
-        "update_id": next(_ids),
-        "message": {
-            "message_id": next(_ids) % 10**6,
-            "from": person,
-            "chat": {"id": chat_id, "first_name": "Minh", "type": "private"},
-            "date": int(time.time()),
-            "text": text,
-        },
-    }
-    posted = client.post(
-        "/webhooks/telegram", content=json.dumps(update), headers={SECRET_HEADER: SECRET}
-    )
-    assert posted.status_code == 200, posted.text
 
 
 def _work(conversation_id: int, *, timeout: float = 30) -> None:
@@ -83,28 +59,6 @@ def _queued(conversation_id: int) -> int:
                 )
             )
             or 0
-        )
-
-
-def _conversation(chat_id: int) -> int:
-    with session_scope() as session:
-        found = session.scalar(
-            select(Conversation.id).where(
-                Conversation.channel == "telegram", Conversation.channel_user_id == str(chat_id)
-            )
-        )
-    assert found is not None
-    return found
-
-
-def _messages(conversation_id: int) -> list[Message]:
-    with session_scope() as session:
-        return list(
-            session.scalars(
-                select(Message)
-                .where(Message.conversation_id == conversation_id)
-                .order_by(Message.id)
-            )
         )
 
 
@@ -133,25 +87,25 @@ def test_a_burst_on_telegram_while_rasa_is_gone_is_one_ticket_and_rasa_resumes(
     chat_id = 7_400_000_000 + random.randrange(10**8)
     sender = f"telegram:{chat_id}"
     try:
-        _say(client, chat_id, "xin chào")
-        conversation_id = _conversation(chat_id)
+        say_on_telegram(client, chat_id, "xin chào")
+        conversation_id = telegram_conversation(chat_id)
         _work(conversation_id)
 
         if fault == "killed":
             rasa.stop()
         else:
             rasa.fail_with = 503
-        _say(client, chat_id, REPORT)
-        _say(client, chat_id, MORE)  # both wait, stored, for the worker
+        say_on_telegram(client, chat_id, REPORT)
+        say_on_telegram(client, chat_id, MORE)  # both wait, stored, for the worker
         _work(conversation_id)
         if fault == "killed":
             rasa.start()  # back, on the same port
         else:
             rasa.fail_with = None
-        _say(client, chat_id, "cảm ơn")
+        say_on_telegram(client, chat_id, "cảm ơn")
         _work(conversation_id)
 
-        messages = _messages(conversation_id)
+        messages = messages_of(conversation_id)
         inbound = [m for m in messages if m.direction == Direction.INBOUND]
         outbound = [m for m in messages if m.direction == Direction.OUTBOUND]
         assert [(m.text, m.state) for m in inbound] == [
