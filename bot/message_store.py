@@ -23,12 +23,10 @@ from bot.models import Conversation, Direction, Message, MessageState
 from core import metrics
 from core.database import get_engine, session_scope, single_statement, utcnow
 from core.errors import Forbidden
-from feedback.language import language_shown
+from feedback.language import VIETNAMESE, language_shown
 from integrations.channel import Inbound, Reply
 
 MESSAGES = cast(Table, Message.__table__)
-# A new conversation's language until a message shows one: the column's own default.
-_DEFAULT_LANGUAGE = cast(Table, Conversation.__table__).c.language.default.arg
 # Parameters that need the column's own type: a timestamp stored in UTC, and JSON.
 _NOW = bindparam("now", type_=MESSAGES.c.created_at.type)
 _CONTENT = bindparam("content", type_=MESSAGES.c.content.type)
@@ -184,7 +182,7 @@ def _store_inbound(values: dict[str, Any], *, opening: bool = False) -> Stored |
     engine = get_engine()
     if engine.dialect.name == "postgresql":
         statement = _STORE_FIRST_INBOUND_POSTGRESQL if opening else _STORE_INBOUND_POSTGRESQL
-        parameters = {**values, "default_language": _DEFAULT_LANGUAGE} if opening else values
+        parameters = {**values, "default_language": VIETNAMESE} if opening else values
         with single_statement() as connection:
             row = connection.execute(statement, parameters).one_or_none()
         return None if row is None else Stored(*row)
