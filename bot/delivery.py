@@ -20,10 +20,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import BindParameter, Row, TextClause, bindparam, or_, select, update
+from sqlalchemy import text as sql
 from sqlalchemy.orm import Session, aliased
 
 from bot import conversations
+from bot.conversations import Lease
 from bot.models import Conversation, Direction, Message, MessageState
 from core import metrics, ratelimit
 from core.celery_app import celery_app, enqueue
@@ -72,13 +74,36 @@ class DeliveryRun:
     again_in: float | None = None  # seconds until the next message may go
 
 
-def deliver_waiting(conversation_id: int) -> DeliveryRun:
-    """Send the conversation's queued messages, oldest first, as far as the channel allows."""
+# The oldest queued message: what it is and where it goes, when it is due, and when the
+# conversation's last message went.
+Item = tuple[Outgoing, str, datetime | None, datetime | None]
+
+
+@dataclass(frozen=True)
+class Taken:
+    """The delivery lease, and the oldest queued message read with it."""
+
+    lease: Lease
+    item: Item | None
+
+
+@dataclass(frozen=True)
+class Handover:
+    """What a worker that answered a person's messages does next."""
+
+    done: bool  # no message waits for its answer: the answer lease was given back
+    delivery: Taken | None = None  # the delivery lease, unless another worker holds it
+
+
+def deliver_waiting(conversation_id: int, *, taken: Taken | None = None) -> DeliveryRun:
+    """Send the conversation's queued messages, oldest first, as far as the channel allows
+    (`taken`: the delivery lease and the first message, when the caller has them already)."""
+    taken = taken or take_delivery(conversation_id)
+    if taken is None:
+        return DeliveryRun(busy=True)
     sent = 0
-    with conversations.holding(conversation_id, "delivery") as lease:
-        if lease is None:
-            return DeliveryRun(busy=True)
-        item = _next_queued(conversation_id)
+    with conversations.held(taken.lease) as lease:
+        item = taken.item
         while item is not None:
             outgoing, channel, due, last_delivered = item
             now = utcnow()
@@ -98,23 +123,131 @@ def deliver_waiting(conversation_id: int) -> DeliveryRun:
             if wait > 0:
                 time.sleep(wait)
             lease.keep()
-            if _send_one(adapter, outgoing, conversation_id):
+            if _send_one(adapter, outgoing, lease):  # the lease given back if nothing is due
                 sent += 1
             elif _still_queued(outgoing.message_id):
                 return DeliveryRun(sent=sent, again_in=_seconds_until_due(outgoing.message_id))
-            if lease.release_if_done():
+            else:
+                lease.release_if_done()
+            if not lease.held:
                 break
             item = _next_queued(conversation_id)
     return DeliveryRun(sent=sent)
+
+
+# --- Taking the delivery lease, and the first message with it ----------------------------------
+#
+# On PostgreSQL each of these is one statement (no fsync: see relaxed_transaction) that also
+# reads the oldest queued message, where it goes and when the last one went, so a reply's way
+# out waits for one round trip where it waited for three (take, read; give back, take, read).
+# Elsewhere (SQLite) the same steps run one by one.
+
+_LEASED_AND_OLDEST = """
+    SELECT leased.channel, leased.channel_user_id, leased.last_delivered_at, leased.delivering,
+        oldest.id, oldest.text, oldest.content, oldest.next_attempt_at, oldest.in_reply_to
+    FROM leased LEFT JOIN LATERAL (
+        SELECT queued.id, queued.text, queued.content, queued.next_attempt_at,
+            (SELECT answered.channel_message_id FROM messages AS answered
+             WHERE answered.conversation_id = queued.conversation_id
+                AND answered.direction = :inbound AND answered.id < queued.id
+                AND answered.channel_message_id IS NOT NULL
+             ORDER BY answered.id DESC LIMIT 1) AS in_reply_to
+        FROM messages AS queued
+        WHERE queued.conversation_id = leased.id AND queued.direction = :outbound
+            AND queued.state = :queued
+        ORDER BY queued.id LIMIT 1
+    ) AS oldest ON true
+"""
+_LEASE_PARAMETERS: tuple[BindParameter[Any], ...] = (
+    bindparam("now", type_=Conversation.delivery_lease_until.type),
+    bindparam("until", type_=Conversation.delivery_lease_until.type),
+    bindparam("inbound", Direction.INBOUND.value),
+    bindparam("outbound", Direction.OUTBOUND.value),
+    bindparam("queued", MessageState.QUEUED.value),
+)
+
+_TAKE_DELIVERY_POSTGRESQL = sql(
+    """
+    WITH leased AS (
+        UPDATE conversations SET delivery_lease_until = :until
+        WHERE id = :conversation_id
+            AND (delivery_lease_until IS NULL OR delivery_lease_until < :now)
+        RETURNING id, channel, channel_user_id, last_delivered_at, true AS delivering
+    )
+    """
+    + _LEASED_AND_OLDEST
+).bindparams(*_LEASE_PARAMETERS)
+
+# The answer lease given back unless a message still waits for its answer (as
+# Lease.release_if_done), and then the delivery lease taken in the same statement, when free.
+_HAND_OVER_POSTGRESQL = sql(
+    """
+    WITH leased AS (
+        UPDATE conversations SET answer_lease_until = NULL,
+            delivery_lease_until = CASE
+                WHEN delivery_lease_until IS NULL OR delivery_lease_until < :now THEN :until
+                ELSE delivery_lease_until END
+        WHERE id = :conversation_id AND NOT EXISTS (
+            SELECT FROM messages WHERE conversation_id = :conversation_id
+                AND direction = :inbound AND state = :received)
+        RETURNING id, channel, channel_user_id, last_delivered_at,
+            delivery_lease_until = :until AS delivering
+    )
+    """
+    + _LEASED_AND_OLDEST
+).bindparams(*_LEASE_PARAMETERS, bindparam("received", MessageState.RECEIVED.value))
+
+
+def take_delivery(conversation_id: int) -> Taken | None:
+    """The delivery lease and the oldest queued message; None while another worker holds it."""
+    if get_engine().dialect.name != "postgresql":
+        if not conversations.take_lease(conversation_id, "delivery"):
+            return None
+        return Taken(Lease(conversation_id, "delivery"), _next_queued(conversation_id))
+    row = _lease_statement(_TAKE_DELIVERY_POSTGRESQL, conversation_id)
+    return None if row is None else _taken(conversation_id, row)
+
+
+def hand_over(answering: Lease) -> Handover:
+    """After an answer: give the answer lease back unless more messages wait for theirs, and then
+    take the delivery lease, so the replies go out from this worker at once."""
+    if get_engine().dialect.name != "postgresql":
+        if not answering.release_if_done():
+            return Handover(done=False)
+        return Handover(done=True, delivery=take_delivery(answering.conversation_id))
+    row = _lease_statement(_HAND_OVER_POSTGRESQL, answering.conversation_id)
+    if row is None:
+        return Handover(done=False)
+    answering.given_back()
+    if not row.delivering:
+        return Handover(done=True)
+    return Handover(done=True, delivery=_taken(answering.conversation_id, row))
+
+
+def _lease_statement(statement: TextClause, conversation_id: int) -> Row[Any] | None:
+    now = utcnow()
+    parameters = {
+        "conversation_id": conversation_id,
+        "now": now,
+        "until": now + timedelta(seconds=conversations.LEASE_SECONDS),
+    }
+    with relaxed_transaction() as connection:
+        return connection.execute(statement, parameters).first()
+
+
+def _taken(conversation_id: int, row: Row[Any]) -> Taken:
+    item = None
+    if row.id is not None:
+        outgoing = _outgoing(conversation_id, row)
+        item = (outgoing, row.channel, row.next_attempt_at, row.last_delivered_at)
+    return Taken(Lease(conversation_id, "delivery"), item)
 
 
 # The inbound message a reply answers: the latest one before it with the channel's own id.
 _IN_REPLY_TO = aliased(Message)
 
 
-def _next_queued(
-    conversation_id: int,
-) -> tuple[Outgoing, str, datetime | None, datetime | None] | None:
+def _next_queued(conversation_id: int) -> Item | None:
     """The oldest queued message, where it goes, when it is due, and the last delivery."""
     in_reply_to = (
         select(_IN_REPLY_TO.channel_message_id)
@@ -153,8 +286,12 @@ def _next_queued(
         row = connection.execute(query).first()
     if row is None:
         return None
+    return _outgoing(conversation_id, row), row.channel, row.next_attempt_at, row.last_delivered_at
+
+
+def _outgoing(conversation_id: int, row: Row[Any]) -> Outgoing:
     content = row.content or {}
-    outgoing = Outgoing(
+    return Outgoing(
         message_id=row.id,
         conversation_id=conversation_id,
         channel_user_id=row.channel_user_id,
@@ -166,7 +303,6 @@ def _next_queued(
         ),
         in_reply_to=row.in_reply_to,
     )
-    return outgoing, row.channel, row.next_attempt_at, row.last_delivered_at
 
 
 def _pace(adapter: ChannelAdapter, last_delivered: datetime | None) -> float:
@@ -184,8 +320,9 @@ def _pace(adapter: ChannelAdapter, last_delivered: datetime | None) -> float:
     return wait
 
 
-def _send_one(adapter: ChannelAdapter, outgoing: Outgoing, conversation_id: int) -> bool:
-    """Send one message; True when the channel took it (it is marked sent)."""
+def _send_one(adapter: ChannelAdapter, outgoing: Outgoing, lease: Lease) -> bool:
+    """Send one message; True when the channel took it (it is marked sent, and the lease given
+    back with the mark when nothing else is due)."""
     attempts = _count_attempt(outgoing.message_id)
     try:
         sent = adapter.send(outgoing)
@@ -206,25 +343,77 @@ def _send_one(adapter: ChannelAdapter, outgoing: Outgoing, conversation_id: int)
             channel=adapter.name,
         )
         return False
+    _mark_sent(outgoing, sent.external_id, lease)
+    metrics.count("messages", channel=adapter.name, direction="outbound", state="sent")
+    return True
+
+
+# Sent: the message marked, the conversation's last delivery set, and the delivery lease given
+# back when nothing else is due (as Lease.release_if_done), in one durable statement where a
+# transaction took four round trips and another statement a fifth. Every part of it sees the
+# rows as they were before it, so the message just sent is left out of "still waiting" by id.
+_MARK_SENT_POSTGRESQL = sql(
+    """
+    WITH sent AS (
+        UPDATE messages
+        SET state = :sent, external_id = :external_id, next_attempt_at = NULL,
+            failure_reason = NULL
+        WHERE id = :message_id
+    )
+    UPDATE conversations
+    SET last_delivered_at = :now,
+        delivery_lease_until = CASE WHEN EXISTS (
+            SELECT FROM messages
+            WHERE conversation_id = :conversation_id AND direction = :outbound
+                AND state = :queued AND id <> :message_id
+                AND (next_attempt_at IS NULL OR next_attempt_at <= :now)
+        ) THEN delivery_lease_until END
+    WHERE id = :conversation_id
+    RETURNING delivery_lease_until IS NULL AS given_back
+    """
+).bindparams(
+    bindparam("now", type_=Conversation.last_delivered_at.type),
+    bindparam("sent", MessageState.SENT.value),
+    bindparam("outbound", Direction.OUTBOUND.value),
+    bindparam("queued", MessageState.QUEUED.value),
+)
+
+
+def _mark_sent(outgoing: Outgoing, external_id: str | None, lease: Lease) -> None:
+    """Mark a message sent, and give the delivery lease back when nothing else is due."""
     now = utcnow()
-    with get_engine().begin() as connection:
+    engine = get_engine()
+    if engine.dialect.name == "postgresql":
+        with single_statement() as connection:
+            given_back = connection.execute(
+                _MARK_SENT_POSTGRESQL,
+                {
+                    "message_id": outgoing.message_id,
+                    "conversation_id": outgoing.conversation_id,
+                    "external_id": external_id,
+                    "now": now,
+                },
+            ).scalar_one()
+        if given_back:
+            lease.given_back()
+        return
+    with engine.begin() as connection:
         connection.execute(
             update(Message)
             .where(Message.id == outgoing.message_id)
             .values(
                 state=MessageState.SENT,
-                external_id=sent.external_id,
+                external_id=external_id,
                 next_attempt_at=None,
                 failure_reason=None,
             )
         )
         connection.execute(
             update(Conversation)
-            .where(Conversation.id == conversation_id)
+            .where(Conversation.id == outgoing.conversation_id)
             .values(last_delivered_at=now)
         )
-    metrics.count("messages", channel=adapter.name, direction="outbound", state="sent")
-    return True
+    lease.release_if_done()
 
 
 def _count_attempt(message_id: int) -> int:
