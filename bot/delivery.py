@@ -74,9 +74,18 @@ class DeliveryRun:
     again_in: float | None = None  # seconds until the next message may go
 
 
-# The oldest queued message: what it is and where it goes, when it is due, and when the
-# conversation's last message went.
-Item = tuple[Outgoing, str, datetime | None, datetime | None]
+@dataclass(frozen=True)
+class Queued:
+    """The oldest queued message: what it is and where it goes, when it is due, and when the
+    conversation's last message went."""
+
+    outgoing: Outgoing
+    channel: str
+    due: datetime | None
+    last_delivered: datetime | None
+    # Its attempts, when the statement that read it also counted this one (it was due, and
+    # the chat's interval had passed); None: still to count.
+    attempts: int | None = None
 
 
 @dataclass(frozen=True)
@@ -84,7 +93,7 @@ class Taken:
     """The delivery lease, and the oldest queued message read with it."""
 
     lease: Lease
-    item: Item | None
+    item: Queued | None
 
 
 @dataclass(frozen=True)
@@ -105,10 +114,10 @@ def deliver_waiting(conversation_id: int, *, taken: Taken | None = None) -> Deli
     with conversations.held(taken.lease) as lease:
         item = taken.item
         while item is not None:
-            outgoing, channel, due, last_delivered = item
+            outgoing, channel = item.outgoing, item.channel
             now = utcnow()
-            if due is not None and due > now:
-                return DeliveryRun(sent=sent, again_in=(due - now).total_seconds())
+            if item.due is not None and item.due > now:
+                return DeliveryRun(sent=sent, again_in=(item.due - now).total_seconds())
             try:
                 adapter = registry.get_adapter(channel)
             except NotFound:
@@ -117,13 +126,18 @@ def deliver_waiting(conversation_id: int, *, taken: Taken | None = None) -> Deli
                 )
                 item = _next_queued(conversation_id)
                 continue
-            wait = _pace(adapter, last_delivered)
+            if item.attempts is None:
+                wait = _pace(adapter, item.last_delivered)
+            else:  # counted as it was read, when the chat's interval had passed
+                wait = _overall_wait(adapter)
             if wait > LONGEST_SLEEP:
+                if item.attempts is not None:
+                    _count_attempt(outgoing.message_id, by=-1)  # not tried after all
                 return DeliveryRun(sent=sent, again_in=wait)
             if wait > 0:
                 time.sleep(wait)
             lease.keep()
-            if _send_one(adapter, outgoing, lease):  # the lease given back if nothing is due
+            if _send_one(adapter, item, lease):  # the lease given back if nothing is due
                 sent += 1
             elif _still_queued(outgoing.message_id):
                 return DeliveryRun(sent=sent, again_in=_seconds_until_due(outgoing.message_id))
@@ -142,25 +156,37 @@ def deliver_waiting(conversation_id: int, *, taken: Taken | None = None) -> Deli
 # out waits for one round trip where it waited for three (take, read; give back, take, read).
 # Elsewhere (SQLite) the same steps run one by one.
 
+# With the lease (the CTE `leased`): the oldest queued message, and its attempt counted when
+# it is due and the chat's interval has passed since the last message went (`:paced_since`;
+# NULL counts nothing), as _send_one would count it after _pace.
 _LEASED_AND_OLDEST = """
-    SELECT leased.channel, leased.channel_user_id, leased.last_delivered_at, leased.delivering,
-        oldest.id, oldest.text, oldest.content, oldest.next_attempt_at, oldest.in_reply_to
-    FROM leased LEFT JOIN LATERAL (
+    , oldest AS (
         SELECT queued.id, queued.text, queued.content, queued.next_attempt_at,
             (SELECT answered.channel_message_id FROM messages AS answered
              WHERE answered.conversation_id = queued.conversation_id
                 AND answered.direction = :inbound AND answered.id < queued.id
                 AND answered.channel_message_id IS NOT NULL
              ORDER BY answered.id DESC LIMIT 1) AS in_reply_to
-        FROM messages AS queued
-        WHERE queued.conversation_id = leased.id AND queued.direction = :outbound
-            AND queued.state = :queued
+        FROM messages AS queued JOIN leased ON queued.conversation_id = leased.id
+        WHERE leased.delivering AND queued.direction = :outbound AND queued.state = :queued
         ORDER BY queued.id LIMIT 1
-    ) AS oldest ON true
+    ), counted AS (
+        UPDATE messages SET attempts = messages.attempts + 1
+        FROM oldest, leased
+        WHERE messages.id = oldest.id
+            AND (oldest.next_attempt_at IS NULL OR oldest.next_attempt_at <= :now)
+            AND (leased.last_delivered_at IS NULL OR leased.last_delivered_at <= :paced_since)
+        RETURNING messages.attempts
+    )
+    SELECT leased.channel, leased.channel_user_id, leased.last_delivered_at, leased.delivering,
+        oldest.id, oldest.text, oldest.content, oldest.next_attempt_at, oldest.in_reply_to,
+        counted.attempts
+    FROM leased LEFT JOIN oldest ON true LEFT JOIN counted ON true
 """
 _LEASE_PARAMETERS: tuple[BindParameter[Any], ...] = (
     bindparam("now", type_=Conversation.delivery_lease_until.type),
     bindparam("until", type_=Conversation.delivery_lease_until.type),
+    bindparam("paced_since", type_=Conversation.last_delivered_at.type),
     bindparam("inbound", Direction.INBOUND.value),
     bindparam("outbound", Direction.OUTBOUND.value),
     bindparam("queued", MessageState.QUEUED.value),
@@ -198,24 +224,26 @@ _HAND_OVER_POSTGRESQL = sql(
 ).bindparams(*_LEASE_PARAMETERS, bindparam("received", MessageState.RECEIVED.value))
 
 
-def take_delivery(conversation_id: int) -> Taken | None:
-    """The delivery lease and the oldest queued message; None while another worker holds it."""
+def take_delivery(conversation_id: int, *, channel: str | None = None) -> Taken | None:
+    """The delivery lease and the oldest queued message; None while another worker holds it.
+    Knowing the `channel`, the message's attempt is counted in the same statement when it may
+    go at once."""
     if get_engine().dialect.name != "postgresql":
         if not conversations.take_lease(conversation_id, "delivery"):
             return None
         return Taken(Lease(conversation_id, "delivery"), _next_queued(conversation_id))
-    row = _lease_statement(_TAKE_DELIVERY_POSTGRESQL, conversation_id)
+    row = _lease_statement(_TAKE_DELIVERY_POSTGRESQL, conversation_id, channel)
     return None if row is None else _taken(conversation_id, row)
 
 
-def hand_over(answering: Lease) -> Handover:
-    """After an answer: give the answer lease back unless more messages wait for theirs, and then
-    take the delivery lease, so the replies go out from this worker at once."""
+def hand_over(answering: Lease, *, channel: str) -> Handover:
+    """After an answer on `channel`: give the answer lease back unless more messages wait for
+    theirs, and then take the delivery lease, so the replies go out from this worker at once."""
     if get_engine().dialect.name != "postgresql":
         if not answering.release_if_done():
             return Handover(done=False)
         return Handover(done=True, delivery=take_delivery(answering.conversation_id))
-    row = _lease_statement(_HAND_OVER_POSTGRESQL, answering.conversation_id)
+    row = _lease_statement(_HAND_OVER_POSTGRESQL, answering.conversation_id, channel)
     if row is None:
         return Handover(done=False)
     answering.given_back()
@@ -224,12 +252,23 @@ def hand_over(answering: Lease) -> Handover:
     return Handover(done=True, delivery=_taken(answering.conversation_id, row))
 
 
-def _lease_statement(statement: TextClause, conversation_id: int) -> Row[Any] | None:
+def _lease_statement(
+    statement: TextClause, conversation_id: int, channel: str | None
+) -> Row[Any] | None:
     now = utcnow()
+    paced_since = None
+    try:
+        if channel is not None:
+            paced_since = now - timedelta(
+                seconds=registry.get_adapter(channel).pacing.per_chat_interval
+            )
+    except NotFound:  # switched off: the loop marks the message failed, uncounted
+        pass
     parameters = {
         "conversation_id": conversation_id,
         "now": now,
         "until": now + timedelta(seconds=conversations.LEASE_SECONDS),
+        "paced_since": paced_since,
     }
     with relaxed_transaction() as connection:
         return connection.execute(statement, parameters).first()
@@ -238,8 +277,13 @@ def _lease_statement(statement: TextClause, conversation_id: int) -> Row[Any] | 
 def _taken(conversation_id: int, row: Row[Any]) -> Taken:
     item = None
     if row.id is not None:
-        outgoing = _outgoing(conversation_id, row)
-        item = (outgoing, row.channel, row.next_attempt_at, row.last_delivered_at)
+        item = Queued(
+            _outgoing(conversation_id, row),
+            row.channel,
+            row.next_attempt_at,
+            row.last_delivered_at,
+            attempts=row.attempts,
+        )
     return Taken(Lease(conversation_id, "delivery"), item)
 
 
@@ -247,7 +291,7 @@ def _taken(conversation_id: int, row: Row[Any]) -> Taken:
 _IN_REPLY_TO = aliased(Message)
 
 
-def _next_queued(conversation_id: int) -> Item | None:
+def _next_queued(conversation_id: int) -> Queued | None:
     """The oldest queued message, where it goes, when it is due, and the last delivery."""
     in_reply_to = (
         select(_IN_REPLY_TO.channel_message_id)
@@ -286,7 +330,9 @@ def _next_queued(conversation_id: int) -> Item | None:
         row = connection.execute(query).first()
     if row is None:
         return None
-    return _outgoing(conversation_id, row), row.channel, row.next_attempt_at, row.last_delivered_at
+    return Queued(
+        _outgoing(conversation_id, row), row.channel, row.next_attempt_at, row.last_delivered_at
+    )
 
 
 def _outgoing(conversation_id: int, row: Row[Any]) -> Outgoing:
@@ -313,17 +359,28 @@ def _pace(adapter: ChannelAdapter, last_delivered: datetime | None) -> float:
     if last_delivered is not None and pacing.per_chat_interval:
         since = (utcnow() - last_delivered).total_seconds()
         wait = max(0.0, pacing.per_chat_interval - since)
-    if pacing.overall_limit and wait <= LONGEST_SLEEP:
-        wait += ratelimit.wait_time(
-            f"send:{adapter.name}", limit=pacing.overall_limit, window=pacing.overall_window
-        )
+    if wait <= LONGEST_SLEEP:
+        wait += _overall_wait(adapter)
     return wait
 
 
-def _send_one(adapter: ChannelAdapter, outgoing: Outgoing, lease: Lease) -> bool:
+def _overall_wait(adapter: ChannelAdapter) -> float:
+    """Seconds to wait for the channel's overall rate, shared by every worker."""
+    pacing = adapter.pacing
+    if not pacing.overall_limit:
+        return 0.0
+    return ratelimit.wait_time(
+        f"send:{adapter.name}", limit=pacing.overall_limit, window=pacing.overall_window
+    )
+
+
+def _send_one(adapter: ChannelAdapter, item: Queued, lease: Lease) -> bool:
     """Send one message; True when the channel took it (it is marked sent, and the lease given
     back with the mark when nothing else is due)."""
-    attempts = _count_attempt(outgoing.message_id)
+    outgoing = item.outgoing
+    attempts = item.attempts
+    if attempts is None:
+        attempts = _count_attempt(outgoing.message_id)
     try:
         sent = adapter.send(outgoing)
     except Undeliverable as exc:
@@ -416,13 +473,13 @@ def _mark_sent(outgoing: Outgoing, external_id: str | None, lease: Lease) -> Non
     lease.release_if_done()
 
 
-def _count_attempt(message_id: int) -> int:
+def _count_attempt(message_id: int, *, by: int = 1) -> int:
     with relaxed_transaction() as connection:
         return int(
             connection.execute(
                 update(Message)
                 .where(Message.id == message_id)
-                .values(attempts=Message.attempts + 1)
+                .values(attempts=Message.attempts + by)
                 .returning(Message.attempts)
             ).scalar_one()
         )

@@ -178,7 +178,7 @@ def answer_waiting(conversation_id: int, *, rasa_url: str | None = None) -> int 
                 answer(stored, inbound, rasa_url=rasa_url, queue_delivery=False)
             answered += 1
             # The answer lease back and the delivery lease taken, in one step: no job between.
-            handover = delivery.hand_over(lease)
+            handover = delivery.hand_over(lease, channel=inbound.channel)
             if handover.done:
                 taken = handover.delivery
                 break

@@ -215,6 +215,33 @@ def test_flood_control_holds_the_chat_back_and_keeps_the_order(
     assert telegram_on.sent_texts(chat) == []
 
 
+def test_an_attempt_counted_with_the_lease_is_taken_back_when_the_send_must_wait(
+    client, telegram_on, rasa_down, sent_tasks, monkeypatch
+):
+    """The attempt is counted in the statement that takes the delivery lease; when the
+    channel's overall rate then makes the send wait (for longer than a worker sleeps), the
+    message was not tried, and its count says so."""
+    chat = 7100010
+    post(client, unique_chat(update("sticker", update_id=990070), chat))
+    conversation_id = messages_of(str(chat))[0].conversation_id
+    overall_wait = delivery._overall_wait
+    monkeypatch.setattr(delivery, "_overall_wait", lambda adapter: 20.0)
+    del sent_tasks[:]
+
+    gateway.answer_waiting(conversation_id)
+
+    [reply] = [m for m in messages_of(str(chat)) if m.direction == Direction.OUTBOUND]
+    assert reply.state == MessageState.QUEUED and reply.attempts == 0
+    assert telegram_on.sent_texts(chat) == []
+    assert [k for name, k in sent_tasks if name == "bot.deliver_messages"] == [
+        {"conversation_id": conversation_id}
+    ]
+    monkeypatch.setattr(delivery, "_overall_wait", overall_wait)
+    assert delivery.deliver_waiting(conversation_id).sent == 1
+    [reply] = [m for m in messages_of(str(chat)) if m.direction == Direction.OUTBOUND]
+    assert reply.state == MessageState.SENT and reply.attempts == 1
+
+
 def test_a_blocked_bot_marks_the_message_failed_where_staff_see_why(
     client, telegram_on, rasa_down, sent_tasks
 ):
