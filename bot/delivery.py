@@ -126,16 +126,13 @@ def deliver_waiting(conversation_id: int, *, taken: Taken | None = None) -> Deli
                 )
                 item = _next_queued(conversation_id)
                 continue
-            if item.attempts is None:
-                wait = _pace(adapter, item.last_delivered)
-            else:  # counted as it was read, when the chat's interval had passed
-                wait = _overall_wait(adapter)
-            if wait > LONGEST_SLEEP:
+            # Counted as it was read: the chat's interval had passed then.
+            last_delivered = item.last_delivered if item.attempts is None else None
+            wait = _wait_for_turn(adapter, last_delivered)
+            if wait > 0:
                 if item.attempts is not None:
                     _count_attempt(outgoing.message_id, by=-1)  # not tried after all
                 return DeliveryRun(sent=sent, again_in=wait)
-            if wait > 0:
-                time.sleep(wait)
             lease.keep()
             if _send_one(adapter, item, lease):  # the lease given back if nothing is due
                 sent += 1
@@ -158,7 +155,7 @@ def deliver_waiting(conversation_id: int, *, taken: Taken | None = None) -> Deli
 
 # With the lease (the CTE `leased`): the oldest queued message, and its attempt counted when
 # it is due and the chat's interval has passed since the last message went (`:paced_since`;
-# NULL counts nothing), as _send_one would count it after _pace.
+# NULL counts nothing), as _send_one would count it after _wait_for_turn.
 _LEASED_AND_OLDEST = """
     , oldest AS (
         SELECT queued.id, queued.text, queued.content, queued.next_attempt_at,
@@ -351,21 +348,32 @@ def _outgoing(conversation_id: int, row: Row[Any]) -> Outgoing:
     )
 
 
-def _pace(adapter: ChannelAdapter, last_delivered: datetime | None) -> float:
-    """Seconds to wait before the next send: the per-chat interval, then the channel's overall
-    rate, shared by every worker."""
-    pacing = adapter.pacing
+def _wait_for_turn(adapter: ChannelAdapter, last_delivered: datetime | None) -> float:
+    """Sleep (LONGEST_SLEEP at most, in all) until the next message may go: 0 when it may, its
+    place in the channel's overall rate taken; else the seconds until it may, for a later job.
+
+    The chat's interval first, then the overall rate, asked again after each sleep: a refused
+    place is not taken, so a message that slept into the next window must take its place there,
+    or the window would let more through than the rate allows."""
+    slept = 0.0
     wait = 0.0
-    if last_delivered is not None and pacing.per_chat_interval:
+    if last_delivered is not None and adapter.pacing.per_chat_interval:
         since = (utcnow() - last_delivered).total_seconds()
-        wait = max(0.0, pacing.per_chat_interval - since)
-    if wait <= LONGEST_SLEEP:
-        wait += _overall_wait(adapter)
-    return wait
+        wait = max(0.0, adapter.pacing.per_chat_interval - since)
+    while True:
+        if wait > 0:
+            if slept + wait > LONGEST_SLEEP:
+                return wait
+            time.sleep(wait)
+            slept += wait
+        wait = _overall_wait(adapter)
+        if wait == 0:
+            return 0.0
 
 
 def _overall_wait(adapter: ChannelAdapter) -> float:
-    """Seconds to wait for the channel's overall rate, shared by every worker."""
+    """Seconds to wait for the channel's overall rate, shared by every worker; 0: a place was
+    taken."""
     pacing = adapter.pacing
     if not pacing.overall_limit:
         return 0.0
