@@ -172,6 +172,7 @@ _LEASED_AND_OLDEST = """
         FROM oldest, leased
         WHERE messages.id = oldest.id
             AND (oldest.next_attempt_at IS NULL OR oldest.next_attempt_at <= :now)
+            AND :paced_since IS NOT NULL
             AND (leased.last_delivered_at IS NULL OR leased.last_delivered_at <= :paced_since)
         RETURNING messages.attempts
     )
