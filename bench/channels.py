@@ -40,6 +40,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -102,11 +103,26 @@ class Load:
 _ids = itertools.count(int(time.time()) * 1000)
 
 
+class Clients:
+    """An HTTP client per thread, as each person has their own connection. One httpx.Client
+    shared by the 50 chats' threads now and then failed a read with "Bad file descriptor"."""
+
+    def __init__(self, **options: Any) -> None:
+        self._options = {"timeout": 30, **options}
+        self._local = threading.local()
+
+    def get(self) -> httpx.Client:
+        client: httpx.Client | None = getattr(self._local, "client", None)
+        if client is None:
+            client = self._local.client = httpx.Client(**self._options)
+        return client
+
+
 class Telegram:
     """People writing to the platform's webhook, heard through the fake Bot API."""
 
     def __init__(self, base_url: str, fake: FakeBotApi) -> None:
-        self.client = httpx.Client(base_url=base_url, timeout=30)
+        self._clients = Clients(base_url=base_url)
         self.fake = fake
 
     def turn(self, chat_id: int, text: str) -> float:
@@ -121,7 +137,7 @@ class Telegram:
             },
         }
         started = time.monotonic()
-        response = self.client.post(
+        response = self._clients.get().post(
             "/webhooks/telegram", content=json.dumps(update), headers={SECRET_HEADER: SECRET}
         )
         response.raise_for_status()
@@ -135,7 +151,7 @@ class Zalo:
 
     def __init__(self, base_url: str, fake: FakeZalo) -> None:
         self.url = f"{base_url}/webhooks/zalo"
-        self.client = httpx.Client(timeout=30)
+        self.clients = Clients()
         self.fake = fake
         self._heard = threading.Condition()
         self._replies: dict[str, list[tuple[float, str]]] = {}
@@ -153,7 +169,7 @@ class Zalo:
         event = self.fake.text_event(user_id, text)
         body, headers = self.fake.signed(event)
         started = time.monotonic()
-        self.client.post(self.url, content=body, headers=headers).raise_for_status()
+        self.clients.get().post(self.url, content=body, headers=headers).raise_for_status()
         msg_id = event["message"]["msg_id"]
         deadline = started + 60
         with self._heard:
@@ -169,16 +185,16 @@ class Zalo:
 
 class Web:
     def __init__(self, base_url: str) -> None:
-        self.client = httpx.Client(base_url=base_url, timeout=30)
+        self._clients = Clients(base_url=base_url)
 
     def session(self) -> str:
-        response = self.client.post("/api/v1/webchat/sessions")
+        response = self._clients.get().post("/api/v1/webchat/sessions")
         response.raise_for_status()
         return str(response.json()["session_id"])
 
     def turn(self, session_id: str, text: str) -> tuple[float, list[str]]:
         started = time.monotonic()
-        response = self.client.post(
+        response = self._clients.get().post(
             "/api/v1/webchat/messages", json={"session_id": session_id, "text": text}
         )
         response.raise_for_status()
@@ -354,7 +370,7 @@ def _many_chats_zalo(zalo: Zalo, plan: Plan) -> Load:
             event = zalo.fake.text_event(user, token)
             sent[token] = event["message"]["msg_id"]
             body, headers = zalo.fake.signed(event)
-            zalo.client.post(zalo.url, content=body, headers=headers).raise_for_status()
+            zalo.clients.get().post(zalo.url, content=body, headers=headers).raise_for_status()
             deadline = time.monotonic() + 60
             while zalo.replies_to([sent[token]]) == [0] and time.monotonic() < deadline:
                 time.sleep(0.01)
