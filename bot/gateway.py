@@ -27,7 +27,7 @@ from datetime import timedelta
 
 from sqlalchemy.orm import Session
 
-from bot import conversations, delivery, rasa_rest
+from bot import conversations, delivery, delivery_queue, rasa_rest
 from bot.message_store import Stored, store_inbound, store_outcome
 from bot.models import MessageState
 from core import ratelimit, timing
@@ -167,7 +167,7 @@ def answer_waiting(conversation_id: int, *, rasa_url: str | None = None) -> int 
     worker (no second job to wait for); how many, or None when another worker holds the
     conversation (it answers them, in order)."""
     answered = 0
-    taken: delivery.Taken | None = None
+    taken: delivery_queue.Taken | None = None
     with conversations.answering(conversation_id) as (lease, waiting):
         if lease is None:
             return None
@@ -178,7 +178,7 @@ def answer_waiting(conversation_id: int, *, rasa_url: str | None = None) -> int 
                 answer(stored, inbound, rasa_url=rasa_url, queue_delivery=False)
             answered += 1
             # The answer lease back and the delivery lease taken, in one step: no job between.
-            handover = delivery.hand_over(lease, channel=inbound.channel)
+            handover = delivery_queue.hand_over(lease, channel=inbound.channel)
             if handover.done:
                 taken = handover.delivery
                 break
