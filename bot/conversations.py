@@ -7,13 +7,21 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import exists, or_, select, update
+from sqlalchemy import Row, bindparam, exists, or_, select, update
+from sqlalchemy import text as sql
 from sqlalchemy.orm import Session
 
 from bot.message_store import Stored
 from bot.models import Conversation, Direction, Message, MessageState
-from core.database import relaxed_transaction, session_scope, single_statement, utcnow
+from core.database import (
+    get_engine,
+    relaxed_transaction,
+    session_scope,
+    single_statement,
+    utcnow,
+)
 from integrations.channel import Attachment, Inbound, Reply
 
 
@@ -181,6 +189,10 @@ class Lease:
         self.held = released.rowcount == 0
         return not self.held
 
+    def given_back(self) -> None:
+        """A statement of the holder's own gave the lease back (with other work, in one)."""
+        self.held = False
+
 
 @contextmanager
 def holding(conversation_id: int, kind: str) -> Iterator[Lease | None]:
@@ -188,12 +200,72 @@ def holding(conversation_id: int, kind: str) -> Iterator[Lease | None]:
     if not take_lease(conversation_id, kind):
         yield None
         return
-    lease = Lease(conversation_id, kind)
+    with held(Lease(conversation_id, kind)) as lease:
+        yield lease
+
+
+@contextmanager
+def held(lease: Lease) -> Iterator[Lease]:
+    """A lease taken already (with other work, in one statement), given back at the end of the
+    block if the holder has not given it back."""
     try:
         yield lease
     finally:
         if lease.held:
-            release_lease(conversation_id, kind)
+            release_lease(lease.conversation_id, lease.kind)
+
+
+# The answer lease and the oldest message waiting for its answer, in one statement: a task
+# starts with one round trip instead of two. The lease's write needs no fsync (see
+# relaxed_transaction), and a row comes back only when the lease was taken.
+_ANSWERING_POSTGRESQL = sql(
+    """
+    WITH leased AS (
+        UPDATE conversations SET answer_lease_until = :until
+        WHERE id = :conversation_id
+            AND (answer_lease_until IS NULL OR answer_lease_until < :now)
+        RETURNING id, channel, channel_user_id, handed_off, rasa_restart_due, language
+    )
+    SELECT waiting.id, waiting.text, waiting.payload, waiting.channel_message_id,
+        waiting.content, leased.channel, leased.channel_user_id, leased.handed_off,
+        leased.rasa_restart_due, leased.language
+    FROM leased LEFT JOIN LATERAL (
+        SELECT id, text, payload, channel_message_id, content FROM messages
+        WHERE conversation_id = leased.id AND direction = :inbound AND state = :received
+        ORDER BY id LIMIT 1
+    ) AS waiting ON true
+    """
+).bindparams(
+    bindparam("now", type_=Conversation.answer_lease_until.type),
+    bindparam("until", type_=Conversation.answer_lease_until.type),
+    bindparam("inbound", Direction.INBOUND.value),
+    bindparam("received", MessageState.RECEIVED.value),
+)
+
+
+@contextmanager
+def answering(conversation_id: int) -> Iterator[tuple[Lease | None, tuple[Stored, Inbound] | None]]:
+    """The answer lease for the block and the oldest message waiting for its answer; (None,
+    None) when another worker holds the lease."""
+    if get_engine().dialect.name != "postgresql":
+        with holding(conversation_id, "answer") as lease:
+            yield lease, None if lease is None else next_received(conversation_id)
+        return
+    now = utcnow()
+    with relaxed_transaction() as connection:
+        row = connection.execute(
+            _ANSWERING_POSTGRESQL,
+            {
+                "conversation_id": conversation_id,
+                "now": now,
+                "until": now + timedelta(seconds=LEASE_SECONDS),
+            },
+        ).first()
+    if row is None:
+        yield None, None
+        return
+    with held(Lease(conversation_id, "answer")) as lease:
+        yield lease, None if row.id is None else _waiting(conversation_id, row)
 
 
 def next_received(conversation_id: int) -> tuple[Stored, Inbound] | None:
@@ -223,8 +295,11 @@ def next_received(conversation_id: int) -> tuple[Stored, Inbound] | None:
     )
     with single_statement() as connection:
         row = connection.execute(query).first()
-    if row is None:
-        return None
+    return None if row is None else _waiting(conversation_id, row)
+
+
+def _waiting(conversation_id: int, row: Row[Any]) -> tuple[Stored, Inbound]:
+    """A message waiting for its answer, from the columns `next_received` reads."""
     content = row.content or {}
     inbound = Inbound(
         channel=row.channel,

@@ -7,6 +7,9 @@ wait holds back the ones after it, so they never arrive out of order. Before eac
 attempt is counted and committed, so a message that keeps failing ends as failed, and after the
 send the message is marked sent, so a second run of the task sends nothing twice.
 
+How each step reads and writes the rows (in as few round trips as it can) is in
+bot/delivery_queue.py.
+
 What remains: a worker killed after the channel took a message but before it was marked sent
 sends it again when the lease expires. No channel here offers a way to ask whether a message
 arrived, so that window (the time of one HTTP answer) cannot be closed from our side.
@@ -21,18 +24,18 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import or_, select, update
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
-from bot import conversations
+from bot import conversations, delivery_queue
+from bot.conversations import Lease
 from bot.models import Conversation, Direction, Message, MessageState
 from core import metrics, ratelimit
 from core.celery_app import celery_app, enqueue
-from core.database import get_engine, relaxed_transaction, session_scope, single_statement, utcnow
+from core.database import get_engine, session_scope, utcnow
 from core.errors import NotFound
 from integrations import registry
 from integrations.channel import (
     ChannelAdapter,
-    Outgoing,
     Receipt,
     Reply,
     RetryLater,
@@ -72,121 +75,91 @@ class DeliveryRun:
     again_in: float | None = None  # seconds until the next message may go
 
 
-def deliver_waiting(conversation_id: int) -> DeliveryRun:
-    """Send the conversation's queued messages, oldest first, as far as the channel allows."""
+def deliver_waiting(
+    conversation_id: int, *, taken: delivery_queue.Taken | None = None
+) -> DeliveryRun:
+    """Send the conversation's queued messages, oldest first, as far as the channel allows
+    (`taken`: the delivery lease and the first message, when the caller has them already)."""
+    taken = taken or delivery_queue.take_delivery(conversation_id)
+    if taken is None:
+        return DeliveryRun(busy=True)
     sent = 0
-    with conversations.holding(conversation_id, "delivery") as lease:
-        if lease is None:
-            return DeliveryRun(busy=True)
-        item = _next_queued(conversation_id)
+    with conversations.held(taken.lease) as lease:
+        item = taken.item
         while item is not None:
-            outgoing, channel, due, last_delivered = item
+            outgoing, channel = item.outgoing, item.channel
             now = utcnow()
-            if due is not None and due > now:
-                return DeliveryRun(sent=sent, again_in=(due - now).total_seconds())
+            if item.due is not None and item.due > now:
+                return DeliveryRun(sent=sent, again_in=(item.due - now).total_seconds())
             try:
                 adapter = registry.get_adapter(channel)
             except NotFound:
                 _mark_failed(
                     outgoing.message_id, f"the channel '{channel}' is switched off", channel
                 )
-                item = _next_queued(conversation_id)
+                item = delivery_queue.next_queued(conversation_id)
                 continue
-            wait = _pace(adapter, last_delivered)
-            if wait > LONGEST_SLEEP:
-                return DeliveryRun(sent=sent, again_in=wait)
+            # Counted as it was read: the chat's interval had passed then.
+            last_delivered = item.last_delivered if item.attempts is None else None
+            wait = _wait_for_turn(adapter, last_delivered)
             if wait > 0:
-                time.sleep(wait)
+                if item.attempts is not None:
+                    delivery_queue.count_attempt(outgoing.message_id, by=-1)  # not tried after all
+                return DeliveryRun(sent=sent, again_in=wait)
             lease.keep()
-            if _send_one(adapter, outgoing, conversation_id):
+            if _send_one(adapter, item, lease):  # the lease given back if nothing is due
                 sent += 1
             elif _still_queued(outgoing.message_id):
                 return DeliveryRun(sent=sent, again_in=_seconds_until_due(outgoing.message_id))
-            if lease.release_if_done():
+            else:
+                lease.release_if_done()
+            if not lease.held:
                 break
-            item = _next_queued(conversation_id)
+            item = delivery_queue.next_queued(conversation_id)
     return DeliveryRun(sent=sent)
 
 
-# The inbound message a reply answers: the latest one before it with the channel's own id.
-_IN_REPLY_TO = aliased(Message)
+def _wait_for_turn(adapter: ChannelAdapter, last_delivered: datetime | None) -> float:
+    """Sleep (LONGEST_SLEEP at most, in all) until the next message may go: 0 when it may, its
+    place in the channel's overall rate taken; else the seconds until it may, for a later job.
 
-
-def _next_queued(
-    conversation_id: int,
-) -> tuple[Outgoing, str, datetime | None, datetime | None] | None:
-    """The oldest queued message, where it goes, when it is due, and the last delivery."""
-    in_reply_to = (
-        select(_IN_REPLY_TO.channel_message_id)
-        .where(
-            _IN_REPLY_TO.conversation_id == conversation_id,
-            _IN_REPLY_TO.direction == Direction.INBOUND,
-            _IN_REPLY_TO.id < Message.id,
-            _IN_REPLY_TO.channel_message_id.is_not(None),
-        )
-        .order_by(_IN_REPLY_TO.id.desc())
-        .limit(1)
-        .scalar_subquery()
-    )
-    # Plain columns, no ORM objects: this runs twice per message delivered.
-    query = (
-        select(
-            Message.id,
-            Message.text,
-            Message.content,
-            Message.next_attempt_at,
-            Conversation.channel,
-            Conversation.channel_user_id,
-            Conversation.last_delivered_at,
-            in_reply_to.label("in_reply_to"),
-        )
-        .join(Conversation, Conversation.id == Message.conversation_id)
-        .where(
-            Message.conversation_id == conversation_id,
-            Message.direction == Direction.OUTBOUND,
-            Message.state == MessageState.QUEUED,
-        )
-        .order_by(Message.id)
-        .limit(1)
-    )
-    with single_statement() as connection:
-        row = connection.execute(query).first()
-    if row is None:
-        return None
-    content = row.content or {}
-    outgoing = Outgoing(
-        message_id=row.id,
-        conversation_id=conversation_id,
-        channel_user_id=row.channel_user_id,
-        reply=Reply(
-            text=row.text,
-            buttons=content.get("buttons") or [],
-            image=content.get("image"),
-            documents=content.get("documents") or [],
-        ),
-        in_reply_to=row.in_reply_to,
-    )
-    return outgoing, row.channel, row.next_attempt_at, row.last_delivered_at
-
-
-def _pace(adapter: ChannelAdapter, last_delivered: datetime | None) -> float:
-    """Seconds to wait before the next send: the per-chat interval, then the channel's overall
-    rate, shared by every worker."""
-    pacing = adapter.pacing
+    The chat's interval first, then the overall rate, asked again after each sleep: a refused
+    place is not taken, so a message that slept into the next window must take its place there,
+    or the window would let more through than the rate allows."""
+    slept = 0.0
     wait = 0.0
-    if last_delivered is not None and pacing.per_chat_interval:
+    if last_delivered is not None and adapter.pacing.per_chat_interval:
         since = (utcnow() - last_delivered).total_seconds()
-        wait = max(0.0, pacing.per_chat_interval - since)
-    if pacing.overall_limit and wait <= LONGEST_SLEEP:
-        wait += ratelimit.wait_time(
-            f"send:{adapter.name}", limit=pacing.overall_limit, window=pacing.overall_window
-        )
-    return wait
+        wait = max(0.0, adapter.pacing.per_chat_interval - since)
+    while True:
+        if wait > 0:
+            if slept + wait > LONGEST_SLEEP:
+                return wait
+            time.sleep(wait)
+            slept += wait
+        wait = _overall_wait(adapter)
+        if wait == 0:
+            return 0.0
 
 
-def _send_one(adapter: ChannelAdapter, outgoing: Outgoing, conversation_id: int) -> bool:
-    """Send one message; True when the channel took it (it is marked sent)."""
-    attempts = _count_attempt(outgoing.message_id)
+def _overall_wait(adapter: ChannelAdapter) -> float:
+    """Seconds to wait for the channel's overall rate, shared by every worker; 0: a place was
+    taken."""
+    pacing = adapter.pacing
+    if not pacing.overall_limit:
+        return 0.0
+    return ratelimit.wait_time(
+        f"send:{adapter.name}", limit=pacing.overall_limit, window=pacing.overall_window
+    )
+
+
+def _send_one(adapter: ChannelAdapter, item: delivery_queue.Queued, lease: Lease) -> bool:
+    """Send one message; True when the channel took it (it is marked sent, and the lease given
+    back with the mark when nothing else is due)."""
+    outgoing = item.outgoing
+    attempts = item.attempts
+    if attempts is None:
+        attempts = delivery_queue.count_attempt(outgoing.message_id)
     try:
         sent = adapter.send(outgoing)
     except Undeliverable as exc:
@@ -206,37 +179,9 @@ def _send_one(adapter: ChannelAdapter, outgoing: Outgoing, conversation_id: int)
             channel=adapter.name,
         )
         return False
-    now = utcnow()
-    with get_engine().begin() as connection:
-        connection.execute(
-            update(Message)
-            .where(Message.id == outgoing.message_id)
-            .values(
-                state=MessageState.SENT,
-                external_id=sent.external_id,
-                next_attempt_at=None,
-                failure_reason=None,
-            )
-        )
-        connection.execute(
-            update(Conversation)
-            .where(Conversation.id == conversation_id)
-            .values(last_delivered_at=now)
-        )
+    delivery_queue.mark_sent(outgoing, sent.external_id, lease)
     metrics.count("messages", channel=adapter.name, direction="outbound", state="sent")
     return True
-
-
-def _count_attempt(message_id: int) -> int:
-    with relaxed_transaction() as connection:
-        return int(
-            connection.execute(
-                update(Message)
-                .where(Message.id == message_id)
-                .values(attempts=Message.attempts + 1)
-                .returning(Message.attempts)
-            ).scalar_one()
-        )
 
 
 def _schedule_retry(

@@ -27,7 +27,7 @@ from datetime import timedelta
 
 from sqlalchemy.orm import Session
 
-from bot import conversations, delivery, rasa_rest
+from bot import conversations, delivery, delivery_queue, rasa_rest
 from bot.message_store import Stored, store_inbound, store_outcome
 from bot.models import MessageState
 from core import ratelimit, timing
@@ -167,21 +167,24 @@ def answer_waiting(conversation_id: int, *, rasa_url: str | None = None) -> int 
     worker (no second job to wait for); how many, or None when another worker holds the
     conversation (it answers them, in order)."""
     answered = 0
-    with conversations.holding(conversation_id, "answer") as lease:
+    taken: delivery_queue.Taken | None = None
+    with conversations.answering(conversation_id) as (lease, waiting):
         if lease is None:
             return None
-        waiting = conversations.next_received(conversation_id)
         while waiting is not None:
             stored, inbound = waiting
             lease.keep()
             if _within_message_limit(stored, inbound):
                 answer(stored, inbound, rasa_url=rasa_url, queue_delivery=False)
             answered += 1
-            if lease.release_if_done():
+            # The answer lease back and the delivery lease taken, in one step: no job between.
+            handover = delivery_queue.hand_over(lease, channel=inbound.channel)
+            if handover.done:
+                taken = handover.delivery
                 break
             waiting = conversations.next_received(conversation_id)
     if answered:
-        run = delivery.deliver_waiting(conversation_id)
+        run = delivery.deliver_waiting(conversation_id, taken=taken)
         if run.busy or run.again_in is not None:
             delivery.queue_delivery(conversation_id, countdown=run.again_in)
     return answered

@@ -23,7 +23,7 @@ from bot.models import Conversation, Direction, Message, MessageState
 from core import metrics
 from core.database import get_engine, session_scope, single_statement, utcnow
 from core.errors import Forbidden
-from feedback.language import language_shown
+from feedback.language import VIETNAMESE, language_shown
 from integrations.channel import Inbound, Reply
 
 MESSAGES = cast(Table, Message.__table__)
@@ -49,6 +49,43 @@ _STORE_INBOUND_POSTGRESQL = sql(
     SELECT inserted.id, inserted.conversation_id, touched.handed_off, touched.rasa_restart_due,
         touched.language
     FROM inserted JOIN touched ON touched.id = inserted.conversation_id
+    """
+).bindparams(_NOW, _CONTENT)
+
+# A sender's first message on a channel that opens conversations (Telegram, Zalo): the
+# conversation is opened in the same statement when there is none, instead of a failed attempt,
+# a transaction that opens it and the attempt again (two commits to wait for, where this is
+# one). Two first messages at once both try to open it: the second's INSERT meets the first's
+# row, does nothing, stores nothing, and that message is stored by the plain statement above.
+_STORE_FIRST_INBOUND_POSTGRESQL = sql(
+    """
+    WITH touched AS (
+        UPDATE conversations
+        SET last_message_at = :now, language = COALESCE(:language, language)
+        WHERE channel = :channel AND channel_user_id = :channel_user_id
+        RETURNING id, handed_off, rasa_restart_due, language
+    ), opened AS (
+        INSERT INTO conversations
+            (channel, channel_user_id, handed_off, rasa_restart_due, language, created_at,
+             last_message_at)
+        SELECT :channel, :channel_user_id, false, false, COALESCE(:language, :default_language),
+            :now, :now
+        WHERE NOT EXISTS (SELECT FROM touched)
+        ON CONFLICT (channel, channel_user_id) DO NOTHING
+        RETURNING id, handed_off, rasa_restart_due, language
+    ), conversation AS (
+        SELECT * FROM touched UNION ALL SELECT * FROM opened
+    ), inserted AS (
+        INSERT INTO messages
+            (conversation_id, direction, channel_message_id, text, payload, content, state,
+             created_at)
+        SELECT id, :direction, :channel_message_id, :text, :payload, :content, :state, :now
+        FROM conversation
+        RETURNING id, conversation_id
+    )
+    SELECT inserted.id, inserted.conversation_id, conversation.handed_off,
+        conversation.rasa_restart_due, conversation.language
+    FROM inserted JOIN conversation ON conversation.id = inserted.conversation_id
     """
 ).bindparams(_NOW, _CONTENT)
 
@@ -127,9 +164,9 @@ def store_inbound(inbound: Inbound) -> Stored | None:
         "language": language_shown(inbound.text),
     }
     try:
-        stored = _store_inbound(values)
+        stored = _store_inbound(values, opening=inbound.opens_conversation)
         if stored is None and inbound.opens_conversation:
-            _open_conversation(inbound)
+            _open_conversation(inbound)  # SQLite; or another first message opened it meanwhile
             stored = _store_inbound(values)
     except IntegrityError:
         return None
@@ -139,12 +176,15 @@ def store_inbound(inbound: Inbound) -> Stored | None:
     return stored
 
 
-def _store_inbound(values: dict[str, Any]) -> Stored | None:
-    """The message, in its sender's conversation; None when there is no such conversation."""
+def _store_inbound(values: dict[str, Any], *, opening: bool = False) -> Stored | None:
+    """The message, in its sender's conversation; None when there is no such conversation
+    (`opening`: on PostgreSQL, one is opened, so None only when another message just did)."""
     engine = get_engine()
     if engine.dialect.name == "postgresql":
+        statement = _STORE_FIRST_INBOUND_POSTGRESQL if opening else _STORE_INBOUND_POSTGRESQL
+        parameters = {**values, "default_language": VIETNAMESE} if opening else values
         with single_statement() as connection:
-            row = connection.execute(_STORE_INBOUND_POSTGRESQL, values).one_or_none()
+            row = connection.execute(statement, parameters).one_or_none()
         return None if row is None else Stored(*row)
     with engine.begin() as connection:
         touched = connection.execute(_TOUCH_CONVERSATION, values).one_or_none()

@@ -21,6 +21,12 @@ from core import metrics, timing
 from integrations.channel import Inbound, Reply
 
 RASA_TIMEOUT = httpx.Timeout(10.0, connect=2.0)
+# An idle connection is dropped after this long, well before the server closes it: Rasa's
+# server (Sanic) and uvicorn close an idle keep-alive connection after 5 s, httpx's default
+# expiry, so a turn after 5 s of quiet could go out on a connection closing at that moment and
+# fail ("Server disconnected without sending a response"), a fallback answer instead of Rasa's
+# (seen once in 1,500 turns of bench/channels.py on a busy machine).
+RASA_KEEPALIVE_SECONDS = 2.0
 
 
 class RasaUnavailable(Exception):
@@ -31,7 +37,10 @@ class RasaUnavailable(Exception):
 def _rasa_http() -> httpx.Client:
     """One client per process: a new one per turn cost ~25 ms (its TLS context and a new
     connection), measured in bench/chat.py. httpx clients are safe to share between threads."""
-    return httpx.Client(timeout=RASA_TIMEOUT)
+    limits = httpx.Limits(  # httpx's defaults, but the expiry
+        max_connections=100, max_keepalive_connections=20, keepalive_expiry=RASA_KEEPALIVE_SECONDS
+    )
+    return httpx.Client(timeout=RASA_TIMEOUT, limits=limits)
 
 
 def ask(base_url: str, message: str, inbound: Inbound) -> list[Reply]:

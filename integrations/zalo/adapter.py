@@ -24,7 +24,7 @@ import re
 import threading
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import httpx
@@ -130,6 +130,11 @@ class ZaloAdapter:
         # Parts of a message already sent when a later part must wait: a retry in this process
         # goes on from there instead of sending them twice.
         self._progress: dict[int, tuple[int, str | None]] = {}
+        # The access token and when it expires, read once and kept until nearly then: reading
+        # the row for every message was a transaction (three round trips) on each reply's way
+        # out. A token renewed meanwhile by another process is refused once, and the refusal
+        # finds the new one (`_with_token`).
+        self._token: tuple[str, datetime] | None = None
         self._open()
 
     def _open(self) -> None:
@@ -328,15 +333,24 @@ class ZaloAdapter:
     def _with_token(self, call: Callable[[ZaloClient, str], Coroutine[Any, Any, T]]) -> T:
         """The call with the current access token; once more with a renewed one if Zalo
         refuses it. A second refusal is final (no loop): the caller reports it."""
-        token = tokens.access_token(self.exchange)
+        token = self._access_token()
         try:
             return self._run(lambda client: call(client, token))
         except ZaloError as exc:
             if exc.code not in TOKEN_REFUSED:
                 raise
             logger.info("zalo: access token refused (%s); renewing it once", exc.code)
+        self._token = None  # the next call reads the row again
         fresh = tokens.renew_refused(self.exchange, refused=token)
         return self._run(lambda client: call(client, fresh))
+
+    def _access_token(self) -> str:
+        kept = self._token
+        if kept is not None and tokens.usable(kept[1]):
+            return kept[0]
+        token, expires_at = tokens.access_token_until(self.exchange)
+        self._token = (token, expires_at)
+        return token
 
     def exchange(self, refresh_token: str) -> TokenPair:
         """Spend the refresh token with Zalo (tokens.py holds the row's lock meanwhile)."""

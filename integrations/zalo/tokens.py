@@ -39,26 +39,37 @@ class NotConnected(Exception):
 
 def access_token(exchange: Exchange) -> str:
     """The access token to use now; renewed first when it has expired (beat was down)."""
+    return access_token_until(exchange)[0]
+
+
+def access_token_until(exchange: Exchange) -> tuple[str, datetime]:
+    """The access token to use now, and when it expires (so a process may keep it until
+    nearly then); renewed first when it has expired."""
     with session_scope() as session:
         row = session.get(ChannelToken, CHANNEL)
         if row is None:
             raise NotConnected("the Zalo OA is not connected: run `tiepdan zalo connect`")
-        if row.expires_at > utcnow() + EXPIRY_SLACK:
-            return row.access_token
-    token, _ = _renew(exchange, keep=lambda row: row.expires_at > utcnow() + EXPIRY_SLACK)
-    return token
+        if usable(row.expires_at):
+            return row.access_token, row.expires_at
+    token, _, expiry = _renew(exchange, keep=lambda row: usable(row.expires_at))
+    return token, expiry
+
+
+def usable(expires_at: datetime) -> bool:
+    """Whether an access token that expires then may still be sent to Zalo."""
+    return expires_at > utcnow() + EXPIRY_SLACK
 
 
 def renew_refused(exchange: Exchange, *, refused: str) -> str:
     """A fresh access token after Zalo refused `refused` (-216, -220). When the row already
     holds another one, a worker renewed it meanwhile: that one is returned, nothing is spent."""
-    token, _ = _renew(exchange, keep=lambda row: row.access_token != refused)
+    token, _, _ = _renew(exchange, keep=lambda row: row.access_token != refused)
     return token
 
 
 def renew_if_expiring(exchange: Exchange, *, within: timedelta) -> bool:
     """Renew when the access token expires within `within`; whether it was renewed."""
-    _, renewed = _renew(exchange, keep=lambda row: row.expires_at > utcnow() + within)
+    _, renewed, _ = _renew(exchange, keep=lambda row: row.expires_at > utcnow() + within)
     return renewed
 
 
@@ -81,21 +92,23 @@ def expires_at() -> datetime | None:
         return row.expires_at if row else None
 
 
-def _renew(exchange: Exchange, *, keep: Callable[[ChannelToken], bool]) -> tuple[str, bool]:
+def _renew(
+    exchange: Exchange, *, keep: Callable[[ChannelToken], bool]
+) -> tuple[str, bool, datetime]:
     """Under the row's lock: the stored access token when `keep(row)`, else a renewed one,
-    committed before it is returned."""
+    committed before it is returned; whether it was renewed, and when it expires."""
     with session_scope() as session:
         row = _locked_row(session)
         if row is None:
             raise NotConnected("the Zalo OA is not connected: run `tiepdan zalo connect`")
         if keep(row):
-            return row.access_token, False
+            return row.access_token, False, row.expires_at
         now = utcnow()  # before the call: the new token's 25 h start when Zalo issues it
         pair = exchange(row.refresh_token)  # the old refresh token is spent from here on
         _write(row, pair, now=now)
         expiry = row.expires_at
     logger.info("zalo: tokens renewed; the access token expires at %s", expiry.isoformat())
-    return pair.access_token, True
+    return pair.access_token, True, expiry
 
 
 def _locked_row(session: Session) -> ChannelToken | None:

@@ -153,15 +153,17 @@ def test_an_unknown_sender_is_refused_where_only_the_server_opens_conversations(
 @pytest.mark.parametrize("dialect", ["postgresql"], indirect=True)  # SQLite: one writer at a time
 def test_two_first_messages_at_once_are_both_kept(channel, monkeypatch):
     """A new sender whose first two messages arrive together: one conversation, two messages,
-    neither mistaken for a retry. Both find no conversation, then both open one at once."""
+    neither mistaken for a retry. Both try to open the conversation at once (the statement that
+    opens it with the first message); one of them finds it opened by the other."""
     opening = threading.Barrier(2)
-    open_conversation = message_store._open_conversation
+    store = message_store._store_inbound
 
-    def open_together(inbound: Inbound) -> None:
-        opening.wait(timeout=10)
-        open_conversation(inbound)
+    def store_together(values: dict, **kwargs: bool) -> object:
+        if kwargs.get("opening"):
+            opening.wait(timeout=10)
+        return store(values, **kwargs)
 
-    monkeypatch.setattr(message_store, "_open_conversation", open_together)
+    monkeypatch.setattr(message_store, "_store_inbound", store_together)
     results: list[object] = []
 
     def send(number: int) -> None:

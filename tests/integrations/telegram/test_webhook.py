@@ -8,10 +8,11 @@ import random
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy import update as sql_update
 
-from bot import delivery, gateway
+from bot import conversations, delivery, gateway
 from bot.models import Conversation, Direction, Message, MessageState
-from core.database import session_scope
+from core.database import session_scope, utcnow
 from core.settings import get_settings
 from integrations import registry
 from integrations.telegram.adapter import SECRET_HEADER
@@ -113,6 +114,84 @@ def test_the_worker_answers_and_delivers_in_order_once(client, telegram_on, rasa
     assert delivery.deliver_waiting(conversation_id).sent == 0
     assert gateway.answer_waiting(conversation_id) == 0
     assert telegram_on.sent_texts(chat) == texts
+    # Both leases were given back (the delivery lease with the last reply's mark).
+    with session_scope() as session:
+        conversation = session.get_one(Conversation, conversation_id)
+        assert conversation.answer_lease_until is None
+        assert conversation.delivery_lease_until is None
+        assert conversation.last_delivered_at is not None
+
+
+def test_a_new_answer_waits_behind_an_earlier_reply_still_queued(
+    client, telegram_on, rasa_down, sent_tasks
+):
+    """The worker sends what it just answered only in its turn: an earlier reply held back by
+    flood control goes first, then the new one."""
+    chat = 7100006
+    post(client, unique_chat(update("sticker", update_id=990040), chat))
+    conversation_id = messages_of(str(chat))[0].conversation_id
+    telegram_on.fail_next("sendMessage", 429, "Too Many Requests: retry after 30", retry_after=30)
+    gateway.answer_waiting(conversation_id)  # its reply is held back for 30 s
+    post(client, unique_chat(update("start", update_id=990041), chat))
+    del sent_tasks[:]
+
+    assert gateway.answer_waiting(conversation_id) == 1
+
+    assert telegram_on.sent_texts(chat) == []  # the new reply did not overtake the held one
+    first, second = [m for m in messages_of(str(chat)) if m.direction == Direction.OUTBOUND]
+    assert first.state == second.state == MessageState.QUEUED
+    assert first.text == gateway.UNSUPPORTED and second.text == gateway.ACK_RASA_DOWN
+    assert [k for name, k in sent_tasks if name == "bot.deliver_messages"] == [
+        {"conversation_id": conversation_id}  # for when the held one is due
+    ]
+    with session_scope() as session:  # the 30 s have passed
+        session.execute(
+            sql_update(Message).where(Message.id == first.id).values(next_attempt_at=utcnow())
+        )
+    assert delivery.deliver_waiting(conversation_id).sent == 2
+    assert telegram_on.sent_texts(chat) == [gateway.UNSUPPORTED, gateway.ACK_RASA_DOWN]
+
+
+def test_while_another_worker_delivers_to_the_chat_the_answer_is_left_queued(
+    client, telegram_on, rasa_down, sent_tasks
+):
+    """The delivery lease is another worker's: the answer is stored and queued, not sent
+    beside that worker's sends, and it goes once when the lease is free."""
+    chat = 7100007
+    post(client, unique_chat(update("sticker", update_id=990050), chat))
+    conversation_id = messages_of(str(chat))[0].conversation_id
+    assert conversations.take_lease(conversation_id, "delivery")
+    del sent_tasks[:]
+
+    assert gateway.answer_waiting(conversation_id) == 1
+
+    assert telegram_on.sent_texts(chat) == []
+    [reply] = [m for m in messages_of(str(chat)) if m.direction == Direction.OUTBOUND]
+    assert reply.state == MessageState.QUEUED
+    assert [k for name, k in sent_tasks if name == "bot.deliver_messages"] == [
+        {"conversation_id": conversation_id}
+    ]
+    conversations.release_lease(conversation_id, "delivery")
+    assert delivery.deliver_waiting(conversation_id).sent == 1
+    assert delivery.deliver_waiting(conversation_id).sent == 0
+    assert telegram_on.sent_texts(chat) == [gateway.UNSUPPORTED]
+
+
+def test_while_another_worker_answers_the_chat_the_task_leaves_it_to_it(
+    client, telegram_on, rasa_down, sent_tasks
+):
+    chat = 7100009
+    post(client, unique_chat(update("sticker", update_id=990060), chat))
+    conversation_id = messages_of(str(chat))[0].conversation_id
+    assert conversations.take_lease(conversation_id, "answer")
+
+    assert gateway.answer_waiting(conversation_id) is None  # the task tries again later
+
+    [inbound] = messages_of(str(chat))
+    assert inbound.state == MessageState.RECEIVED and telegram_on.sent_texts(chat) == []
+    conversations.release_lease(conversation_id, "answer")
+    assert gateway.answer_waiting(conversation_id) == 1
+    assert telegram_on.sent_texts(chat) == [gateway.UNSUPPORTED]
 
 
 def test_flood_control_holds_the_chat_back_and_keeps_the_order(
@@ -134,6 +213,33 @@ def test_flood_control_holds_the_chat_back_and_keeps_the_order(
     assert first.state == second.state == MessageState.QUEUED  # the second waits its turn
     assert first.attempts == 1 and "flood control" in (first.failure_reason or "").lower()
     assert telegram_on.sent_texts(chat) == []
+
+
+def test_an_attempt_counted_with_the_lease_is_taken_back_when_the_send_must_wait(
+    client, telegram_on, rasa_down, sent_tasks, monkeypatch
+):
+    """The attempt is counted in the statement that takes the delivery lease; when the
+    channel's overall rate then makes the send wait (for longer than a worker sleeps), the
+    message was not tried, and its count says so."""
+    chat = 7100010
+    post(client, unique_chat(update("sticker", update_id=990070), chat))
+    conversation_id = messages_of(str(chat))[0].conversation_id
+    overall_wait = delivery._overall_wait
+    monkeypatch.setattr(delivery, "_overall_wait", lambda adapter: 20.0)
+    del sent_tasks[:]
+
+    gateway.answer_waiting(conversation_id)
+
+    [reply] = [m for m in messages_of(str(chat)) if m.direction == Direction.OUTBOUND]
+    assert reply.state == MessageState.QUEUED and reply.attempts == 0
+    assert telegram_on.sent_texts(chat) == []
+    assert [k for name, k in sent_tasks if name == "bot.deliver_messages"] == [
+        {"conversation_id": conversation_id}
+    ]
+    monkeypatch.setattr(delivery, "_overall_wait", overall_wait)
+    assert delivery.deliver_waiting(conversation_id).sent == 1
+    [reply] = [m for m in messages_of(str(chat)) if m.direction == Direction.OUTBOUND]
+    assert reply.state == MessageState.SENT and reply.attempts == 1
 
 
 def test_a_blocked_bot_marks_the_message_failed_where_staff_see_why(

@@ -3,12 +3,13 @@ what each of Zalo's answers makes of the message (channels.md 1.6–1.8)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
-from core.database import session_scope
+from core.database import session_scope, utcnow
 from core.settings import get_settings
 from feedback import attachments as photos
 from feedback.models import Contact, ContactIdentity
@@ -165,6 +166,52 @@ def test_a_refused_token_is_renewed_once_and_the_send_retried(
     first, second = connected.on("send")
     assert first.headers["access_token"] == before.access_token
     assert second.headers["access_token"] == after.access_token
+
+
+def test_the_token_is_read_once_and_kept_until_it_nears_its_end(
+    adapter: ZaloAdapter, connected: FakeZalo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reads = []
+    read = zalo_adapter.tokens.access_token_until
+
+    def counted(exchange: Any) -> Any:
+        reads.append(1)
+        return read(exchange)
+
+    monkeypatch.setattr(zalo_adapter.tokens, "access_token_until", counted)
+    adapter.send(_out())
+    adapter.send(_out())
+    assert len(reads) == 1
+    # Kept as if it ended now: the row is read again (it holds a token good for longer).
+    assert adapter._token is not None
+    adapter._token = (adapter._token[0], utcnow())
+    adapter.send(_out())
+    assert len(reads) == 2 and len(connected.on("token")) == 0
+
+
+def test_a_token_renewed_by_another_process_is_refused_once_then_the_new_one_goes(
+    adapter: ZaloAdapter, connected: FakeZalo
+) -> None:
+    """Beat renewed the pair in another process: the token this one kept is dead. Zalo refuses
+    it once, and the stored new one is used, with no refresh token spent here."""
+    adapter.send(_out())
+    [kept] = _tokens()
+    beat = ZaloAdapter(get_settings(), timeout=2)
+    try:
+        assert zalo_adapter.tokens.renew_if_expiring(beat.exchange, within=timedelta(days=2))
+    finally:
+        beat.close()
+    [renewed] = _tokens()
+    adapter.send(_out())
+    adapter.send(_out())
+    tokens_sent = [r.headers["access_token"] for r in connected.on("send")]
+    assert tokens_sent == [
+        kept.access_token,
+        kept.access_token,  # refused (-216)
+        renewed.access_token,
+        renewed.access_token,
+    ]
+    assert len(connected.on("token")) == 1  # beat's renewal only
 
 
 def test_a_token_refused_again_after_renewal_is_final_not_a_loop(
