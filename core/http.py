@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.database import DATABASE_UNAVAILABLE_ERRORS, end_session, get_session_factory
@@ -96,10 +97,16 @@ async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+def _where(connection: HTTPConnection) -> str:
+    """The request's method and path ("WebSocket /path" for a WebSocket, which has no method):
+    the handlers below also catch a WebSocket's errors."""
+    return f"{connection.scope.get('method', 'WebSocket')} {connection.url.path}"
+
+
 async def _data_error(request: Request, exc: Exception) -> JSONResponse:
     # A value that passed validation but that the database cannot store: a NUL character in a
     # text (PostgreSQL refuses it anywhere), a number out of range. The request is at fault.
-    logger.warning("database refused a value on %s %s: %s", request.method, request.url.path, exc)
+    logger.warning("database refused a value on %s: %s", _where(request), exc)
     detail = "Invalid request: a value cannot be stored (a NUL character, a number out of range)."
     return JSONResponse({"detail": detail}, status_code=422)
 
@@ -113,12 +120,7 @@ DATABASE_RETRY_AFTER_SECONDS = 5
 async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
     # The pool has thrown away the connection that failed (SQLAlchemy sees the disconnect), so
     # the next request opens a new one: nothing to restart.
-    logger.warning(
-        "database unavailable on %s %s: %s",
-        request.method,
-        request.url.path,
-        exc.__class__.__name__,
-    )
+    logger.warning("database unavailable on %s: %s", _where(request), exc.__class__.__name__)
     return JSONResponse(
         {"detail": DATABASE_UNAVAILABLE},
         status_code=503,
@@ -127,7 +129,7 @@ async def _database_unavailable(request: Request, exc: Exception) -> JSONRespons
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
-    logger.exception("unhandled error on %s %s", request.method, request.url.path)
+    logger.exception("unhandled error on %s", _where(request))
     return JSONResponse({"detail": "Internal error. It has been logged."}, status_code=500)
 
 

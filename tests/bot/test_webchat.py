@@ -448,3 +448,26 @@ def test_a_chat_message_loses_its_control_characters_before_it_is_stored(client,
     assert said.status_code == 200, said.text
     [stored] = [m for m in stored_messages(session_id) if m.direction.value == "in"]
     assert stored.text == "xin chào abc"
+
+
+def test_the_websocket_is_refused_with_a_503_while_the_database_is_down(
+    client, rasa_down, monkeypatch
+):
+    from sqlalchemy.exc import OperationalError
+    from starlette.testclient import WebSocketDenialResponse
+
+    from bot import webchat
+
+    session_id = open_chat(client)
+
+    def unreachable(_session_id: str) -> int:
+        raise OperationalError("SELECT 1", {}, Exception("too many clients already"))
+
+    monkeypatch.setattr(webchat, "conversation_id", unreachable)
+    with (
+        pytest.raises(WebSocketDenialResponse) as refused,
+        client.websocket_connect(f"/api/v1/webchat/ws/{session_id}"),
+    ):
+        pass
+    assert refused.value.status_code == 503
+    assert refused.value.headers["retry-after"] == "5"
