@@ -44,11 +44,14 @@ def redis_worker(database: str, tmp_path: Path) -> Iterator[Path]:
         stop(process)
 
 
-@pytest.fixture(scope="session")
+# Package scope: one Rasa start for all of tests/e2e, and everything stopped when the package
+# ends. Its worker runs beat's sweeps on the run's database; left running, they would answer,
+# route and notify what later tests (tests/faults) leave for their own platform's sweeps.
+@pytest.fixture(scope="package")
 def stack(
     database: str, tmp_path_factory: pytest.TempPathFactory, nlu_model: object
 ) -> Iterator[Stack]:
-    """The platform with Rasa, a worker and the fake channels, once per run."""
+    """The platform with Rasa, a worker and the fake channels, once for tests/e2e."""
     tmp = tmp_path_factory.mktemp("stack")
     port, rasa_port, actions_port = free_port(), free_port(), free_port()
     settings = get_settings().model_copy(
