@@ -245,11 +245,19 @@ def running_server(
 
 
 def start(
-    command: list[str], log_path: Path, *, env: dict[str, str], cwd: Path | None = None
+    command: list[str],
+    log_path: Path,
+    *,
+    env: dict[str, str],
+    cwd: Path | None = None,
+    append: bool = False,
 ) -> subprocess.Popen[bytes]:
     """Start a process with its output in `log_path`, in its own session, so that `stop` ends
-    it together with its children (uvicorn's workers)."""
-    with log_path.open("wb") as log:  # the child keeps its own copy of the file
+    it together with its children (uvicorn's workers). With `append`, a process started again
+    (bench/scaleout.py's kills) keeps what the one before it wrote in the log."""
+    with log_path.open("ab" if append else "wb") as log:  # the child keeps its own copy
+        log.write(f"== {time.strftime('%H:%M:%S')} started: {' '.join(command)}\n".encode())
+        log.flush()
         return subprocess.Popen(
             command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )

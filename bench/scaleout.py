@@ -174,7 +174,9 @@ class Topology:
             "--save", "", "--appendonly", "yes", "--appendfsync", "everysec",
             "--dir", str(self.logs),
         ]  # fmt: skip
-        self.processes["redis"] = start(command, self.logs / "redis.log", env=dict(os.environ))
+        self.processes["redis"] = start(
+            command, self.logs / "redis.log", env=dict(os.environ), append=True
+        )
         _wait_for_redis(self.redis_port)
 
     def restart_redis(self) -> None:
@@ -226,12 +228,16 @@ class Topology:
         port = self.replica_ports[name]
         command = [sys.executable, "-m", "tiepdan", "serve", "--port", str(port)]
         command += ["--workers", "1", "--no-access-log"]
-        self.processes[name] = start(command, self.logs / f"{name}.log", env=self.env(), cwd=ROOT)
+        self.processes[name] = start(
+            command, self.logs / f"{name}.log", env=self.env(), cwd=ROOT, append=True
+        )
         wait_for_url(f"http://127.0.0.1:{port}/healthz", [self.processes[name]], timeout=60)
 
     def start_worker(self, name: str) -> None:
         command = [sys.executable, "-m", "tiepdan", "worker"]
-        self.processes[name] = start(command, self.logs / f"{name}.log", env=self.env(), cwd=ROOT)
+        self.processes[name] = start(
+            command, self.logs / f"{name}.log", env=self.env(), cwd=ROOT, append=True
+        )
 
     def start_beat(self) -> None:
         command = [sys.executable, "-m", "tiepdan", "beat"]
