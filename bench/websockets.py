@@ -11,7 +11,12 @@
      nothing;
    - then, one at a time, a staff reply committed from here (bot.delivery.add_outbound, as the
      worker does) to a random one of the open chats, timed until that WebSocket receives it.
-3. A markdown report in bench/results/websockets.md; the `poll` run is the baseline.
+3. Then the soak, on `notify` (production's way) only: the 1,000 WebSockets stay open for 10
+   minutes while a staff reply goes to a random chat every two seconds. Every 30 s: the
+   server's memory (the resident size of its processes, summed), the database's transactions
+   per second, the sockets still open, and the replies' push latency. Memory is steady when the
+   last samples are within a few per cent of the first ones after the warm-up.
+4. A markdown report in bench/results/websockets.md; the `poll` run is the baseline.
 
 PostgreSQL's counters reach pg_stat_database from an idle backend within about ten seconds:
 the window starts after a warm-up as long, so that both ends lag alike.
@@ -24,6 +29,7 @@ import asyncio
 import os
 import platform
 import random
+import statistics
 import sys
 import tempfile
 import time
@@ -60,10 +66,51 @@ class Plan:
     warm_up: float = 12.0
     window: float = 30.0
     replies: int = 30
+    soak: float = 600.0  # seconds the sockets stay open in the soak
+    soak_sample: float = 30.0
+    soak_reply_every: float = 2.0
 
     @classmethod
     def quick(cls) -> Plan:
-        return cls(sockets=100, warm_up=3.0, window=5.0, replies=5)
+        return cls(
+            sockets=100, warm_up=3.0, window=5.0, replies=5, soak=12.0, soak_sample=4.0,
+            soak_reply_every=0.5,
+        )  # fmt: skip
+
+
+@dataclass
+class Sample:
+    """One soak interval: when it ended, the server's memory, the database's transactions per
+    second over the interval, the sockets still open, and the replies pushed in it."""
+
+    at: float
+    rss_mb: float
+    transactions_per_second: float
+    open_sockets: int
+    latencies: list[float] = field(default_factory=list)
+    lost: int = 0
+
+
+@dataclass
+class Soak:
+    sockets: int
+    seconds: float
+    samples: list[Sample] = field(default_factory=list)
+
+    @property
+    def latencies(self) -> list[float]:
+        return [latency for sample in self.samples for latency in sample.latencies]
+
+    @property
+    def lost(self) -> int:
+        return sum(sample.lost for sample in self.samples)
+
+    def memory_growth(self) -> float:
+        """The last third's mean memory over the first third's, minus one (0.02: 2% more)."""
+        third = max(len(self.samples) // 3, 1)
+        first = statistics.mean(s.rss_mb for s in self.samples[:third])
+        last = statistics.mean(s.rss_mb for s in self.samples[-third:])
+        return last / first - 1
 
 
 @dataclass
@@ -112,15 +159,21 @@ def main(argv: list[str] | None = None) -> int:
             with _serving(url, args.broker_url, mode=mode) as (base, pid):
                 meter = CpuMeter(server_pid=pid, database=args.database, dsn=dataset.libpq_url(url))
                 runs.append(asyncio.run(_measure(base, engine, meter, session_ids, mode, plan)))
+        with _serving(url, args.broker_url, mode="notify") as (base, pid):
+            soak = asyncio.run(_soak(base, pid, engine, session_ids, plan, dataset.libpq_url(url)))
     finally:
         engine.dispose()
 
     report = _render(runs, plan, pg_version=_postgres_version(dataset.libpq_url(url)))
+    report += _render_soak(soak, plan)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(report, encoding="utf-8")
     print("\n" + report)
     print(f"Written to {args.output}")
-    return 0 if all(run.lost == 0 for run in runs) else 1
+    lost = (
+        sum(run.lost for run in runs) + soak.lost + (soak.sockets - soak.samples[-1].open_sockets)
+    )
+    return 0 if lost == 0 else 1
 
 
 @contextmanager
@@ -151,15 +204,8 @@ async def _measure(
     base: str, engine: Engine, meter: CpuMeter, session_ids: list[str], mode: str, plan: Plan
 ) -> Run:
     run = Run(mode=mode, sockets=len(session_ids))
-    ws_base = base.replace("http://", "ws://") + "/api/v1/webchat/ws/"
-    sockets: dict[str, ClientConnection] = {}
+    sockets = await _open_sockets(base, session_ids)
     try:
-        for first in range(0, len(session_ids), OPEN_AT_ONCE):
-            batch = session_ids[first : first + OPEN_AT_ONCE]
-            opened = await asyncio.gather(
-                *(connect(ws_base + sid, proxy=None, ping_interval=None) for sid in batch)
-            )
-            sockets.update(zip(batch, opened, strict=True))
         print(f"{mode}: {len(sockets)} WebSockets open; warming up ...", flush=True)
         await asyncio.sleep(plan.warm_up)
         before, cpu_before = _database_counters(meter.dsn), meter.snapshot()
@@ -187,6 +233,83 @@ async def _measure(
     # Wait until the server has let the sockets go before the next run's server starts.
     httpx.get(f"{base}/healthz", timeout=10)
     return run
+
+
+async def _soak(
+    base: str, server_pid: int, engine: Engine, session_ids: list[str], plan: Plan, dsn: str
+) -> Soak:
+    """The sockets held open for `plan.soak` seconds, replies pushed to them all along."""
+    soak = Soak(sockets=len(session_ids), seconds=plan.soak)
+    sockets = await _open_sockets(base, session_ids)
+    print(f"soak: {len(sockets)} WebSockets open for {plan.soak:.0f} s ...", flush=True)
+    rng = random.Random(11)
+    try:
+        await asyncio.sleep(plan.warm_up)
+        started = time.perf_counter()
+        counted, counted_at = _database_counters(dsn)[0], started
+        sample = Sample(at=0.0, rss_mb=0.0, transactions_per_second=0.0, open_sockets=0)
+        number = 0
+        while time.perf_counter() - started < plan.soak:
+            session_id = rng.choice(session_ids)
+            number += 1
+            sent = time.perf_counter()
+            await asyncio.to_thread(_staff_reply, engine, session_id, f"soak {number}")
+            try:
+                await asyncio.wait_for(sockets[session_id].recv(), timeout=10)
+                sample.latencies.append(time.perf_counter() - sent)
+            except TimeoutError:
+                sample.lost += 1
+            await asyncio.sleep(max(plan.soak_reply_every - (time.perf_counter() - sent), 0))
+            if time.perf_counter() - counted_at >= plan.soak_sample:
+                transactions, at = _database_counters(dsn)[0], time.perf_counter()
+                sample.at = at - started
+                sample.rss_mb = _resident_mb(server_pid)
+                sample.transactions_per_second = (transactions - counted) / (at - counted_at)
+                sample.open_sockets = sum(1 for s in sockets.values() if s.close_code is None)
+                soak.samples.append(sample)
+                print(
+                    f"soak: {sample.at:.0f} s, {sample.rss_mb:.1f} MB, "
+                    f"{sample.transactions_per_second:.1f} transactions/s, "
+                    f"{sample.open_sockets} open, {len(sample.latencies)} replies pushed",
+                    flush=True,
+                )
+                counted, counted_at = transactions, at
+                sample = Sample(at=0.0, rss_mb=0.0, transactions_per_second=0.0, open_sockets=0)
+    finally:
+        await asyncio.gather(*(s.close() for s in sockets.values()), return_exceptions=True)
+    return soak
+
+
+async def _open_sockets(base: str, session_ids: list[str]) -> dict[str, ClientConnection]:
+    ws_base = base.replace("http://", "ws://") + "/api/v1/webchat/ws/"
+    sockets: dict[str, ClientConnection] = {}
+    for first in range(0, len(session_ids), OPEN_AT_ONCE):
+        batch = session_ids[first : first + OPEN_AT_ONCE]
+        opened = await asyncio.gather(
+            *(connect(ws_base + sid, proxy=None, ping_interval=None) for sid in batch)
+        )
+        sockets.update(zip(batch, opened, strict=True))
+    return sockets
+
+
+def _resident_mb(pid: int) -> float:
+    """The resident memory of the processes of `pid`'s session (the server started in its own,
+    with uvicorn's workers), in MB."""
+    total_kb = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            status = (entry / "status").read_text()
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue  # it exited meanwhile
+        if int(stat.rsplit(")", 1)[1].split()[3]) != pid:  # the session's id
+            continue
+        for line in status.splitlines():
+            if line.startswith("VmRSS:"):
+                total_kb += int(line.split()[1])
+    return total_kb / 1024
 
 
 def _database_counters(dsn: str) -> tuple[int, int]:
@@ -278,6 +401,49 @@ def _render(runs: list[Run], plan: Plan, *, pg_version: str) -> str:
         "on this machine (bench.load.CpuMeter counted none, even under load).",
         "- On this 2-core machine the polling may not keep up with one read per chat per second: "
         "then the transactions are fewer than the chats, and the reply's latency longer.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _render_soak(soak: Soak, plan: Plan) -> str:
+    latencies = sorted(soak.latencies)
+
+    def percentile_ms(q: int) -> float:
+        if not latencies:
+            return float("nan")
+        return 1000 * latencies[min(len(latencies) - 1, round(q / 100 * (len(latencies) - 1)))]
+
+    lines = [
+        "",
+        f"## Soak: {soak.sockets:,} WebSockets open for {soak.seconds / 60:.0f} minutes (`notify`)",
+        "",
+        f"A staff reply to a random open chat every {plan.soak_reply_every:.0f} s, timed to its "
+        f"WebSocket; a sample every {plan.soak_sample:.0f} s. *Memory* is the resident size of "
+        "the server's processes (`tiepdan serve --workers 2`), summed.",
+        "",
+        "| at s | memory MB | transactions/s | sockets open | replies pushed | p95 ms | lost |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for sample in soak.samples:
+        ordered = sorted(sample.latencies)
+        p95 = 1000 * ordered[round(0.95 * (len(ordered) - 1))] if ordered else float("nan")
+        lines.append(
+            f"| {sample.at:.0f} | {sample.rss_mb:.1f} | {sample.transactions_per_second:.1f} "
+            f"| {sample.open_sockets:,} | {len(sample.latencies)} | {p95:.1f} | {sample.lost} |"
+        )
+    last = soak.samples[-1]
+    lines += [
+        "",
+        f"- **Memory**: {soak.samples[0].rss_mb:.1f} MB in the first sample, "
+        f"{last.rss_mb:.1f} MB in the last; the last third's mean is "
+        f"{100 * soak.memory_growth():+.1f}% of the first third's.",
+        f"- **Push latency** over the soak ({len(latencies)} replies): p50 "
+        f"{percentile_ms(50):.1f} ms, p95 {percentile_ms(95):.1f} ms, max "
+        f"{percentile_ms(100):.1f} ms; {soak.lost} lost.",
+        f"- **Sockets**: {last.open_sockets:,} of {soak.sockets:,} still open at the end.",
+        "- The database's transactions/s include the replies' own writes (one every "
+        f"{plan.soak_reply_every:.0f} s) and this benchmark's reads of the counters.",
         "",
     ]
     return "\n".join(lines)
