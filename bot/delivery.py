@@ -30,7 +30,7 @@ from bot import conversations, delivery_queue
 from bot.conversations import Lease
 from bot.models import Conversation, Direction, Message, MessageState
 from core import metrics, ratelimit
-from core.celery_app import celery_app, enqueue
+from core.celery_app import enqueue, publish
 from core.database import get_engine, session_scope, utcnow
 from core.errors import NotFound
 from integrations import registry
@@ -53,14 +53,9 @@ LONGEST_SLEEP = 3.0
 
 def queue_delivery(conversation_id: int, *, countdown: float | None = None) -> None:
     """Queue the delivery of the conversation's waiting messages (after they are committed)."""
-    try:
-        celery_app.send_task(
-            "bot.deliver_messages",
-            kwargs={"conversation_id": conversation_id},
-            countdown=countdown,
-        )
-    except Exception:  # the rows are committed: beat's sweep queues them again
-        logger.exception("could not queue delivery to conversation %s", conversation_id)
+    # The rows are committed: if the broker cannot take the job for a minute, beat's sweep
+    # (bot.deliver_due_messages) queues them again.
+    publish("bot.deliver_messages", countdown=countdown, conversation_id=conversation_id)
 
 
 def retry_delay(attempts: int) -> float:

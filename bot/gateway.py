@@ -31,7 +31,7 @@ from bot import conversations, delivery, delivery_queue, rasa_rest
 from bot.message_store import Stored, store_inbound, store_outcome
 from bot.models import MessageState
 from core import ratelimit, timing
-from core.celery_app import celery_app
+from core.celery_app import publish
 from core.database import session_scope, utcnow
 from core.errors import AppError, TooMany
 from core.settings import get_settings
@@ -154,12 +154,9 @@ def receive(inbound: Inbound) -> Stored | None:
 
 
 def queue_answer(conversation_id: int) -> None:
-    # The message is committed: if the broker cannot take the job, beat's sweep
+    # The message is committed: if the broker cannot take the job for a minute, beat's sweep
     # (bot.answer_stale_messages) finds the message still `received` and queues it again.
-    try:
-        celery_app.send_task("bot.answer_messages", kwargs={"conversation_id": conversation_id})
-    except Exception:
-        logger.exception("could not queue the answer of conversation %s", conversation_id)
+    publish("bot.answer_messages", conversation_id=conversation_id)
 
 
 def answer_waiting(conversation_id: int, *, rasa_url: str | None = None) -> int | None:

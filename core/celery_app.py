@@ -6,8 +6,12 @@ Task modules are found by name (`<package>.tasks`), so `core` imports none of ou
 from __future__ import annotations
 
 import logging
+import threading
+import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
 from celery import Celery
@@ -91,12 +95,69 @@ def tasks_withheld(session: Session) -> Iterator[None]:
 
 @event.listens_for(Session, "after_commit")
 def _send_pending_tasks(session: Session) -> None:
-    pending = session.info.pop(_PENDING_KEY, [])
-    for name, kwargs in pending:
-        try:
-            celery_app.send_task(name, kwargs=kwargs)
-        except Exception:  # the data is committed; beat's sweeps pick up what was not sent
-            logger.exception("could not queue task %s %s", name, kwargs)
+    for name, kwargs in session.info.pop(_PENDING_KEY, []):
+        publish(name, **kwargs)
+
+
+# A job the broker would not take (Redis restarting, a network blip) is offered again from the
+# process that made it, this often and for this long: it runs seconds after the broker is back,
+# where beat's sweeps would find its work only after their own delays (up to minutes).
+REPUBLISH_EVERY_SECONDS = 1.0
+REPUBLISH_FOR_SECONDS = 60.0
+
+
+@dataclass
+class _Refused:
+    name: str
+    kwargs: dict[str, Any]
+    due: float  # time.monotonic() when it should run (its countdown)
+    give_up_at: float
+
+
+_refused: deque[_Refused] = deque()
+_refused_lock = threading.Lock()
+_republisher: threading.Thread | None = None
+
+
+def publish(name: str, *, countdown: float | None = None, **kwargs: Any) -> None:
+    """Send job `name` (ids only) whose data is committed. If the broker refuses it, it is
+    offered again from this process every second for a minute; after that, the sweeps of beat
+    (bot.answer_stale_messages, feedback.route_stale_tickets ...) find the work it left."""
+    try:
+        celery_app.send_task(name, kwargs=kwargs, countdown=countdown)
+        return
+    except Exception:
+        logger.exception("could not queue task %s %s; trying again for a minute", name, kwargs)
+    global _republisher
+    now = time.monotonic()
+    refused = _Refused(name, kwargs, now + (countdown or 0), now + REPUBLISH_FOR_SECONDS)
+    with _refused_lock:
+        _refused.append(refused)
+        if _republisher is None or not _republisher.is_alive():
+            _republisher = threading.Thread(target=_republish, name="republish", daemon=True)
+            _republisher.start()
+
+
+def _republish() -> None:
+    """Offer the refused jobs again, oldest first, until none is left; a round stops at the
+    first refusal (the broker is still away)."""
+    while True:
+        time.sleep(REPUBLISH_EVERY_SECONDS)
+        with _refused_lock:
+            if not _refused:
+                return
+            waiting = list(_refused)
+        for job in waiting:
+            now = time.monotonic()
+            try:
+                countdown = max(job.due - now, 0) or None
+                celery_app.send_task(job.name, kwargs=job.kwargs, countdown=countdown)
+            except Exception:
+                if now < job.give_up_at:
+                    break
+                logger.error("gave up queueing task %s %s", job.name, job.kwargs)
+            with _refused_lock:
+                _refused.remove(job)
 
 
 @event.listens_for(Session, "after_soft_rollback")
