@@ -1,6 +1,6 @@
 """The Rasa project (bot/rasa/) checked as CI must: its data validates, its story tests pass
 with `--fail-on-prediction-errors`, its actions pass their unit tests (bot/rasa/tests/actions),
-and its intents reach macro-F1 0.90 on the held-out set.
+and its intents reach macro-F1 0.92 on the held-out set.
 
 These run Rasa in its own Python 3.10 environment (`make rasa-venv`), on the model cached by
 the hash of the project (`tiepdan bot train`).
@@ -29,7 +29,7 @@ def test_intents_reach_the_target_on_the_held_out_set(trained: None) -> None:
     report = assistant.evaluate()
 
     intents = {k: v for k, v in report.items() if isinstance(v, dict) and "support" in v}
-    assert report["macro avg"]["f1-score"] >= 0.90
+    assert report["macro avg"]["f1-score"] >= 0.92  # issue 14: 0.940 measured on 2026-12-04
     assert all(row["support"] >= 20 for name, row in intents.items() if "avg" not in name)
 
 
