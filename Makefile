@@ -68,6 +68,7 @@ rasa-venv: $(STAMP)
 bench-nlu: $(STAMP) rasa-venv
 	$(BIN)/python -m bench.nlu_sets
 	$(BIN)/python -m bench.nlu
+	$(BIN)/python -m bench.rasa_intents
 
 # A demo platform of its own (temporary folder, fixed demo seed, Rasa), photographed by Chromium.
 screenshots: $(STAMP) rasa-venv

@@ -223,6 +223,11 @@ def start(
         )
 
 
+def evaluation_dir(settings: Settings) -> Path:
+    """Where `evaluate` leaves Rasa's files: intent_report.json, intent_errors.json ..."""
+    return settings.cache_dir / "rasa" / "nlu-results"
+
+
 def evaluate(settings: Settings | None = None) -> dict[str, Any]:
     """`rasa test nlu` on the held-out set (tests/nlu), which training never sees.
 
@@ -231,7 +236,7 @@ def evaluate(settings: Settings | None = None) -> dict[str, Any]:
     """
     settings = settings or get_settings()
     model = train(settings)
-    out = settings.cache_dir / "rasa" / "nlu-results"
+    out = evaluation_dir(settings)
     result = _run(
         [
             str(rasa_executable(settings)),

@@ -1,0 +1,101 @@
+"""Rasa's intents on the held-out set (`make bench-nlu`, last step; about a minute with the
+model cached, two more when the data changed).
+
+`rasa test nlu` on bot/rasa/tests/nlu (written apart, never trained on), through
+bot.assistant.evaluate: precision, recall and F1 per intent, and the confusion matrix built
+from Rasa's report (the support of each intent) and its list of errors (each wrong prediction).
+
+Results go to bench/results/rasa-intents.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bot import assistant
+from core.settings import get_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results" / "rasa-intents.md"
+SUMMARY_ROWS = ("macro avg", "weighted avg", "micro avg", "accuracy")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+
+    settings = get_settings()
+    report = assistant.evaluate(settings)
+    errors = json.loads((assistant.evaluation_dir(settings) / "intent_errors.json").read_text())
+    text = render(report, errors, model=assistant.model_path(settings).name)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(text, encoding="utf-8")
+    print(text)
+    print(f"Written to {args.output}")
+    return 0
+
+
+def confusion(report: dict[str, Any], errors: list[dict[str, Any]]) -> dict[str, Counter[str]]:
+    """Rows: the true intent; columns: the predicted one. Rasa lists only the errors: the
+    diagonal is each intent's support less its errors."""
+    intents = [name for name, row in report.items() if isinstance(row, dict) and "support" in row]
+    rows = {name: Counter[str]() for name in intents if name not in SUMMARY_ROWS}
+    for error in errors:
+        rows.setdefault(error["intent"], Counter())[error["intent_prediction"]["name"]] += 1
+    for name, row in rows.items():
+        support = int(report.get(name, {}).get("support", 0))
+        row[name] = support - sum(row.values())
+    return rows
+
+
+def render(report: dict[str, Any], errors: list[dict[str, Any]], *, model: str) -> str:
+    matrix = confusion(report, errors)
+    intents = sorted(matrix)
+    columns = sorted({*intents, *(p for row in matrix.values() for p in row)})
+    macro = report["macro avg"]
+    lines = [
+        "# Rasa's intents on the held-out set",
+        "",
+        f"{datetime.now(UTC):%Y-%m-%d}, {platform.machine()}, model {model}. "
+        "`python -m bench.rasa_intents` redoes it (`rasa test nlu` on bot/rasa/tests/nlu, "
+        "written apart from the training data and never trained on).",
+        "",
+        f"Macro-F1 **{macro['f1-score']:.3f}** (precision {macro['precision']:.3f}, recall "
+        f"{macro['recall']:.3f}), {sum(int(report[i]['support']) for i in intents)} messages, "
+        f"{len(errors)} wrong.",
+        "",
+        "| intent | precision | recall | F1 | support |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name in intents:
+        row = report[name]
+        lines.append(
+            f"| {name} | {row['precision']:.3f} | {row['recall']:.3f} | {row['f1-score']:.3f} "
+            f"| {int(row['support'])} |"
+        )
+    width = max(len(c) for c in columns)
+    lines += [
+        "",
+        "## Confusion matrix",
+        "",
+        "Rows: the intent written; columns: the intent Rasa chose (first letters of its name).",
+        "",
+        "```",
+        " " * width + " " + " ".join(f"{c[:6]:>6}" for c in columns),
+    ]
+    for name in intents:
+        counts = " ".join(f"{matrix[name][c]:>6}" for c in columns)
+        lines.append(f"{name:<{width}} {counts}")
+    lines += ["```", ""]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
