@@ -128,10 +128,15 @@ class Run:
         return count / self.seconds * 1000 / self.sockets
 
     def percentile_ms(self, q: int) -> float:
-        ordered = sorted(self.latencies)
-        if not ordered:
-            return float("nan")
-        return 1000 * ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+        return percentile_ms(self.latencies, q)
+
+
+def percentile_ms(latencies: list[float], q: int) -> float:
+    """The q-th percentile of latencies in seconds, in milliseconds (nan for none)."""
+    ordered = sorted(latencies)
+    if not ordered:
+        return float("nan")
+    return 1000 * ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -407,13 +412,7 @@ def _render(runs: list[Run], plan: Plan, *, pg_version: str) -> str:
 
 
 def _render_soak(soak: Soak, plan: Plan) -> str:
-    latencies = sorted(soak.latencies)
-
-    def percentile_ms(q: int) -> float:
-        if not latencies:
-            return float("nan")
-        return 1000 * latencies[min(len(latencies) - 1, round(q / 100 * (len(latencies) - 1)))]
-
+    latencies = soak.latencies
     lines = [
         "",
         f"## Soak: {soak.sockets:,} WebSockets open for {soak.seconds / 60:.0f} minutes (`notify`)",
@@ -426,8 +425,7 @@ def _render_soak(soak: Soak, plan: Plan) -> str:
         "|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for sample in soak.samples:
-        ordered = sorted(sample.latencies)
-        p95 = 1000 * ordered[round(0.95 * (len(ordered) - 1))] if ordered else float("nan")
+        p95 = percentile_ms(sample.latencies, 95)
         lines.append(
             f"| {sample.at:.0f} | {sample.rss_mb:.1f} | {sample.transactions_per_second:.1f} "
             f"| {sample.open_sockets:,} | {len(sample.latencies)} | {p95:.1f} | {sample.lost} |"
@@ -439,8 +437,8 @@ def _render_soak(soak: Soak, plan: Plan) -> str:
         f"{last.rss_mb:.1f} MB in the last; the last third's mean is "
         f"{100 * soak.memory_growth():+.1f}% of the first third's.",
         f"- **Push latency** over the soak ({len(latencies)} replies): p50 "
-        f"{percentile_ms(50):.1f} ms, p95 {percentile_ms(95):.1f} ms, max "
-        f"{percentile_ms(100):.1f} ms; {soak.lost} lost.",
+        f"{percentile_ms(latencies, 50):.1f} ms, p95 {percentile_ms(latencies, 95):.1f} ms, max "
+        f"{percentile_ms(latencies, 100):.1f} ms; {soak.lost} lost.",
         f"- **Sockets**: {last.open_sockets:,} of {soak.sockets:,} still open at the end.",
         "- The database's transactions/s include the replies' own writes (one every "
         f"{plan.soak_reply_every:.0f} s) and this benchmark's reads of the counters.",

@@ -14,14 +14,16 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
 import pytest
 import redis
 
-from tests.e2e.processes import free_port, start
+from tests.e2e.processes import free_port, start, stop, wait_until_healthy
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 T = TypeVar("T")
@@ -141,3 +143,42 @@ def until(
         assert time.monotonic() < deadline, f"{what} not reached within {timeout:.0f} s"
         time.sleep(interval)
     return value
+
+
+@dataclass
+class Served:
+    """The real API and worker of a fault test, as processes, with their logs."""
+
+    url: str
+    server: subprocess.Popen[bytes]
+    server_log: Path
+    worker: subprocess.Popen[bytes]
+    worker_log: Path
+
+    def still_running(self) -> bool:
+        return self.server.poll() is None and self.worker.poll() is None
+
+
+@contextmanager
+def api_and_worker(folder: Path, env: dict[str, str], *, beat: bool) -> Iterator[Served]:
+    """`tiepdan serve` and `tiepdan worker` (with beat, if asked) on `env`, logs in `folder`:
+    yielded once both are ready, stopped at the end."""
+    port = free_port()
+    server_log, worker_log = folder / "server.log", folder / "worker.log"
+    serve = [sys.executable, "-m", "tiepdan", "serve", "--port", str(port)]
+    work = [sys.executable, "-m", "tiepdan", "worker", *(["--beat"] if beat else [])]
+    server = start(serve, server_log, env=env)
+    worker = start(work, worker_log, env=env)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_until_healthy(url, server, server_log, timeout=60)
+        until(
+            lambda: "ready." in worker_log.read_text() or worker.poll() is not None,
+            timeout=60,
+            what="the worker",
+        )
+        assert worker.poll() is None, worker_log.read_text()[-3000:]
+        yield Served(url, server, server_log, worker, worker_log)
+    finally:
+        stop(worker)
+        stop(server)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -32,9 +31,8 @@ import psycopg
 import pytest
 
 from core.settings import get_settings
-from tests.e2e.processes import free_port, start, stop, wait_until_healthy
 from tests.fakes.rasa import ECHO, InstantRasa
-from tests.faults.servers import PostgresCluster, tiepdan, until
+from tests.faults.servers import PostgresCluster, api_and_worker, tiepdan, until
 
 pytestmark = pytest.mark.e2e
 
@@ -70,26 +68,18 @@ def platform(tmp_path: Path, rasa: InstantRasa) -> Iterator[tuple[Platform, Post
         }
         tiepdan("db", "upgrade", env=env)
         tiepdan("seed", env=env)
-        port = free_port()
-        log = tmp_path / "server.log"
-        server = start(
-            [sys.executable, "-m", "tiepdan", "serve", "--port", str(port)], log, env=env
-        )
-        worker_log = tmp_path / "worker.log"
-        worker = start([sys.executable, "-m", "tiepdan", "worker"], worker_log, env=env)
-        try:
-            url = f"http://127.0.0.1:{port}"
-            wait_until_healthy(url, server, log, timeout=60)
-            until(
-                lambda: "ready." in worker_log.read_text() or worker.poll() is not None,
-                timeout=60,
-                what="the worker",
+        with api_and_worker(tmp_path, env, beat=False) as served:
+            yield (
+                Platform(
+                    served.url,
+                    database_url,
+                    served.server_log,
+                    served.server,
+                    served.worker,
+                    served.worker_log,
+                ),
+                cluster,
             )
-            assert worker.poll() is None, worker_log.read_text()[-3000:]
-            yield Platform(url, database_url, log, server, worker, worker_log), cluster
-        finally:
-            stop(worker)
-            stop(server)
     finally:
         cluster.destroy()
 

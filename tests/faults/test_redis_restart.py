@@ -21,11 +21,8 @@ here) and finds its work done.
 
 from __future__ import annotations
 
-import itertools
-import json
 import os
 import random
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -41,21 +38,18 @@ from core.database import session_scope
 from core.settings import get_settings
 from feedback.auth import create_user, issue_access_token
 from feedback.models import StaffRole, StaffUser, Ticket, TicketEvent, TicketStatus
-from integrations.telegram.adapter import SECRET_HEADER
-from tests.e2e.processes import free_port, start, stop, wait_until_healthy
 from tests.fakes.rasa import ECHO, InstantRasa
 from tests.fakes.telegram import FakeBotApi
-from tests.faults.chats import forget
-from tests.faults.servers import RedisServer, until
+from tests.faults.chats import forget, say_on_telegram
+from tests.faults.servers import RedisServer, api_and_worker, until
+from tests.integrations.telegram.conftest import SECRET
 
 pytestmark = pytest.mark.e2e
 
-SECRET = "fault-redis-telegram-secret-0123456789"
 SERVICE = {"Authorization": f"Bearer {get_settings().service_token}"}
 PEOPLE = 6
 TICKETS = 4
 HELD_SECONDS = 4.0
-_ids = itertools.count(random.randrange(10**6, 10**7) * 1000)
 
 
 @dataclass
@@ -84,47 +78,17 @@ def platform(tmp_path: Path, rasa: InstantRasa) -> Iterator[Platform]:
             "TIEPDAN_TELEGRAM_WEBHOOK_SECRET": SECRET,
             "TIEPDAN_TELEGRAM_API_URL": telegram.url,
         }
-        port = free_port()
-        server_log, worker_log = tmp_path / "server.log", tmp_path / "worker.log"
-        server = start(
-            [sys.executable, "-m", "tiepdan", "serve", "--port", str(port)], server_log, env=env
-        )
-        worker = start([sys.executable, "-m", "tiepdan", "worker", "--beat"], worker_log, env=env)
         try:
-            url = f"http://127.0.0.1:{port}"
-            wait_until_healthy(url, server, server_log, timeout=60)
-            until(
-                lambda: "ready." in worker_log.read_text() or worker.poll() is not None,
-                timeout=60,
-                what="the worker",
-            )
-            assert worker.poll() is None, worker_log.read_text()[-3000:]
-            yield Platform(url, queue, redis_server, telegram, worker_log)
-            assert server.poll() is None and worker.poll() is None  # never restarted
+            with api_and_worker(tmp_path, env, beat=True) as served:
+                yield Platform(served.url, queue, redis_server, telegram, served.worker_log)
+                assert served.still_running()  # never restarted
         finally:
-            stop(worker)
-            stop(server)
             redis_server.stop()
 
 
 def _write(platform: Platform, chat_id: int, text: str) -> None:
-    update = {
-        "update_id": next(_ids),
-        "message": {
-            "message_id": next(_ids) % 10**6,
-            "from": {"id": chat_id, "is_bot": False, "first_name": "Lan"},
-            "chat": {"id": chat_id, "first_name": "Lan", "type": "private"},
-            "date": int(time.time()),
-            "text": text,
-        },
-    }
-    posted = httpx.post(
-        f"{platform.url}/webhooks/telegram",
-        content=json.dumps(update),
-        headers={SECRET_HEADER: SECRET},
-        timeout=10,
-    )
-    assert posted.status_code == 200, posted.text
+    with httpx.Client(base_url=platform.url, timeout=10) as client:
+        say_on_telegram(client, chat_id, text, first_name="Lan")
 
 
 def _file(platform: Platform, number: int, *, contact: str | None = None) -> int:
