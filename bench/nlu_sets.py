@@ -1,9 +1,10 @@
 """The NLU on writers it never read (`make bench-nlu`, first step; about a minute).
 
-The model in use (trained if needed) is scored on three frozen sets: the held-out split written
-with the training brief (nlu/data/test), the new writers' set by genre (nlu/data/unseen), and
-English from the firms (nlu/data/english); each overall, by genre, with and without
-diacritics, and as the precision of automatic routing against the share sent to triage. The
+The model in use (trained if needed) is scored on four frozen sets: the held-out split written
+with the training brief (nlu/data/test), the new writers' set by genre (nlu/data/unseen), short
+phone-typed messages with long ones by the same writers (nlu/data/short), and English from the
+firms (nlu/data/english); each overall, by genre, by length, with and without diacritics, and
+as the precision of automatic routing against the share sent to triage. The
 FAQ's precision is measured on questions written apart (nlu/data/faq_unseen.jsonl). Latency
 is per message (category, ward, duplicate check) on one core, warm.
 
@@ -41,6 +42,10 @@ def main(argv: list[str] | None = None) -> int:
     sets = [
         ("Held-out split (nlu/data/test, the training brief's writers)", dataset.test_examples()),
         ("New writers (nlu/data/unseen), by genre", dataset.unseen_examples()),
+        (
+            "Short and long by the same writers (nlu/data/short), by genre",
+            dataset.short_test_examples(),
+        ),
         ("English from the firms (nlu/data/english)", dataset.english_test_examples()),
     ]
     lines = [

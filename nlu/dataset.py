@@ -4,8 +4,9 @@
   writers' brief); `train/genres/` and `train_en/` the same, by later writers: Zalo, Facebook,
   hotline notes, petitions, firms' letters, telex leftovers, mixed language, and English.
 - `nlu/data/test/<category>.txt`: the held-out split, written apart; never trained on.
-- `nlu/data/unseen/test.jsonl` (`{"text", "category", "genre"}`) and `nlu/data/english/test.jsonl`:
-  frozen sets by writers who never saw the training data (nlu/data/README.md).
+- `nlu/data/unseen/test.jsonl` (`{"text", "category", "genre"}`), `nlu/data/short/test.jsonl`
+  (short and long messages by the same writers) and `nlu/data/english/test.jsonl`: frozen sets
+  by writers who never saw the training data (nlu/data/README.md).
 - `<extra dir>/*.jsonl`: `{"text", "category"}` lines from `tiepdan nlu import` (a 1022 export) and
   from tickets that staff re-categorised. Retraining adds them to the training split.
 """
@@ -27,8 +28,13 @@ TAXONOMY_FILE = Path(__file__).resolve().parent / "taxonomy.yaml"
 
 # The training split's parts, each from its own writers. Calibration holds out one writer
 # group at a time (nlu/training.py), so confidence is measured on writing the model never saw.
-TRAINING_SOURCES = {"brief": "train", "genres": "train/genres", "english": "train_en"}
+TRAINING_SOURCES = {
+    "brief": "train",
+    "genres": "train/genres",
+    "english": "train_en",
+}
 UNSEEN_FILE = DATA_DIR / "unseen" / "test.jsonl"
+SHORT_TEST_FILE = DATA_DIR / "short" / "test.jsonl"
 ENGLISH_TEST_FILE = DATA_DIR / "english" / "test.jsonl"
 
 
@@ -103,6 +109,11 @@ def test_examples() -> list[Example]:
 def unseen_examples() -> list[Example]:
     """The frozen set by new writers, each example's source its genre (zalo, facebook, ...)."""
     return read_jsonl(UNSEEN_FILE) if UNSEEN_FILE.is_file() else []
+
+
+def short_test_examples() -> list[Example]:
+    """The frozen set of short phone-typed messages, with long ones by the same writers."""
+    return read_jsonl(SHORT_TEST_FILE) if SHORT_TEST_FILE.is_file() else []
 
 
 def english_test_examples() -> list[Example]:

@@ -45,6 +45,9 @@ class CategoryReport:
     # Every message again with its diacritics removed: the loss that missing diacritics alone
     # cause, on the same messages (the figure above mixes it with who writes without them).
     macro_f1_diacritics_removed: float = 0.0
+    # "short" (SHORT_WORDS or fewer) and "long" → (messages, accuracy, macro-F1, sent to triage,
+    # accuracy of the rest): phone-typed one-liners must do as well as long letters.
+    by_length: dict[str, tuple[int, float, float, int, float]] = field(default_factory=dict)
 
     def render(self) -> str:
         width = max(len(label) for label in self.labels)
@@ -79,6 +82,14 @@ class CategoryReport:
                 for source, (n, accuracy, f1) in sorted(self.by_source.items())
             ],
             *([""] if self.by_source else []),
+            f"by length (short: {SHORT_WORDS} words or fewer): messages, accuracy, macro-F1, "
+            "to triage, accuracy of the rest",
+            *[
+                f"  {length:<12} {n:4d}  {accuracy:.3f}  {f1:.3f}  {triaged:4d} "
+                f"({triaged / max(1, n):4.0%})  {routed_accuracy:.3f}"
+                for length, (n, accuracy, f1, triaged, routed_accuracy) in self.by_length.items()
+            ],
+            "",
             "confusion matrix (rows: true, columns: predicted, in the order above)",
         ]
         short = [label[:6] for label in self.labels]
@@ -136,6 +147,7 @@ def evaluate_categories(nlu: NLU, examples: Sequence[Example], threshold: float)
             for t in sorted({*THRESHOLDS, round(threshold, 2)})
         ],
         by_source=_by_source(examples, predicted, labels),
+        by_length=_by_length(examples, predictions, labels, threshold),
         calibration_error=expected_calibration_error(
             [p.confidence for p in predictions],
             [a == b for a, b in zip(truth, predicted, strict=True)],
@@ -171,6 +183,48 @@ def _by_source(
                     zero_division=0,
                 )
             ),
+        )
+    return result
+
+
+# The "short message": 3–12 words, typed on a phone.
+SHORT_WORDS = 12
+
+
+def _by_length(
+    examples: Sequence[Example],
+    predictions: Sequence[Any],
+    labels: list[str],
+    threshold: float,
+) -> dict[str, tuple[int, float, float, int, float]]:
+    from sklearn.metrics import f1_score
+
+    result = {}
+    for length in ("short", "long"):
+        rows = [
+            i
+            for i, e in enumerate(examples)
+            if (len(e.text.split()) <= SHORT_WORDS) == (length == "short")
+        ]
+        if not rows:
+            continue
+        truth = [examples[i].category for i in rows]
+        guess = [predictions[i].category for i in rows]
+        routed = [j for j, i in enumerate(rows) if predictions[i].confidence >= threshold]
+        result[length] = (
+            len(rows),
+            float(np.mean([a == b for a, b in zip(truth, guess, strict=True)])),
+            float(
+                f1_score(
+                    truth,
+                    guess,
+                    labels=[c for c in labels if c in set(truth) | set(guess)],
+                    average="macro",
+                    zero_division=0,
+                )
+            ),
+            len(rows) - len(routed),
+            float(np.mean([truth[j] == guess[j] for j in routed])) if routed else 0.0,
         )
     return result
 
