@@ -39,15 +39,6 @@ def main(argv: list[str] | None = None) -> int:
     path, _ = train(settings, progress=lambda line: print(line, file=sys.stderr))
     nlu = NLU(path)
     threshold = nlu.triage_threshold(settings)
-    sets = [
-        ("Held-out split (nlu/data/test, the training brief's writers)", dataset.test_examples()),
-        ("New writers (nlu/data/unseen), by genre", dataset.unseen_examples()),
-        (
-            "Short and long by the same writers (nlu/data/short), by genre",
-            dataset.short_test_examples(),
-        ),
-        ("English from the firms (nlu/data/english)", dataset.english_test_examples()),
-    ]
     lines = [
         "# The NLU on writers it never read",
         "",
@@ -59,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
     ]
     texts: list[str] = []
-    for title, examples in sets:
+    for title, examples in dataset.frozen_sets():
         report = evaluate_categories(nlu, examples, threshold)
         texts += [e.text for e in examples]
         lines += [f"## {title}", "", "```", report.render(), "```", ""]

@@ -1,8 +1,9 @@
 """The labelled messages: the project's own (nlu/data/) and what operators import.
 
 - `nlu/data/train/<category>.txt`: one message per line, the file name is the label (the first
-  writers' brief); `train/genres/` and `train_en/` the same, by later writers: Zalo, Facebook,
-  hotline notes, petitions, firms' letters, telex leftovers, mixed language, and English.
+  writers' brief); `train/genres/`, `train/short/`, `train_en/` and `train_en/short/` the same,
+  by later writers: Zalo, Facebook, hotline notes, petitions, firms' letters, telex leftovers,
+  mixed language; short phone-typed messages; English, long and short.
 - `nlu/data/test/<category>.txt`: the held-out split, written apart; never trained on.
 - `nlu/data/unseen/test.jsonl` (`{"text", "category", "genre"}`), `nlu/data/short/test.jsonl`
   (short and long messages by the same writers) and `nlu/data/english/test.jsonl`: frozen sets
@@ -31,7 +32,9 @@ TAXONOMY_FILE = Path(__file__).resolve().parent / "taxonomy.yaml"
 TRAINING_SOURCES = {
     "brief": "train",
     "genres": "train/genres",
+    "short": "train/short",
     "english": "train_en",
+    "short_en": "train_en/short",
 }
 UNSEEN_FILE = DATA_DIR / "unseen" / "test.jsonl"
 SHORT_TEST_FILE = DATA_DIR / "short" / "test.jsonl"
@@ -118,6 +121,17 @@ def short_test_examples() -> list[Example]:
 
 def english_test_examples() -> list[Example]:
     return read_jsonl(ENGLISH_TEST_FILE, "english") if ENGLISH_TEST_FILE.is_file() else []
+
+
+def frozen_sets() -> list[tuple[str, list[Example]]]:
+    """The sets written apart, with their titles: what `tiepdan nlu evaluate` and
+    `make bench-nlu` report on."""
+    return [
+        ("Held-out split (nlu/data/test, the training brief's writers)", test_examples()),
+        ("New writers (nlu/data/unseen), by genre", unseen_examples()),
+        ("Short and long by the same writers (nlu/data/short), by genre", short_test_examples()),
+        ("English from the firms (nlu/data/english)", english_test_examples()),
+    ]
 
 
 def fingerprint(examples: Iterable[Example], *settings: object) -> str:

@@ -42,7 +42,8 @@ def _load() -> Any:
     type=click.Path(exists=True, path_type=Path),
     default=None,
     help="A folder of <category>.txt files or a JSON-lines file of {text, category[, genre]}. "
-    "Defaults to the held-out split, the new writers' set by genre and the English set, and "
+    "Defaults to the held-out split, the new writers' set by genre, the short messages' set and "
+    "the English set, and "
     "then also scores wards, duplicates and the FAQ.",
 )
 def evaluate(data: Path | None) -> None:
@@ -55,12 +56,7 @@ def evaluate(data: Path | None) -> None:
     if data is not None:
         click.echo(evaluate_categories(model, dataset.read_examples(data), threshold).render())
         return
-    sets = [
-        ("held-out split (nlu/data/test)", dataset.test_examples()),
-        ("new writers (nlu/data/unseen)", dataset.unseen_examples()),
-        ("English (nlu/data/english)", dataset.english_test_examples()),
-    ]
-    for title, examples in sets:
+    for title, examples in dataset.frozen_sets():
         if examples:
             click.echo(f"== {title}")
             click.echo(evaluate_categories(model, examples, threshold).render())
