@@ -7,7 +7,9 @@
    duplicate check, its load time and resident memory (in a fresh process).
 3. Rasa 3.6.21's DIET with the recommended pipeline, trained on the same split in its own
    Python 3.10 venv (scripts/rasa-venv.sh), scored on the same test messages through the
-   HTTP `/model/parse` of a `rasa run --enable-api` server.
+   HTTP `/model/parse` of a `rasa run --enable-api` server: the held-out split, then every
+   frozen set (new writers, short and long messages, English) next to the model in use,
+   overall and by length.
 
 Results go to bench/results/nlu.md. `--quick` trains fewer steps and epochs (a smoke test).
 """
@@ -36,6 +38,7 @@ from nlu import dataset
 from nlu.category import CategoryModel, train_head, train_ngram
 from nlu.duplicates import OpenTicket
 from nlu.encoder import StaticEncoder, TransformerEncoder, minilm_path, train_static_encoder
+from nlu.evaluate import SHORT_WORDS
 from nlu.normalize import has_diacritics
 from nlu.pipeline import NLU
 from nlu.training import ENCODER_WEIGHT, train
@@ -339,6 +342,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     test_set = dataset.test_examples()
     test_texts, truth = [e.text for e in test_set], [e.category for e in test_set]
+    frozen = [(title, examples) for title, examples in dataset.frozen_sets() if examples]
+    frozen_texts = [e.text for _, examples in frozen for e in examples]
 
     with tempfile.TemporaryDirectory(prefix="tiepdan-bench-nlu-") as tmp:
         work = Path(tmp)
@@ -348,6 +353,7 @@ def main(argv: list[str] | None = None) -> int:
         model_path, _ = train(get_settings(), progress=lambda _line: None)
         nlu = NLU(model_path)
         ours = [a.category for a in nlu.analyse_many(test_texts)]
+        ours_frozen = [p.category for p in nlu.category.predict_many(frozen_texts)]
         ours_score = score("in use (tiepdan nlu train)", truth, ours, test_texts, 0.0)
         latency = measure_latency(nlu, test_texts)
         load = measure_load(model_path)
@@ -356,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.skip_diet:
             epochs = args.diet_epochs or (5 if args.quick else 20)
             assistant.ensure_venv(get_settings().model_copy(update={"rasa_venv": args.rasa_venv}))
-            diet = run_diet(args.rasa_venv, work, epochs, test_texts)
+            diet = run_diet(args.rasa_venv, work, epochs, test_texts + frozen_texts)
 
     report = render(
         args,
@@ -369,6 +375,7 @@ def main(argv: list[str] | None = None) -> int:
         test_texts,
         time.monotonic() - started,
     )
+    report += render_frozen(frozen, ours_frozen, diet, skip=len(test_texts))
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(report, "utf-8")
     print(report)
@@ -424,11 +431,12 @@ def render(
         "in process, one core, warm |",
     ]
     if diet is not None:
-        predicted = list(diet["predicted"])  # type: ignore[call-overload]
+        predicted = list(diet["predicted"])[: len(texts)]  # type: ignore[call-overload]
         diet_score = score("DIET", truth, predicted, texts, float(diet["train_seconds"]))  # type: ignore[arg-type]
         lines.append(
             f"| Rasa 3.6.21 DIET | {diet_score.macro_f1:.3f} | {diet_score.macro_f1_plain:.3f} | "
-            f"{diet['p50']:.2f} | {diet['p95']:.2f} | category only, HTTP `/model/parse`; "
+            f"{diet['p50']:.2f} | {diet['p95']:.2f} | category only, HTTP `/model/parse` (over "
+            "every set's messages); "
             f"{diet['epochs']} epochs, trained in {float(diet['train_seconds']):.0f} s |"  # type: ignore[arg-type]
         )
     lines += [
@@ -441,6 +449,52 @@ def render(
         "intents.",
     ]
     return "\n".join(lines) + "\n"
+
+
+def render_frozen(
+    frozen: list[tuple[str, list[dataset.Example]]],
+    ours: list[str],
+    diet: dict | None,
+    skip: int,
+) -> str:
+    """Ours next to DIET on every frozen set: macro-F1, and accuracy on short and long messages
+    (`nlu.evaluate.SHORT_WORDS`). DIET's answers come after the `skip` held-out ones."""
+    theirs = list(diet["predicted"])[skip:] if diet is not None else []  # type: ignore[call-overload]
+    lines = [
+        "",
+        "## Every frozen set, the model in use against DIET",
+        "",
+        f"Short: {SHORT_WORDS} words or fewer. Accuracy by length (short / long), macro-F1 "
+        "overall.",
+        "",
+        "| set | messages | ours macro-F1 | DIET macro-F1 | ours by length | DIET by length |",
+        "|---|---:|---:|---:|---|---|",
+    ]
+    start = 0
+    for title, examples in frozen:
+        end = start + len(examples)
+        ours_f1, ours_length = _figures(examples, ours[start:end])
+        diet_f1, diet_length = _figures(examples, theirs[start:end])
+        lines.append(
+            f"| {title} | {len(examples)} | {ours_f1} | {diet_f1} | {ours_length} | {diet_length} |"
+        )
+        start = end
+    return "\n".join(lines) + "\n"
+
+
+def _figures(examples: list[dataset.Example], predicted: list[str]) -> tuple[str, str]:
+    """Macro-F1, and "short / long" accuracy, as table cells ("-" without predictions)."""
+    if not predicted:
+        return "-", "-"
+    truth = [e.category for e in examples]
+    short = [len(e.text.split()) <= SHORT_WORDS for e in examples]
+    by_length = []
+    for wanted in (True, False):
+        rows = [i for i, is_short in enumerate(short) if is_short == wanted]
+        by_length.append(
+            f"{np.mean([truth[i] == predicted[i] for i in rows]):.3f}" if rows else "-"
+        )
+    return f"{macro_f1(truth, predicted):.3f}", " / ".join(by_length)
 
 
 if __name__ == "__main__":
