@@ -161,7 +161,6 @@ THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95)
 def _by_source(
     examples: Sequence[Example], predicted: list[str], labels: list[str]
 ) -> dict[str, tuple[int, float, float]]:
-    from sklearn.metrics import f1_score
 
     sources = sorted({e.source for e in examples})
     if len(sources) < 2:
@@ -170,21 +169,19 @@ def _by_source(
     for source in sources:
         rows = [i for i, e in enumerate(examples) if e.source == source]
         truth = [examples[i].category for i in rows]
-        guess = [predicted[i] for i in rows]
-        result[source] = (
-            len(rows),
-            float(np.mean([a == b for a, b in zip(truth, guess, strict=True)])),
-            float(
-                f1_score(
-                    truth,
-                    guess,
-                    labels=[c for c in labels if c in set(truth) | set(guess)],
-                    average="macro",
-                    zero_division=0,
-                )
-            ),
-        )
+        result[source] = (len(rows), *_accuracy_and_f1(truth, [predicted[i] for i in rows], labels))
     return result
+
+
+def _accuracy_and_f1(truth: list[str], guess: list[str], labels: list[str]) -> tuple[float, float]:
+    """Accuracy, and macro-F1 over the labels that occur in this part of a set."""
+    from sklearn.metrics import f1_score
+
+    present = [c for c in labels if c in set(truth) | set(guess)]
+    return (
+        float(np.mean([a == b for a, b in zip(truth, guess, strict=True)])),
+        float(f1_score(truth, guess, labels=present, average="macro", zero_division=0)),
+    )
 
 
 # The issue's "short message": 3–12 words, typed on a phone.
@@ -197,7 +194,6 @@ def _by_length(
     labels: list[str],
     threshold: float,
 ) -> dict[str, tuple[int, float, float, int, float]]:
-    from sklearn.metrics import f1_score
 
     result = {}
     for length in ("short", "long"):
@@ -213,16 +209,7 @@ def _by_length(
         routed = [j for j, i in enumerate(rows) if predictions[i].confidence >= threshold]
         result[length] = (
             len(rows),
-            float(np.mean([a == b for a, b in zip(truth, guess, strict=True)])),
-            float(
-                f1_score(
-                    truth,
-                    guess,
-                    labels=[c for c in labels if c in set(truth) | set(guess)],
-                    average="macro",
-                    zero_division=0,
-                )
-            ),
+            *_accuracy_and_f1(truth, guess, labels),
             len(rows) - len(routed),
             float(np.mean([truth[j] == guess[j] for j in routed])) if routed else 0.0,
         )
