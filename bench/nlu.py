@@ -38,7 +38,7 @@ from nlu import dataset
 from nlu.category import CategoryModel, train_head, train_ngram
 from nlu.duplicates import OpenTicket
 from nlu.encoder import StaticEncoder, TransformerEncoder, minilm_path, train_static_encoder
-from nlu.evaluate import SHORT_WORDS
+from nlu.evaluate import SHORT_WORDS, is_short
 from nlu.normalize import has_diacritics
 from nlu.pipeline import NLU
 from nlu.training import ENCODER_WEIGHT, train
@@ -362,7 +362,8 @@ def main(argv: list[str] | None = None) -> int:
         if not args.skip_diet:
             epochs = args.diet_epochs or (5 if args.quick else 20)
             assistant.ensure_venv(get_settings().model_copy(update={"rasa_venv": args.rasa_venv}))
-            diet = run_diet(args.rasa_venv, work, epochs, test_texts + frozen_texts)
+            # The held-out split is the first frozen set, so its answers come first.
+            diet = run_diet(args.rasa_venv, work, epochs, frozen_texts)
 
     report = render(
         args,
@@ -375,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
         test_texts,
         time.monotonic() - started,
     )
-    report += render_frozen(frozen, ours_frozen, diet, skip=len(test_texts))
+    report += render_frozen(frozen, ours_frozen, diet)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(report, "utf-8")
     print(report)
@@ -455,11 +456,10 @@ def render_frozen(
     frozen: list[tuple[str, list[dataset.Example]]],
     ours: list[str],
     diet: dict | None,
-    skip: int,
 ) -> str:
     """Ours next to DIET on every frozen set: macro-F1, and accuracy on short and long messages
-    (`nlu.evaluate.SHORT_WORDS`). DIET's answers come after the `skip` held-out ones."""
-    theirs = list(diet["predicted"])[skip:] if diet is not None else []  # type: ignore[call-overload]
+    (`nlu.evaluate.SHORT_WORDS`). DIET answered the same messages in the same order."""
+    theirs = list(diet["predicted"]) if diet is not None else []  # type: ignore[call-overload]
     lines = [
         "",
         "## Every frozen set, the model in use against DIET",
@@ -487,7 +487,7 @@ def _figures(examples: list[dataset.Example], predicted: list[str]) -> tuple[str
     if not predicted:
         return "-", "-"
     truth = [e.category for e in examples]
-    short = [len(e.text.split()) <= SHORT_WORDS for e in examples]
+    short = [is_short(e.text) for e in examples]
     by_length = []
     for wanted in (True, False):
         rows = [i for i, is_short in enumerate(short) if is_short == wanted]

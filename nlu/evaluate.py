@@ -188,6 +188,10 @@ def _accuracy_and_f1(truth: list[str], guess: list[str], labels: list[str]) -> t
 SHORT_WORDS = 12
 
 
+def is_short(text: str) -> bool:
+    return len(text.split()) <= SHORT_WORDS
+
+
 def _by_length(
     examples: Sequence[Example],
     predictions: Sequence[Any],
@@ -197,11 +201,7 @@ def _by_length(
 
     result = {}
     for length in ("short", "long"):
-        rows = [
-            i
-            for i, e in enumerate(examples)
-            if (len(e.text.split()) <= SHORT_WORDS) == (length == "short")
-        ]
+        rows = [i for i, e in enumerate(examples) if is_short(e.text) == (length == "short")]
         if not rows:
             continue
         truth = [examples[i].category for i in rows]
