@@ -30,6 +30,26 @@ def test_abbreviations_and_teen_code_are_spelled_out():
     assert normalize("X. An Điền, TX Bến Cát") == "xã an điền , thị xã bến cát"
 
 
+def test_chat_teen_code_is_spelled_out():
+    assert normalize("hk bít j hết") == "không biết gì hết"
+    assert normalize("hnay cx mất nước nhìu wá") == "hôm nay cũng mất nước nhiều quá"
+    assert normalize("mik mún hỏi đag làm j zậy") == "mình muốn hỏi đang làm gì vậy"
+    assert normalize("khum ai dọn lun, báo trc rùi") == "không ai dọn luôn , báo trước rồi"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "hem 45 bi bit",  # hẻm 45 bị bịt
+        "den duong hong",  # đèn đường hỏng
+        "quen mk tai khoan",  # mật khẩu
+        "rac hoi thui",  # hôi thúi
+    ],
+)
+def test_words_typed_without_diacritics_are_not_read_as_teen_code(text):
+    assert normalize(text) == text
+
+
 def test_diacritics_removed_keep_the_case():
     assert strip_diacritics("Đèn đường ở Phường Thủ Dầu Một hỏng") == (
         "Den duong o Phuong Thu Dau Mot hong"
