@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench.rasa_intents import confusion, render
+from bench.rasa_intents import confusion, render, render_tuning
 
 REPORT = {
     "greet": {"precision": 0.9, "recall": 0.8, "f1-score": 0.85, "support": 10},
@@ -35,3 +35,12 @@ def test_the_report_names_the_figures_and_the_predicted_only_intents() -> None:
     assert "Macro-F1 **0.880**" in text and "30 messages, 4 wrong" in text
     assert "| greet | 0.900 | 0.800 | 0.850 | 10 |" in text
     assert "out_of" in text  # a column for an intent only ever predicted
+
+
+def test_the_tuning_set_has_its_own_section_with_its_figures() -> None:
+    text = render_tuning(REPORT)
+
+    assert text.startswith("\n## Chat teen-code") and "flatter the model" in text
+    assert "Macro-F1 **0.880**" in text and "30 messages" in text
+    assert "| ask_info | 1.000 | 0.900 | 0.950 | 10 |" in text
+    assert "accuracy" not in text and "| macro avg" not in text
