@@ -16,12 +16,16 @@ from __future__ import annotations
 import json
 import pickle
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import cast
 
 import numpy as np
+from scipy.sparse import csr_matrix, vstack
 
 from nlu.encoder import MAX_CHARS, Encoder, load_encoder
 from nlu.language import SYLLABLE, detect_language
@@ -69,6 +73,36 @@ class CategoryPrediction:
     probabilities: dict[str, float]
 
 
+# How many recent messages' features a model keeps, and the largest call whose texts it keeps.
+_KEPT_MESSAGES = 256
+_KEPT_BATCH = 16
+
+
+@dataclass(frozen=True)
+class Features:
+    """What the two models read of some texts, one row per text: the n-gram model's TF-IDF
+    (None without an n-gram model) and the encoder's vectors (None without an encoder)."""
+
+    ngrams: csr_matrix | None
+    dense: np.ndarray | None
+
+    def row(self, index: int) -> Features:
+        return Features(
+            ngrams=None if self.ngrams is None else self.ngrams[index],
+            dense=None if self.dense is None else self.dense[index : index + 1],
+        )
+
+    @staticmethod
+    def stack(rows: Sequence[Features]) -> Features:
+        first = rows[0]
+        return Features(
+            ngrams=None if first.ngrams is None else csr_matrix(vstack([r.ngrams for r in rows])),
+            dense=None
+            if first.dense is None
+            else np.vstack([cast(np.ndarray, r.dense) for r in rows]),
+        )
+
+
 class CategoryModel:
     """Predicts a category with its probability; never raises on odd input."""
 
@@ -92,6 +126,8 @@ class CategoryModel:
         # (confidence, right) for writing the model was not trained on (nlu/training.py): what
         # the triage threshold is chosen from.
         self.held_out = list(held_out)
+        self._recent: OrderedDict[str, Features] = OrderedDict()
+        self._recent_lock = threading.Lock()
 
     def probabilities(self, texts: Sequence[str]) -> np.ndarray:
         """Class probabilities, one row per text, columns in `self.labels` order."""
@@ -100,18 +136,54 @@ class CategoryModel:
         # The inputs are our own vectorisers' output, checked once at training: sklearn's
         # per-call parameter and finiteness checks were a third of a message's time.
         with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
-            return self._probabilities(texts)
-
-    def _probabilities(self, texts: Sequence[str]) -> np.ndarray:
-        parts: list[tuple[float, np.ndarray]] = []
-        if self.ngram is not None:
-            probs = self.ngram.predict_proba([ngram_input(t) for t in texts])  # type: ignore[attr-defined]
-            parts.append((1.0 - self.encoder_weight if self.head is not None else 1.0, probs))
-        if self.head is not None and self.encoder is not None:
-            probs = self.head.predict_proba(self.encoder.encode(texts))  # type: ignore[attr-defined]
-            parts.append((self.encoder_weight if self.ngram is not None else 1.0, probs))
+            features = self.features(texts)
+            parts: list[tuple[float, np.ndarray]] = []
+            if self.ngram is not None and features.ngrams is not None:
+                classifier = self.ngram.steps[-1][1]  # type: ignore[attr-defined]
+                probs = classifier.predict_proba(features.ngrams)
+                parts.append((1.0 - self.encoder_weight if self.head is not None else 1.0, probs))
+            if self.head is not None and features.dense is not None:
+                probs = self.head.predict_proba(features.dense)  # type: ignore[attr-defined]
+                parts.append((self.encoder_weight if self.ngram is not None else 1.0, probs))
         mixed: np.ndarray = sum(weight * probs for weight, probs in parts)  # type: ignore[assignment]
         return calibrate(mixed, self.temperature)
+
+    def features(self, texts: Sequence[str]) -> Features:
+        """The n-gram model's TF-IDF rows and the encoder's vectors of the texts.
+
+        Routing reads a report's category and then compares the report with the open tickets
+        (nlu/similarity.py), and both need these: the last few messages' features are kept, so
+        a report is vectorised once. Batches (training, evaluation) are not kept.
+        """
+        if not texts or len(texts) > _KEPT_BATCH:
+            return self._compute_features(texts)
+        with self._recent_lock:
+            known = {t: self._recent[t] for t in texts if t in self._recent}
+        missing = list(dict.fromkeys(t for t in texts if t not in known))
+        if missing:
+            fresh = self._compute_features(missing)
+            with self._recent_lock:
+                for row, text in enumerate(missing):
+                    known[text] = self._recent[text] = fresh.row(row)
+                while len(self._recent) > _KEPT_MESSAGES:
+                    self._recent.popitem(last=False)
+        return Features.stack([known[t] for t in texts])
+
+    def forget_features(self) -> None:
+        """Drop the kept features (the benchmark's baseline)."""
+        with self._recent_lock:
+            self._recent.clear()
+
+    def _compute_features(self, texts: Sequence[str]) -> Features:
+        import sklearn
+
+        ngrams = None
+        with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
+            if self.ngram is not None:
+                vectoriser = self.ngram.steps[0][1]  # type: ignore[attr-defined]
+                ngrams = csr_matrix(vectoriser.transform([ngram_input(t) for t in texts]))
+        dense = self.encoder.encode(texts) if self.encoder is not None else None
+        return Features(ngrams=ngrams, dense=dense)
 
     def predict(self, text: str) -> CategoryPrediction:
         return self.predict_many([text])[0]

@@ -16,7 +16,7 @@ import numpy as np
 from scipy.sparse import csr_matrix
 from sklearn.preprocessing import normalize as unit_rows
 
-from nlu.category import CategoryModel, ngram_input
+from nlu.category import CategoryModel
 
 
 @dataclass(frozen=True)
@@ -28,13 +28,14 @@ class Vectors:
 class Similarity:
     def __init__(self, model: CategoryModel, *, ngram_weight: float) -> None:
         assert model.ngram is not None and model.encoder is not None
-        self.features = model.ngram.steps[0][1]  # type: ignore[attr-defined]
-        self.encoder = model.encoder
+        self.model = model
         self.ngram_weight = ngram_weight
 
     def vectors(self, texts: Sequence[str]) -> Vectors:
-        ngrams = unit_rows(self.features.transform([ngram_input(t) for t in texts]))
-        return Vectors(ngrams=csr_matrix(ngrams), dense=self.encoder.encode(texts))
+        # The category model's own features: a report just classified is not vectorised again.
+        features = self.model.features(texts)
+        assert features.ngrams is not None and features.dense is not None
+        return Vectors(ngrams=csr_matrix(unit_rows(features.ngrams)), dense=features.dense)
 
     def stack(self, rows: Sequence[Vectors]) -> Vectors:
         """One Vectors of many (each typically one row), e.g. from a cache."""

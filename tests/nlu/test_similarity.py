@@ -73,3 +73,35 @@ def test_faq_answers_known_questions_and_admits_the_rest(nlu_model):
     report = evaluate_faq(nlu_model.faq_index())
     in_use = min(report.rows, key=lambda row: abs(row[0] - report.threshold))
     assert in_use[1] >= 0.7, report.render()  # answers given are mostly right
+
+
+def test_a_report_classified_then_compared_is_vectorised_once(nlu_model, monkeypatch):
+    model = nlu_model.category
+    computed: list[list[str]] = []
+    compute = model._compute_features
+
+    def counting(texts):
+        computed.append(list(texts))
+        return compute(texts)
+
+    monkeypatch.setattr(model, "_compute_features", counting)
+    report = "Cống trước nhà số 12 Lê Lợi bị nghẹt, nước tràn lên đường (lần thứ 7)"
+    open_tickets = [
+        OpenTicket("PA00000009", "Cống trên đường Lê Lợi bị nghẹt", "ha_tang_do_thi", "26743")
+    ]
+
+    analysis = nlu_model.analyse(report)
+    nlu_model.find_duplicate(
+        report, category=analysis.category, ward_code="26743", open_tickets=open_tickets
+    )
+
+    assert [report] in computed  # classified
+    assert sum(report in texts for texts in computed) == 1  # and not vectorised again
+
+
+def test_kept_features_give_what_computing_them_gives(nlu_model):
+    texts = [f"Rác ở hẻm {n} đường Trần Hưng Đạo chưa ai dọn, bốc mùi" for n in range(20)]
+    together = nlu_model.category.probabilities(texts)  # a batch: computed, not kept
+    one_by_one = np.vstack([nlu_model.category.probabilities([t]) for t in texts])
+    again = np.vstack([nlu_model.category.probabilities([t]) for t in texts])  # now kept
+    assert np.allclose(together, one_by_one) and np.array_equal(one_by_one, again)
