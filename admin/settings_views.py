@@ -296,6 +296,7 @@ def save_faq(
     question: Annotated[str, Form(max_length=1000)],
     answer: Annotated[str, Form(max_length=5000)],
     alternatives: Annotated[str, Form(max_length=5000)] = "",
+    answer_en: Annotated[str, Form(max_length=5000)] = "",
     active: Annotated[bool, Form()] = False,
 ) -> Response:
     try:
@@ -306,6 +307,7 @@ def save_faq(
             question=question,
             answer=answer,
             alternatives=alternatives.splitlines(),
+            answer_en=answer_en,
             active=active,
             ip=client_ip(request),
         )

@@ -7,7 +7,7 @@ conversation's sender: a chat reads and rates its own tickets, nobody else's.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
 from starlette.concurrency import run_in_threadpool
@@ -87,11 +87,14 @@ async def faq(
     session: SessionDep,
     _caller: ServiceCaller,
     q: Annotated[str, Query(min_length=1, max_length=1000)],
+    language: Annotated[Literal["vi", "en"] | None, Query()] = None,
 ) -> FaqOut:
-    """The best FAQ answer to a question, or nulls when none is close enough.
+    """The best FAQ answer to a question, in `language` (the question's own, unset), or nulls
+    when none is close enough or the entry has no answer in that language.
 
     The entries are the ones staff edit in the panel (the shipped file until they are seeded).
     """
+    from nlu.language import detect_language
     from nlu.pipeline import ModelNotTrained, get_nlu
 
     def best() -> FaqAnswer | None:
@@ -105,10 +108,16 @@ async def faq(
         answer = await run_in_threadpool(best)
     except ModelNotTrained:
         answer = None
-    if answer is None:
-        return FaqOut(id=None, question=None, answer=None, score=None)
+    language = language or detect_language(q)
+    text = answer.text_in(language) if answer is not None else None
+    if answer is None or text is None:
+        return FaqOut(id=None, question=None, answer=None, score=None, language=language)
     return FaqOut(
-        id=answer.id, question=answer.question, answer=answer.answer, score=round(answer.score, 4)
+        id=answer.id,
+        question=answer.question,
+        answer=text,
+        score=round(answer.score, 4),
+        language=language,
     )
 
 

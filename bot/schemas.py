@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -37,8 +37,9 @@ class AnalyseOut(BaseModel):
 class FaqOut(BaseModel):
     id: str | None
     question: str | None
-    answer: str | None
+    answer: str | None  # in `language`
     score: float | None
+    language: Literal["vi", "en"] = "vi"
 
 
 class OwnTickets(BaseModel):

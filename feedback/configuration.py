@@ -273,6 +273,7 @@ def save_faq(
     answer: str,
     alternatives: list[str],
     active: bool,
+    answer_en: str = "",
     ip: str | None = None,
 ) -> FaqEntry:
     """Create or change an entry; the bot answers from the active ones."""
@@ -289,7 +290,7 @@ def save_faq(
     if entry is None:
         entry = FaqEntry(id=entry_id)
         session.add(entry)
-    entry.question, entry.answer = question, answer
+    entry.question, entry.answer, entry.answer_en = question, answer, answer_en.strip()
     entry.alternatives, entry.active = alternatives, active
     entry.updated_at = datetime.now(UTC)
     record_audit(session, actor=principal, action=action, target=entry_id, ip=ip)
@@ -317,18 +318,21 @@ def delete_faq(
 
 
 def seed_faq(session: Session, *, path: Path | None = None) -> int:
-    """Copy the shipped FAQ file into the table when it is empty (`tiepdan seed`)."""
+    """Copy the shipped FAQ file into the table when it is empty (`tiepdan seed`); when it is
+    not, give the shipped English answer to the entries that have none (`add_english_answers`).
+    Returns how many entries were added or given one."""
     from nlu.faq import DEFAULT_FAQ_FILE, load_entries
 
-    if session.scalar(select(FaqEntry.id).limit(1)) is not None:
-        return 0
     entries = load_entries(path or DEFAULT_FAQ_FILE)
+    if session.scalar(select(FaqEntry.id).limit(1)) is not None:
+        return add_english_answers(session, entries)
     for item in entries:
         session.add(
             FaqEntry(
                 id=item.id,
                 question=item.question,
                 answer=item.answer,
+                answer_en=item.answer_en,
                 alternatives=list(item.alternatives),
                 active=True,
                 updated_at=datetime.now(UTC),
@@ -336,6 +340,27 @@ def seed_faq(session: Session, *, path: Path | None = None) -> int:
         )
     session.flush()
     return len(entries)
+
+
+def add_english_answers(session: Session, shipped: list[NluFaqEntry]) -> int:
+    """Give a seeded entry without an English answer the shipped one, with the shipped English
+    phrasings, if staff have not changed its Vietnamese answer since: an English answer to a
+    question staff rewrote could say something else."""
+    from nlu.language import detect_language
+
+    changed = 0
+    for item in shipped:
+        entry = session.get(FaqEntry, item.id)
+        if entry is None or entry.answer_en or not item.answer_en or entry.answer != item.answer:
+            continue
+        have = list(entry.alternatives or [])
+        english = [a for a in item.alternatives if detect_language(a) == "en" and a not in have]
+        entry.answer_en = item.answer_en
+        entry.alternatives = have + english
+        entry.updated_at = datetime.now(UTC)
+        changed += 1
+    session.flush()
+    return changed
 
 
 def faq_for_bot(session: Session) -> tuple[str, list[NluFaqEntry]] | None:
@@ -349,5 +374,8 @@ def faq_for_bot(session: Session) -> tuple[str, list[NluFaqEntry]] | None:
     rows = session.scalars(
         select(FaqEntry).where(FaqEntry.active.is_(True)).order_by(FaqEntry.id)
     ).all()
-    entries = [Entry(r.id, r.question, r.answer, tuple(r.alternatives or ())) for r in rows]
+    entries = [
+        Entry(r.id, r.question, r.answer, tuple(r.alternatives or ()), r.answer_en or "")
+        for r in rows
+    ]
     return f"{count}:{latest.isoformat() if latest else ''}", entries

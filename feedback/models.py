@@ -376,6 +376,8 @@ class FaqEntry(Base):
     id: Mapped[str] = mapped_column(String(60), primary_key=True)
     question: Mapped[str] = mapped_column(Text)
     answer: Mapped[str] = mapped_column(Text)
+    # For firms' staff and expats; empty, an English question goes to staff.
+    answer_en: Mapped[str] = mapped_column(Text, default="", server_default="")
     alternatives: Mapped[list[str]] = mapped_column(JSON, default=list)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

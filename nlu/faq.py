@@ -45,30 +45,56 @@ MARGIN = 0.08
 # Each group is one subject, written without diacritics (matched on whole words of the folded
 # text). Subjects the FAQ has no entry for are here too: naming one is what keeps a passport
 # question from the residence entry.
+# English words are here too, for firms' staff and expats: "temporary residence card" (a
+# foreigner's card, an immigration matter) names its own subject as well as "temporary
+# residence", so the ward's residence-registration entry does not answer it.
 SUBJECTS: tuple[tuple[str, ...], ...] = (
-    ("can cuoc", "chung minh nhan dan", "chung minh thu", "cmnd"),
-    ("thuong tru", "ho khau", "nhap khau"),
-    ("tam tru",),
+    ("can cuoc", "chung minh nhan dan", "chung minh thu", "cmnd", "id card", "citizen id"),
+    ("thuong tru", "ho khau", "nhap khau", "permanent residence"),
+    ("tam tru", "temporary residence", "temporary residency"),
+    ("the tam tru", "temporary residence card", "residence card"),
     ("tam vang",),
-    ("khai sinh",),
-    ("khai tu",),
-    ("ket hon",),
-    ("ly hon",),
-    ("tinh trang hon nhan",),
-    ("con nuoi",),
-    ("so do", "so hong", "quyen su dung dat", "bien dong dat"),
-    ("tach thua",),
-    ("phep xay",),
+    ("khai sinh", "birth certificate", "birth registration", "register a birth"),
+    ("khai tu", "death certificate", "death registration", "register a death"),
+    ("ket hon", "marriage", "get married", "marry"),
+    ("ly hon", "divorce"),
+    ("tinh trang hon nhan", "marital status", "single status"),
+    ("con nuoi", "adopt", "adoption"),
+    (
+        "so do",
+        "so hong",
+        "quyen su dung dat",
+        "bien dong dat",
+        "land use right",
+        "land certificate",
+        "red book",
+        "pink book",
+    ),
+    ("tach thua", "subdivide", "split the land"),
+    ("phep xay", "construction permit", "building permit"),
     ("hoan cong",),
-    ("kinh doanh", "thanh lap cong ty", "dang ky doanh nghiep"),
+    (
+        "kinh doanh",
+        "thanh lap cong ty",
+        "dang ky doanh nghiep",
+        "business registration",
+        "business license",
+        "business licence",
+        "household business",
+        "register a company",
+        "set up a company",
+    ),
+    ("dang ky dau tu", "investment registration", "irc"),
+    ("giay phep lao dong", "work permit"),
+    ("thi thuc", "visa"),
     ("ho chieu", "passport"),
-    ("bang lai", "giay phep lai xe"),
-    ("bien so", "dang ky xe"),
-    ("luong huu", "huu tri"),
-    ("that nghiep",),
-    ("bao hiem y te",),
-    ("bao hiem xa hoi",),
-    ("ly lich tu phap",),
+    ("bang lai", "giay phep lai xe", "driving licence", "driving license", "driver license"),
+    ("bien so", "dang ky xe", "vehicle registration", "license plate"),
+    ("luong huu", "huu tri", "pension"),
+    ("that nghiep", "unemployment"),
+    ("bao hiem y te", "health insurance"),
+    ("bao hiem xa hoi", "social insurance"),
+    ("ly lich tu phap", "criminal record"),
     ("dinh danh",),
 )
 
@@ -78,7 +104,8 @@ class FaqEntry:
     id: str
     question: str
     answer: str
-    alternatives: tuple[str, ...] = ()
+    alternatives: tuple[str, ...] = ()  # other phrasings, Vietnamese or English
+    answer_en: str = ""  # for firms' staff and expats; empty: an English question goes to staff
 
 
 @dataclass(frozen=True)
@@ -87,6 +114,14 @@ class FaqAnswer:
     question: str
     answer: str
     score: float
+    answer_en: str = ""
+
+    def text_in(self, language: str) -> str | None:
+        """The answer in the asker's language ("vi" or "en"); None when the entry has no
+        answer in it: a Vietnamese paragraph does not answer someone who wrote in English."""
+        if language == "en":
+            return self.answer_en or None
+        return self.answer
 
 
 @dataclass(frozen=True)
@@ -116,6 +151,7 @@ def load_entries(path: Path = DEFAULT_FAQ_FILE) -> list[FaqEntry]:
                 question=str(item["question"]),
                 answer=str(item["answer"]),
                 alternatives=tuple(str(a) for a in item.get("alternatives", [])),
+                answer_en=str(item.get("answer_en") or ""),
             )
         )
     if len({e.id for e in entries}) != len(entries):
@@ -172,7 +208,9 @@ class FaqIndex:
             entry, own = self.entries[index], self._subjects[index]
             candidates.append(
                 FaqCandidate(
-                    answer=FaqAnswer(entry.id, entry.question, entry.answer, float(best[index])),
+                    answer=FaqAnswer(
+                        entry.id, entry.question, entry.answer, float(best[index]), entry.answer_en
+                    ),
                     conflict=not asked <= own,
                     named=bool(asked) and asked <= own,
                 )

@@ -189,7 +189,8 @@ def seed(
         click.echo(f"{config.province.name}: already up to date.")
     if faq_entries:
         click.echo(
-            f"  FAQ: {faq_entries} questions copied from the FAQ file (edit them in /admin)."
+            f"  FAQ: {faq_entries} questions copied from the FAQ file, or given its English "
+            "answer (edit them in /admin)."
         )
     for username, password, role in accounts:
         click.echo(f"  demo login  {username:<10} / {password:<20} {role}")

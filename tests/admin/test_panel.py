@@ -16,7 +16,7 @@ from admin.sessions import COOKIE
 from core.settings import get_settings
 from feedback import kpi_aggregates
 from feedback.auth import create_user
-from feedback.models import AuditEntry, RoutingRule, StaffRole, Ticket, TicketEvent
+from feedback.models import AuditEntry, FaqEntry, RoutingRule, StaffRole, Ticket, TicketEvent
 from feedback.routing import choose_agency
 from feedback.sla import current_calendar, forget_calendar
 from tests.admin.conftest import PASSWORD, sign_in
@@ -605,3 +605,24 @@ def test_admins_create_show_once_list_and_revoke_api_keys(panel, db_session, app
     assert admin.post("/admin/settings/apikeys", {"name": "x", "scope": "all"}).status_code == 422
     viewer = panel("viewer")
     assert viewer.get("/admin/settings/apikeys").status_code == 403
+
+
+def test_an_faq_entry_keeps_its_english_answer_from_the_panel(app_client, db_session, panel):
+    admin = panel("admin")
+
+    saved = admin.post(
+        "/admin/settings/faq",
+        {
+            "entry_id": "gio_tiep_dan",
+            "question": "Trụ sở tiếp công dân làm việc giờ nào?",
+            "answer": "Từ 7 giờ 30 đến 17 giờ, thứ Hai đến thứ Sáu.",
+            "answer_en": "From 7:30 to 17:00, Monday to Friday.",
+            "alternatives": "mấy giờ tiếp dân\nopening hours of the reception office",
+            "active": "true",
+        },
+    )
+
+    assert saved.status_code == 303
+    entry = db_session.get(FaqEntry, "gio_tiep_dan")
+    assert entry is not None and entry.answer_en == "From 7:30 to 17:00, Monday to Friday."
+    assert "From 7:30 to 17:00" in admin.get("/admin/settings/faq").text

@@ -164,7 +164,12 @@ class ActionAnswerFaq(Action):
         _, question = latest(tracker)
         found = None
         if question and not is_payload(question):
-            found = await platform.fetch("GET", "/api/v1/bot/faq", params={"q": question})
+            # The answer in the conversation's language: an English question gets the entry's
+            # English answer, or none (then the offer of an official, in English).
+            language = "en" if in_english(tracker) else "vi"
+            found = await platform.fetch(
+                "GET", "/api/v1/bot/faq", params={"q": question, "language": language}
+            )
         if found is not None and found.get("answer"):
             dispatcher.utter_message(text=found["answer"])
             return []

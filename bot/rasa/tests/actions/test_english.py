@@ -188,6 +188,17 @@ class EnglishRatingAndTrackingTests(ActionTestCase):
             [b["title"] for b in self.buttons()], ["Talk to an official", "No, thank you"]
         )
 
+    async def test_an_english_question_asks_for_the_english_answer_and_says_it(self):
+        answer = "Register the birth at the ward People's Committee (UBND phường) ..."
+        self.platform.answer("GET", "/api/v1/bot/faq", body={"answer": answer})
+        snapshot = tracker("report_opening", slots=ENGLISH, text="how to register a birth?")
+
+        await ActionAnswerFaq().run(self.dispatcher, snapshot, {})
+
+        [(query, _)] = self.platform.calls("GET", "/api/v1/bot/faq")
+        self.assertEqual(query, {"q": "how to register a birth?", "language": "en"})
+        self.assertEqual(self.said(), [answer])
+
     async def test_the_hand_off_is_said_in_english(self):
         self.platform.answer("POST", "/api/v1/bot/handoff", body={"handed_off": True})
 
