@@ -19,7 +19,7 @@ from admin.sessions import SignedIn
 from admin.templating import render
 from core.errors import AppError, Forbidden, Invalid
 from core.http import SessionDep, client_ip
-from feedback import attachments, queries, service
+from feedback import attachments, queries, reply_templates, service
 from feedback.audit import mask_name, mask_phone, reveal_contact
 from feedback.lifecycle import TRANSITIONS
 from feedback.models import Contact, Ticket
@@ -75,13 +75,36 @@ def ticket_context(session: Session, who: SignedIn, ticket: Ticket) -> dict[str,
         "revealed": None,
         "form": {},
         "photos": [a["url"] for a in ticket.attachments if a.get("type") == "photo"],
+        "templates": reply_templates.load_templates(),
+        "template_meaning": None,
     }
 
 
 @router.get("/tickets/{code}")
-def ticket_page(request: Request, session: SessionDep, who: Staff, code: str) -> Response:
+def ticket_page(
+    request: Request, session: SessionDep, who: Staff, code: str, mau: str | None = None
+) -> Response:
+    """The ticket; `mau` (a reply template's id) fills its form with the template, in the
+    citizen's language, and shows staff its Vietnamese meaning."""
     ticket = queries.get_ticket(session, code=code, principal=who.principal)
-    return render(request, "ticket.html", ticket_context(session, who, ticket), who=who)
+    context = ticket_context(session, who, ticket)
+    template = reply_templates.find(mau) if mau else None
+    if template is not None and template.action in context["allowed"]:
+        context["form"] = {
+            "action": template.action,
+            "message": _template_text(template, ticket, ticket.language),
+        }
+        if ticket.language != "vi":
+            context["template_meaning"] = _template_text(template, ticket, "vi")
+    return render(request, "ticket.html", context, who=who)
+
+
+def _template_text(template: reply_templates.ReplyTemplate, ticket: Ticket, language: str) -> str:
+    if ticket.agency is not None:
+        agency = ticket.agency.name
+    else:
+        agency = "The responsible agency" if language == "en" else "Cơ quan chức năng"
+    return template.text(language, code=ticket.code, agency=agency)
 
 
 @router.get("/tickets/{code}/timeline")

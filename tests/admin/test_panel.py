@@ -626,3 +626,29 @@ def test_an_faq_entry_keeps_its_english_answer_from_the_panel(app_client, db_ses
     entry = db_session.get(FaqEntry, "gio_tiep_dan")
     assert entry is not None and entry.answer_en == "From 7:30 to 17:00, Monday to Friday."
     assert "From 7:30 to 17:00" in admin.get("/admin/settings/faq").text
+
+
+def test_a_reply_template_fills_the_form_in_the_citizens_language(
+    app_client, db_session, panel, service_headers
+):
+    english = "The street light near VSIP 1 gate is broken since last week"
+    code = file_and_route(
+        app_client, db_session, service_headers, {**CITY_REPORT, "description": english}
+    )
+    vietnamese = file_and_route(app_client, db_session, service_headers, CITY_REPORT)
+    staff = panel("agency_staff", "SXD")
+
+    page = staff.get(f"/admin/tickets/{code}")
+    assert "Mẫu (gửi bằng tiếng Anh)" in page.text and "?mau=da_tiep_nhan" in page.text
+
+    filled = staff.get(f"/admin/tickets/{code}?mau=da_tiep_nhan").text
+    assert f"has received your report {code} and is handling it." in filled
+    assert f"Nghĩa tiếng Việt của mẫu: Sở Xây dựng đã tiếp nhận phản ánh {code}" in filled
+
+    in_vietnamese = staff.get(f"/admin/tickets/{vietnamese}?mau=da_tiep_nhan").text
+    assert f"đã tiếp nhận phản ánh {vietnamese} và đang xử lý." in in_vietnamese
+    assert "has received your report" not in in_vietnamese
+    assert "Nghĩa tiếng Việt của mẫu" not in in_vietnamese
+
+    unknown = staff.get(f"/admin/tickets/{code}?mau=khong_co")
+    assert unknown.status_code == 200 and "has received your report" not in unknown.text
