@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from feedback import configuration
-from feedback.auth import Principal
-from feedback.models import FaqEntry, StaffRole
+from feedback.models import FaqEntry
 from nlu.faq import load_entries
-
-ADMIN = Principal(kind="staff", role=StaffRole.ADMIN, user_id=None, username="faq-en-admin")
+from tests.bot.faq_entries import save_reception_hours
 
 
 def _ask(client, service_headers, question, **params):
@@ -55,36 +53,16 @@ def test_an_entry_without_an_english_answer_leaves_the_english_question_to_staff
     client, db_session, service_headers, nlu_model
 ):
     configuration.seed_faq(db_session)
-    configuration.save_faq(
-        db_session,
-        principal=ADMIN,
-        entry_id="gio_tiep_dan",
-        question="Trụ sở tiếp công dân làm việc giờ nào?",
-        answer="Trụ sở tiếp công dân làm việc từ 7 giờ 30 đến 17 giờ, thứ Hai đến thứ Sáu.",
-        alternatives=["mấy giờ tiếp công dân", "citizen reception office opening hours"],
-        active=True,
-    )
-    db_session.commit()
+    english = ("mấy giờ tiếp công dân", "citizen reception office opening hours")
+    save_reception_hours(db_session, alternatives=english)
 
     asked = _ask(client, service_headers, "citizen reception office opening hours?")
     assert asked["answer"] is None and asked["language"] == "en"
 
-    configuration.save_faq(
-        db_session,
-        principal=ADMIN,
-        entry_id="gio_tiep_dan",
-        question="Trụ sở tiếp công dân làm việc giờ nào?",
-        answer="Trụ sở tiếp công dân làm việc từ 7 giờ 30 đến 17 giờ, thứ Hai đến thứ Sáu.",
-        answer_en="The citizen reception office is open 7:30 to 17:00, Monday to Friday.",
-        alternatives=["mấy giờ tiếp công dân", "citizen reception office opening hours"],
-        active=True,
-    )
-    db_session.commit()
+    hours = "The citizen reception office is open 7:30 to 17:00, Monday to Friday."
+    save_reception_hours(db_session, alternatives=english, answer_en=hours)
     asked = _ask(client, service_headers, "citizen reception office opening hours?")
-    assert asked["id"] == "gio_tiep_dan"
-    assert (
-        asked["answer"] == "The citizen reception office is open 7:30 to 17:00, Monday to Friday."
-    )
+    assert asked["id"] == "gio_tiep_dan" and asked["answer"] == hours
 
 
 def test_seeding_again_gives_unedited_entries_the_english_answer(db_session):
