@@ -92,19 +92,11 @@ def ticket_page(
     if template is not None and template.action in context["allowed"]:
         context["form"] = {
             "action": template.action,
-            "message": _template_text(template, ticket, ticket.language),
+            "message": reply_templates.fill(template, ticket, ticket.language),
         }
         if ticket.language != "vi":
-            context["template_meaning"] = _template_text(template, ticket, "vi")
+            context["template_meaning"] = reply_templates.fill(template, ticket, "vi")
     return render(request, "ticket.html", context, who=who)
-
-
-def _template_text(template: reply_templates.ReplyTemplate, ticket: Ticket, language: str) -> str:
-    if ticket.agency is not None:
-        agency = ticket.agency.name
-    else:
-        agency = "The responsible agency" if language == "en" else "Cơ quan chức năng"
-    return template.text(language, code=ticket.code, agency=agency)
 
 
 @router.get("/tickets/{code}/timeline")

@@ -7,7 +7,7 @@ conversation's sender: a chat reads and rates its own tickets, nobody else's.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Depends, Query
 from starlette.concurrency import run_in_threadpool
@@ -37,6 +37,7 @@ from feedback.configuration import faq_for_bot
 from feedback.models import TicketStatus
 from feedback.policy import require_dispatcher
 from feedback.schemas import ticket_summary
+from nlu.language import Language, detect_language
 
 if TYPE_CHECKING:
     from nlu.faq import FaqAnswer
@@ -87,14 +88,13 @@ async def faq(
     session: SessionDep,
     _caller: ServiceCaller,
     q: Annotated[str, Query(min_length=1, max_length=1000)],
-    language: Annotated[Literal["vi", "en"] | None, Query()] = None,
+    language: Annotated[Language | None, Query()] = None,
 ) -> FaqOut:
     """The best FAQ answer to a question, in `language` (the question's own, unset), or nulls
     when none is close enough or the entry has no answer in that language.
 
     The entries are the ones staff edit in the panel (the shipped file until they are seeded).
     """
-    from nlu.language import detect_language
     from nlu.pipeline import ModelNotTrained, get_nlu
 
     def best() -> FaqAnswer | None:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from feedback.schemas import TicketSummaryOut
+from nlu.language import Language
 
 Sender = Annotated[
     str,
@@ -39,7 +40,7 @@ class FaqOut(BaseModel):
     question: str | None
     answer: str | None  # in `language`
     score: float | None
-    language: Literal["vi", "en"] = "vi"
+    language: Language = "vi"
 
 
 class OwnTickets(BaseModel):

@@ -11,8 +11,12 @@ import string
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
+
+if TYPE_CHECKING:
+    from feedback.models import Ticket
 
 TEMPLATES_FILE = Path(__file__).resolve().parent / "reply_templates.yaml"
 ACTIONS = ("reply", "resolve")
@@ -31,6 +35,16 @@ class ReplyTemplate:
         """The template in the citizen's language ("vi" or "en"), filled in."""
         chosen = self.en if language == "en" else self.vi
         return chosen.format(code=code, agency=agency)
+
+
+def fill(template: ReplyTemplate, ticket: Ticket, language: str) -> str:
+    """The template for this ticket, in `language`: its code, and its agency's name (a general
+    word for one while the ticket waits in triage)."""
+    if ticket.agency is not None:
+        agency = ticket.agency.name
+    else:
+        agency = "The responsible agency" if language == "en" else "Cơ quan chức năng"
+    return template.text(language, code=ticket.code, agency=agency)
 
 
 @lru_cache
