@@ -18,7 +18,7 @@ from admin.sessions import list_staff
 from admin.templating import render
 from core.errors import AppError, Invalid
 from core.http import SessionDep, client_ip
-from feedback import apikeys, configuration, staff
+from feedback import apikeys, configuration, reply_templates, staff
 from feedback.audit import list_audit
 from feedback.models import Agency, ApiKeyScope, Category, StaffRole, Ward
 from feedback.policy import require_admin
@@ -68,6 +68,11 @@ def _page(
         context.update(days=configuration.list_calendar_days(session))
     elif name == "faq":
         context.update(entries=configuration.list_faq(session))
+    elif name == "templates":
+        context.update(
+            entries=reply_templates.list_entries(session),
+            shipped=reply_templates.load_templates(),
+        )
     elif name == "apikeys":
         context.update(
             keys=apikeys.list_api_keys(session, principal=who.principal),
@@ -89,7 +94,7 @@ def _refused(
 def settings_page(request: Request, session: SessionDep, who: Staff, name: str) -> Response:
     if name == "audit":
         return audit(request, session, who)
-    if name not in ("users", "agencies", "routing", "calendar", "faq", "apikeys"):
+    if name not in ("users", "agencies", "routing", "calendar", "faq", "templates", "apikeys"):
         raise Invalid("Không có trang cài đặt này.")
     return _page(request, session, who, name)
 
@@ -325,6 +330,48 @@ def delete_faq(request: Request, session: SessionDep, who: Staff, entry_id: str)
     except AppError as exc:
         return _refused(request, session, who, "faq", exc)
     return _back("faq")
+
+
+@guarded.post("/templates")
+def save_template(
+    request: Request,
+    session: SessionDep,
+    who: Staff,
+    template_id: Annotated[str, Form(max_length=60)],
+    action: Annotated[str, Form(max_length=10)],
+    title: Annotated[str, Form(max_length=200)],
+    vi: Annotated[str, Form(max_length=5000)],
+    en: Annotated[str, Form(max_length=5000)],
+    active: Annotated[bool, Form()] = False,
+) -> Response:
+    try:
+        reply_templates.save(
+            session,
+            principal=who.principal,
+            template_id=template_id,
+            action=action,
+            title=title,
+            vi=vi,
+            en=en,
+            active=active,
+            ip=client_ip(request),
+        )
+    except AppError as exc:
+        return _refused(request, session, who, "templates", exc)
+    return _back("templates")
+
+
+@guarded.post("/templates/{template_id}/delete")
+def delete_template(
+    request: Request, session: SessionDep, who: Staff, template_id: str
+) -> Response:
+    try:
+        reply_templates.delete(
+            session, principal=who.principal, template_id=template_id, ip=client_ip(request)
+        )
+    except AppError as exc:
+        return _refused(request, session, who, "templates", exc)
+    return _back("templates")
 
 
 @guarded.post("/apikeys")

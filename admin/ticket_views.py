@@ -75,7 +75,7 @@ def ticket_context(session: Session, who: SignedIn, ticket: Ticket) -> dict[str,
         "revealed": None,
         "form": {},
         "photos": [a["url"] for a in ticket.attachments if a.get("type") == "photo"],
-        "templates": reply_templates.load_templates(),
+        "templates": reply_templates.templates(session),
         "template_meaning": None,
     }
 
@@ -88,7 +88,7 @@ def ticket_page(
     citizen's language, and shows staff its Vietnamese meaning."""
     ticket = queries.get_ticket(session, code=code, principal=who.principal)
     context = ticket_context(session, who, ticket)
-    template = reply_templates.find(mau) if mau else None
+    template = reply_templates.find(session, mau) if mau else None
     if template is not None and template.action in context["allowed"]:
         context["form"] = {
             "action": template.action,

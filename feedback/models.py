@@ -383,6 +383,24 @@ class FaqEntry(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class ReplyTemplateEntry(Base):
+    """A reply template staff pick on a ticket's page, in Vietnamese and English; admins edit
+    them in the panel. Empty, the panel offers the shipped feedback/reply_templates.yaml, which
+    `tiepdan seed` copies here."""
+
+    __tablename__ = "reply_templates"
+
+    id: Mapped[str] = mapped_column(String(60), primary_key=True)
+    action: Mapped[str] = mapped_column(String(10))  # "reply" or "resolve"
+    title: Mapped[str] = mapped_column(String(200))
+    vi: Mapped[str] = mapped_column(Text)
+    en: Mapped[str] = mapped_column(Text)
+    # The order staff see them in: the shipped file's, new ones last.
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class ApiKeyScope(enum.StrEnum):
     IOC = "ioc"  # the IOC's pull API (/api/v1/ioc/...)
     OPEN311 = "open311"  # filing requests through Open311 (POST /open311/v2/requests)

@@ -71,7 +71,8 @@ def require_ticket_filer(principal: Principal) -> None:
 
 
 def require_admin(principal: Principal) -> None:
-    """Users, agencies, routing rules, the calendar, the FAQ and the audit log are the admins'."""
+    """Users, agencies, routing rules, the calendar, the FAQ, the reply templates and the audit
+    log are the admins'."""
     if principal.kind != "staff" or principal.role != StaffRole.ADMIN:
         raise Forbidden("Chỉ quản trị viên được làm việc này.")
 

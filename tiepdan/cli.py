@@ -166,6 +166,7 @@ def seed(
     """Load the province configuration (idempotent); --demo adds the demo logins, and
     --demo-tickets N a story of N demo tickets (neither in production)."""
     from core.database import session_scope
+    from feedback import reply_templates
     from feedback.configuration import seed_faq
     from feedback.province import default_province_file, load_province
     from feedback.seed import seed_demo, seed_province
@@ -179,6 +180,7 @@ def seed(
     with session_scope() as session:
         report = seed_province(session, config=config)
         faq_entries = seed_faq(session, path=settings.faq_file)
+        templates = reply_templates.seed(session)
         accounts = seed_demo(session) if demo else []
     if report.changed:
         click.echo(
@@ -192,6 +194,8 @@ def seed(
             f"  FAQ: {faq_entries} questions copied from the FAQ file, or given its English "
             "answer (edit them in /admin)."
         )
+    if templates:
+        click.echo(f"  Reply templates: {templates} copied from the shipped file (edit in /admin).")
     for username, password, role in accounts:
         click.echo(f"  demo login  {username:<10} / {password:<20} {role}")
     if remove_demo_tickets:

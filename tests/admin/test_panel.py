@@ -652,3 +652,48 @@ def test_a_reply_template_fills_the_form_in_the_citizens_language(
 
     unknown = staff.get(f"/admin/tickets/{code}?mau=khong_co")
     assert unknown.status_code == 200 and "has received your report" not in unknown.text
+
+
+def test_an_admin_edits_a_reply_template_and_staff_are_offered_the_new_text(
+    app_client, db_session, panel, service_headers
+):
+    code = file_and_route(app_client, db_session, service_headers, CITY_REPORT)
+    admin = panel("admin")  # one browser: each panel() signs the next user in on it
+    assert "Chạy <code>tiepdan seed</code>" in admin.get("/admin/settings/templates").text
+    broken = admin.post(
+        "/admin/settings/templates",
+        {"template_id": "x", "action": "reply", "title": "X", "vi": "{ten}", "en": "y"},
+    )
+    assert broken.status_code == 422 and "không dùng được: {ten}" in broken.text
+
+    saved = admin.post(
+        "/admin/settings/templates",
+        {
+            "template_id": "hen_lich",
+            "action": "reply",
+            "title": "Hẹn lịch làm việc",
+            "vi": "Mời bạn đến {agency} sáng thứ Hai để làm việc về phản ánh {code}.",
+            "en": "Please come to {agency} on Monday morning about report {code}.",
+            "active": "true",
+        },
+    )
+    assert saved.status_code == 303
+    assert "Hẹn lịch làm việc" in admin.get("/admin/settings/templates").text
+
+    staff = panel("agency_staff", "SXD")
+    page = staff.get(f"/admin/tickets/{code}").text
+    # Once admins keep templates, only theirs are offered.
+    assert "?mau=hen_lich" in page and "?mau=da_tiep_nhan" not in page
+    filled = staff.get(f"/admin/tickets/{code}?mau=hen_lich").text
+    assert f"Mời bạn đến Sở Xây dựng sáng thứ Hai để làm việc về phản ánh {code}." in filled
+    assert staff.get("/admin/settings/templates").status_code == 403
+    refused = staff.post(
+        "/admin/settings/templates",
+        {"template_id": "y", "action": "reply", "title": "Y", "vi": "a", "en": "b"},
+    )
+    assert refused.status_code == 403
+
+    admin = panel("admin")
+    assert admin.post("/admin/settings/templates/hen_lich/delete", {}).status_code == 303
+    staff = panel("agency_staff", "SXD")
+    assert "?mau=hen_lich" not in staff.get(f"/admin/tickets/{code}").text
