@@ -151,6 +151,8 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/admin/settings/calendar/{day}/delete"): "admin-only",
     ("POST", "/admin/settings/faq"): "admin-only",
     ("POST", "/admin/settings/faq/{entry_id}/delete"): "admin-only",
+    ("POST", "/admin/settings/templates"): "admin-only",
+    ("POST", "/admin/settings/templates/{template_id}/delete"): "admin-only",
     ("POST", "/admin/settings/apikeys"): "admin-only",
     ("POST", "/admin/settings/apikeys/{key_id}/revoke"): "admin-only",
 }

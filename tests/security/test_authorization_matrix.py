@@ -37,7 +37,7 @@ from core import celery_app as celery_module
 from core.database import get_engine
 from core.http import get_db_session
 from core.settings import get_settings
-from feedback import apikeys, attachments, configuration
+from feedback import apikeys, attachments, configuration, reply_templates
 from feedback.auth import SERVICE, SYSTEM, create_user, issue_access_token
 from feedback.models import Agency, ApiKeyScope, RoutingRule, StaffRole, StaffSession, Ticket
 from feedback.schemas import TicketCreate
@@ -174,6 +174,16 @@ def _make_world(session: Session, world: World) -> None:
         question="Hỏi gì?",
         answer="Đáp thế này.",
         alternatives=[],
+        active=True,
+    )
+    reply_templates.save(
+        session,
+        principal=admin,
+        template_id="matrix",
+        action="reply",
+        title="Mẫu",
+        vi="Phản ánh {code}",
+        en="Report {code}",
         active=True,
     )
     session.commit()
@@ -357,6 +367,16 @@ REQUESTS: dict[tuple[str, str], Builder] = {
     ("POST", "/admin/settings/faq"): _form(
         {"entry_id": "matrix", "question": "Hỏi gì?", "answer": "Đáp thế này.", "active": "true"}
     ),
+    ("POST", "/admin/settings/templates"): _form(
+        {
+            "template_id": "matrix",
+            "action": "reply",
+            "title": "Mẫu",
+            "vi": "Phản ánh {code}",
+            "en": "Report {code}",
+            "active": "true",
+        }
+    ),
     ("POST", "/admin/settings/apikeys"): _form({"name": "matrix-new", "scope": "ioc"}),
 }
 
@@ -376,6 +396,7 @@ def _path_values(world: World, method: str, path: str, caller: str) -> dict[str,
         "rule_id": str(world.rule_id),
         "day": "2031-01-02",
         "entry_id": "matrix",
+        "template_id": "matrix",
         "key_id": str(world.key_id),
     }
     if path == "/api/v1/webchat/photos/{name}":
