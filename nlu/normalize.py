@@ -114,9 +114,9 @@ ABBREVIATIONS = {
 # tokenizer's copy of these tables leaves them alone too (tests/bot/test_rasa_copies.py).
 AMBIGUOUS = frozenset({"v"})
 
-# "P.7", "p7", "F7", "Q.3", "q3", "X. An Điền": a unit word glued to its name or number.
+# "P.7", "p7", "F7", "Q.3", "q3", "X. An Điền", "KP2": a unit word glued to its name or number.
 _UNIT_PREFIX = re.compile(
-    r"(?<![\w])(p|f|q|x|h|tx|tp|tt)\s*\.\s*(?=\w)|(?<![\w])(p|f|q)(?=\d)", re.IGNORECASE
+    r"(?<![\w])(p|f|q|x|h|tx|tp|tt|kp)\s*\.\s*(?=\w)|(?<![\w])(p|f|q|kp)(?=\d)", re.IGNORECASE
 )
 _UNIT_WORDS = {
     "p": "phường",
@@ -127,6 +127,7 @@ _UNIT_WORDS = {
     "tx": "thị xã",
     "tp": "thành phố",
     "tt": "thị trấn",
+    "kp": "khu phố",
 }
 _TOKEN = re.compile(r"\w+|[^\w\s]", re.UNICODE)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\ufeff]")

@@ -82,6 +82,9 @@ _NOT_A_WARD_BEFORE = {
 _MAX_NAME = 4  # syllables
 # Names of the city and the former provinces: "ở Sài Gòn" means the city, not Phường Sài Gòn.
 _CITY_NAMES = {"sai gon", "ho chi minh", "binh duong", "ba ria vung tau"}
+# Places people name that share a name with a ward elsewhere: "ở Phú Mỹ Hưng" is the urban area
+# of the old Quận 7, not the old commune of Củ Chi, nor today's Phú Mỹ read from its first words.
+_LANDMARKS = {"phu my hung"}
 
 
 @dataclass(frozen=True)
@@ -308,6 +311,8 @@ def _ward_mentions(parsed: _Text, gazetteer: Gazetteer, districts: set[str]):
             if start + length > len(folded) or parsed.crosses_break(start, length):
                 continue
             name = parsed.phrase(start, length)
+            if not unit and name in _LANDMARKS:
+                break
             if unit or _bare_allowed(parsed, start, name, gazetteer, districts):
                 # Thị trấn were abolished in 2025: "thị trấn Củ Chi" is the old one.
                 old_unit = unit == ("thi", "tran")
@@ -333,17 +338,32 @@ def _unit_word_before(parsed: _Text, start: int) -> tuple[str, ...] | None:
 def _bare_allowed(
     parsed: _Text, start: int, name: str, gazetteer: Gazetteer, districts: set[str]
 ) -> bool:
-    """A name with no unit word: "ở Lái Thiêu", or an old ward followed by its old district."""
-    if start == 0:
-        return False
-    previous = parsed.folded[start - 1]
+    """A name with no unit word: "ở Lái Thiêu", "khu phố 2 Thuận Giao", or an old ward
+    followed by its old district ("Thuận Giao, Thuận An")."""
+    previous = parsed.folded[start - 1] if start else ""
     if previous in _NOT_A_WARD_BEFORE:
         return False
-    if any(d for (d, _ward) in gazetteer.legacy_by_ward.get(name, ()) if d in districts):
+    if any(d != name for (d, _ward) in gazetteer.legacy_by_ward.get(name, ()) if d in districts):
         return len(name.split()) >= 2  # "Phú Cường, TP Thủ Dầu Một"
-    if previous not in _LOCATIVES or name in gazetteer.districts or name in _CITY_NAMES:
+    if name in gazetteer.districts or name in _CITY_NAMES:
         return False
-    return len(name.split()) >= 2 and name in gazetteer.current
+    if previous not in _LOCATIVES and not _after_neighbourhood(parsed.folded, start):
+        return False
+    # An old ward's name counts when it is the province's only one: "ở Tân Thạnh Đông" is the
+    # old commune of Củ Chi, not today's "Tân Thành" read from its first two words.
+    old_districts = {district for district, _ward in gazetteer.legacy_by_ward.get(name, ())}
+    return len(name.split()) >= 2 and (name in gazetteer.current or len(old_districts) == 1)
+
+
+def _after_neighbourhood(folded: list[str], start: int) -> bool:
+    """After "khu phố 2" or "ấp 3": a neighbourhood or hamlet is part of a ward, so the name
+    that follows it is the ward's ("KP2 Thuận Giao")."""
+    if start < 2 or not folded[start - 1].isdigit():
+        return False
+    return folded[start - 2] == "ap" or tuple(folded[max(0, start - 3) : start - 1]) == (
+        "khu",
+        "pho",
+    )
 
 
 def _resolve(

@@ -25,6 +25,7 @@ def test_abbreviations_and_teen_code_are_spelled_out():
     assert normalize("ko dc j") == "không được gì"
     assert normalize("P.7 Q.3") == "phường 7 quận 3"
     assert normalize("p7 q.go vap") == "phường 7 quận go vap"
+    assert normalize("KP2 Thuận Giao, kp.3") == "khu phố 2 thuận giao , khu phố 3"
     assert normalize("TP.HCM") == "thành phố hồ chí minh"
     assert normalize("sđt 0901") == "số điện thoại 0901"
     assert normalize("X. An Điền, TX Bến Cát") == "xã an điền , thị xã bến cát"

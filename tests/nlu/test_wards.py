@@ -19,6 +19,11 @@ from nlu.wards import extract_ward
         ("Xã Thạnh An, Cần Giờ", "27676"),
         ("nhà tôi ở Lái Thiêu", "25966"),
         ("Thị trấn Củ Chi có đường lún", "27496"),  # the abolished thị trấn, not Xã Củ Chi
+        ("KP2 Thuận Giao ngập sau mưa", "25969"),  # a neighbourhood, then its ward
+        ("đèn đường hỏng khu phố 3 Phú Lợi", "25750"),
+        ("Thuận Giao, Thuận An cúp nước", "25969"),  # an old ward first, with its district
+        ("ấp 3 Tân Thạnh Đông mất điện", "27541"),  # the old commune, not today's Tân Thành
+        ("ở Tân Thạnh Đông có bãi rác", "27541"),
     ],
 )
 def test_finds_the_current_ward(text, code):
@@ -52,6 +57,8 @@ def test_without_diacritics_two_wards_can_fold_to_the_same_name():
         "tại Sài Gòn kẹt xe",  # the city, not Phường Sài Gòn
         "phường Hoàn Kiếm, Hà Nội",
         "xả rác ra kênh",  # "xả" is not "xã"
+        "kẹt xe ở Phú Mỹ Hưng",  # the urban area of the old Quận 7, not a ward of that name
+        "Thuận An ngập nước",  # an old district alone
         "KCN VSIP",
         "😀😀😀",
     ],
