@@ -19,7 +19,7 @@ from nlu import dataset
 from nlu.category import CategoryModel, fit_temperature, train_head, train_ngram
 from nlu.encoder import Encoder, load_encoder, minilm_path, train_static_encoder
 
-MODEL_FORMAT = 7  # bump when a saved model can no longer be read, or training changes
+MODEL_FORMAT = 8  # bump when a saved model can no longer be read, or training changes
 ENCODER_WEIGHT = 0.15  # the encoder head's share of the combined probability (nlu/README.md)
 
 Progress = Callable[[str], None]
