@@ -54,39 +54,37 @@ def test_the_shipped_templates_are_offered_until_the_table_has_any(db_session):
     assert reply_templates.seed(db_session) == 0  # the admins' table is left alone
 
 
+def _save(session, template_id: str, title: str, vi: str, en: str, *, active: bool = True):
+    return reply_templates.save(
+        session,
+        principal=ADMIN,
+        template_id=template_id,
+        action="reply",
+        title=title,
+        vi=vi,
+        en=en,
+        active=active,
+    )
+
+
 def test_an_admin_edits_adds_switches_off_and_deletes_templates(db_session):
     reply_templates.seed(db_session)
 
-    reply_templates.save(
+    _save(
         db_session,
-        principal=ADMIN,
-        template_id="da_tiep_nhan",
-        action="reply",
-        title="Đã tiếp nhận",
-        vi="{agency} đã nhận phản ánh {code}, sẽ trả lời trong 2 ngày làm việc.",
-        en="{agency} has received report {code} and will answer within 2 working days.",
-        active=True,
+        "da_tiep_nhan",
+        "Đã tiếp nhận",
+        "{agency} đã nhận phản ánh {code}, sẽ trả lời trong 2 ngày làm việc.",
+        "{agency} has received report {code} and will answer within 2 working days.",
     )
-    reply_templates.save(
+    _save(
         db_session,
-        principal=ADMIN,
-        template_id="hen_lich",
-        action="reply",
-        title="Hẹn lịch làm việc",
-        vi="Mời bạn đến {agency} để làm việc về phản ánh {code}.",
-        en="Please come to {agency} about report {code}.",
-        active=True,
+        "hen_lich",
+        "Hẹn lịch làm việc",
+        "Mời bạn đến {agency} để làm việc về phản ánh {code}.",
+        "Please come to {agency} about report {code}.",
     )
-    reply_templates.save(
-        db_session,
-        principal=ADMIN,
-        template_id="da_cu_can_bo",
-        action="reply",
-        title="Đã cử cán bộ kiểm tra",
-        vi="x {code}",
-        en="y {code}",
-        active=False,
-    )
+    _save(db_session, "da_cu_can_bo", "Đã cử cán bộ kiểm tra", "x {code}", "y {code}", active=False)
     reply_templates.delete(db_session, principal=ADMIN, template_id="can_them_thoi_gian")
 
     offered = {t.id: t for t in reply_templates.templates(db_session)}
