@@ -9,8 +9,10 @@ without diacritics. The rules, in order of trust:
 2. That name read together with an old district named in the same message: the old ward is
    mapped to the new one. A number ("phường 7") means nothing without its district.
 3. Otherwise the name as today's ward, or as an old ward whose name is unique in the province.
-4. A bare name ("ở Lái Thiêu") only after "ở" / "tại" / "khu vực", and never a former district's
-   name, since many new wards took the name of the district they were carved from.
+4. A bare name ("ở Lái Thiêu", "KP2 Thuận Giao") only after "ở" / "tại" / "khu vực" or a
+   neighbourhood or hamlet ("khu phố 2", "ấp 3"), or first in the message with its old district
+   ("Thuận Giao, Thuận An"); never a former district's name, since many new wards took the name
+   of the district they were carved from.
 5. Failing all of these, an industrial park ("KCN VSIP 1", "Song Than 3 IP"), placed by
    nlu/industrial_parks.py.
 
