@@ -133,7 +133,7 @@ def compare_variants(quick: bool, work: Path) -> list[Score]:
     ngram: Any = train_ngram(texts, labels)
     ngram_seconds = time.monotonic() - started
     predicted = categories_of(None, None, 0.0)
-    name = "char + word n-gram TF-IDF, logistic regression"
+    name = "character (inside and across words) + word n-gram TF-IDF, logistic regression"
     scores.append(score(name, truth, predicted, test_texts, ngram_seconds))
 
     def with_encoder(name: str, encoder: Any, seconds: float, note: str = "") -> None:
