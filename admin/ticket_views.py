@@ -88,7 +88,8 @@ def ticket_page(
     citizen's language, and shows staff its Vietnamese meaning."""
     ticket = queries.get_ticket(session, code=code, principal=who.principal)
     context = ticket_context(session, who, ticket)
-    template = reply_templates.find(session, mau) if mau else None
+    # The templates the page offers, read once for the page.
+    template = next((t for t in context["templates"] if t.id == mau), None) if mau else None
     if template is not None and template.action in context["allowed"]:
         context["form"] = {
             "action": template.action,

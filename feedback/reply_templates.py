@@ -105,14 +105,10 @@ def load_templates(path: Path = TEMPLATES_FILE) -> tuple[ReplyTemplate, ...]:
 def templates(session: Session) -> tuple[ReplyTemplate, ...]:
     """The templates staff are offered: the active ones of the table, or, before `tiepdan seed`
     has filled it, the shipped file's."""
-    if session.scalar(select(ReplyTemplateEntry.id).limit(1)) is None:
+    rows = list_entries(session)
+    if not rows:
         return load_templates()
-    rows = session.scalars(
-        select(ReplyTemplateEntry)
-        .where(ReplyTemplateEntry.active.is_(True))
-        .order_by(ReplyTemplateEntry.position, ReplyTemplateEntry.id)
-    )
-    return tuple(_template(row) for row in rows)
+    return tuple(_template(row) for row in rows if row.active)
 
 
 def find(session: Session, template_id: str) -> ReplyTemplate | None:
