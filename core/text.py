@@ -13,6 +13,7 @@ import re
 _ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[@-Z\\\\-_]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _INVISIBLE = re.compile(r"[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c\u200b\ufeff]")
+_CODE = re.compile(r"[A-Za-z0-9_]{1,60}")
 
 
 def clean_text(text: str) -> str:
@@ -21,3 +22,10 @@ def clean_text(text: str) -> str:
     text = _ANSI.sub("", text)
     text = _CONTROL.sub("", text)
     return _INVISIBLE.sub("", text)
+
+
+def is_code(value: str) -> bool:
+    """Whether `value` can be an entry's code (an FAQ entry's, a reply template's): letters
+    without diacritics, digits and underscores, 60 at most. `str.isalnum` would also let
+    "códấu" through, which the panel's message forbids and a URL would have to escape."""
+    return _CODE.fullmatch(value) is not None

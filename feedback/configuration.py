@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, joinedload
 
 from core.errors import Conflict, Invalid, NotFound
+from core.text import is_code
 from feedback.audit import record_audit
 from feedback.auth import Principal
 from feedback.models import (
@@ -279,7 +280,7 @@ def save_faq(
     """Create or change an entry; the bot answers from the active ones."""
     require_admin(principal)
     entry_id = entry_id.strip()
-    if not entry_id or len(entry_id) > 60 or not entry_id.replace("_", "").isalnum():
+    if not is_code(entry_id):
         raise Invalid("Mã câu hỏi gồm chữ không dấu, số và dấu gạch dưới (ví dụ: gio_lam_viec).")
     question, answer = question.strip(), answer.strip()
     if not question or not answer:

@@ -22,6 +22,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core.errors import Invalid, NotFound
+from core.text import is_code
 from feedback.audit import record_audit
 from feedback.models import ReplyTemplateEntry
 from feedback.policy import require_admin
@@ -140,7 +141,7 @@ def save(
     must never be sent a Vietnamese template, nor a Vietnamese one an empty message."""
     require_admin(principal)
     template_id = template_id.strip()
-    if not template_id or len(template_id) > 60 or not template_id.replace("_", "").isalnum():
+    if not is_code(template_id):
         raise Invalid("Mã mẫu gồm chữ không dấu, số và dấu gạch dưới (ví dụ: da_tiep_nhan).")
     title, vi, en = title.strip(), vi.strip(), en.strip()
     if not title:

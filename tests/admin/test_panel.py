@@ -628,6 +628,24 @@ def test_an_faq_entry_keeps_its_english_answer_from_the_panel(app_client, db_ses
     assert "From 7:30 to 17:00" in admin.get("/admin/settings/faq").text
 
 
+def test_an_faq_code_with_diacritics_is_refused_with_the_reason(app_client, db_session, panel):
+    admin = panel("admin")
+
+    refused = admin.post(
+        "/admin/settings/faq",
+        {
+            "entry_id": "giờ_tiếp_dân",
+            "question": "Trụ sở tiếp công dân làm việc giờ nào?",
+            "answer": "Từ 7 giờ 30 đến 17 giờ, thứ Hai đến thứ Sáu.",
+            "active": "true",
+        },
+    )
+
+    assert refused.status_code == 422
+    assert "chữ không dấu" in refused.text
+    assert db_session.get(FaqEntry, "giờ_tiếp_dân") is None
+
+
 def test_a_reply_template_fills_the_form_in_the_citizens_language(
     app_client, db_session, panel, service_headers
 ):

@@ -105,6 +105,7 @@ def test_an_admin_edits_adds_switches_off_and_deletes_templates(db_session):
     ("fields", "reason"),
     [
         ({"template_id": "có dấu"}, "Mã mẫu"),
+        ({"template_id": "códấu"}, "Mã mẫu"),
         ({"title": "  "}, "Tên mẫu"),
         ({"action": "close"}, "Loại mẫu"),
         ({"en": " "}, "tiếng Anh"),
