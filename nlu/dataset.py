@@ -39,6 +39,7 @@ TRAINING_SOURCES = {
 UNSEEN_FILE = DATA_DIR / "unseen" / "test.jsonl"
 SHORT_TEST_FILE = DATA_DIR / "short" / "test.jsonl"
 ENGLISH_TEST_FILE = DATA_DIR / "english" / "test.jsonl"
+LENGTHS_TEST_FILE = DATA_DIR / "lengths" / "test.jsonl"
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,11 @@ def short_test_examples() -> list[Example]:
     return read_jsonl(SHORT_TEST_FILE) if SHORT_TEST_FILE.is_file() else []
 
 
+def lengths_test_examples() -> list[Example]:
+    """The second frozen set of short and long messages, by three more writers."""
+    return read_jsonl(LENGTHS_TEST_FILE) if LENGTHS_TEST_FILE.is_file() else []
+
+
 def english_test_examples() -> list[Example]:
     return read_jsonl(ENGLISH_TEST_FILE, "english") if ENGLISH_TEST_FILE.is_file() else []
 
@@ -130,6 +136,10 @@ def frozen_sets() -> list[tuple[str, list[Example]]]:
         ("Held-out split (nlu/data/test, the training brief's writers)", test_examples()),
         ("New writers (nlu/data/unseen), by genre", unseen_examples()),
         ("Short and long by the same writers (nlu/data/short), by genre", short_test_examples()),
+        (
+            "Short and long, a second set by three writers (nlu/data/lengths)",
+            lengths_test_examples(),
+        ),
         ("English from the firms (nlu/data/english)", english_test_examples()),
     ]
 

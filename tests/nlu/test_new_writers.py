@@ -54,3 +54,18 @@ def test_short_phone_typed_messages_come_close_to_long_ones(nlu_model):
     assert short[2] >= 0.95, report.render()
     assert short[1] >= long[1] - 0.03, report.render()
     assert short[4] >= 0.97, report.render()  # the short ones routed automatically are right
+
+
+def test_short_messages_do_as_well_as_long_ones_on_the_second_set(nlu_model):
+    """nlu/data/lengths: 478 short and 252 long messages by three later writers, measured once
+    after every decision: 0.985 against 0.980, and 99.8% of the short ones routed
+    automatically right. Floors under that, since retraining moves a few messages."""
+    examples = dataset.lengths_test_examples()
+    assert len(examples) == 730
+    report = evaluate_categories(nlu_model, examples, nlu_model.triage_threshold())
+    short, long = report.by_length["short"], report.by_length["long"]
+    assert (short[0], long[0]) == (478, 252), report.render()
+    assert report.macro_f1 >= 0.96, report.render()
+    assert short[1] >= long[1] - 0.01, report.render()
+    assert short[4] >= 0.98, report.render()
+    assert short[3] <= 0.10 * short[0], report.render()  # at most a tenth sent to triage
