@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench.rasa_intents import confusion, render, render_tuning
+from bench.rasa_intents import confusion, render, render_set
 
 REPORT = {
     "greet": {"precision": 0.9, "recall": 0.8, "f1-score": 0.85, "support": 10},
@@ -37,8 +37,8 @@ def test_the_report_names_the_figures_and_the_predicted_only_intents() -> None:
     assert "out_of" in text  # a column for an intent only ever predicted
 
 
-def test_the_tuning_set_has_its_own_section_with_its_figures() -> None:
-    text = render_tuning(REPORT)
+def test_each_further_set_has_its_own_section_with_its_figures() -> None:
+    text = render_set(REPORT, "Chat teen-code (a tuning set)", "Its figures flatter the model.")
 
     assert text.startswith("\n## Chat teen-code") and "flatter the model" in text
     assert "Macro-F1 **0.880**" in text and "30 messages" in text
