@@ -35,11 +35,24 @@ def test_intents_reach_the_target_on_the_held_out_set(trained: None) -> None:
 
 def test_intents_typed_in_teen_code_reach_the_target(trained: None) -> None:
     # A tuning set (bot/rasa/tune/teencode.yml): 0.908 before the teen-code training examples,
-    # 0.951 after (2026-12-04). It flatters the model; this guards against losing what it found.
+    # 0.951 after (2026-12-04), 0.986 with the later writers' (2026-12-05). It flatters the
+    # model; this guards against losing what it found.
     report = assistant.evaluate(test_set=assistant.TEEN_CODE)
 
     assert report["macro avg"]["f1-score"] >= 0.93
     assert report["macro avg"]["support"] == 144
+
+
+def test_intents_by_later_writers_stay_near_the_target(trained: None) -> None:
+    # bot/rasa/tests/nlu_second, written apart on 2026-12-05: 0.885, then 0.916 with the later
+    # writers' examples (data/nlu/writers.yml), under the 0.92 of issue 14 (bot/rasa/README.md).
+    # The tuning set by another later writer: 0.894, then 0.940.
+    second = assistant.evaluate(test_set=assistant.SECOND_HELD_OUT)
+    tuning = assistant.evaluate(test_set=assistant.WRITERS_TUNE)
+
+    assert second["macro avg"]["f1-score"] >= 0.90
+    assert second["macro avg"]["support"] == 184
+    assert tuning["macro avg"]["f1-score"] >= 0.92
 
 
 def test_a_second_training_of_the_same_data_is_skipped(trained: None) -> None:
@@ -80,5 +93,7 @@ def test_phone_tax_code_and_score_readers() -> None:
     assert text.tax_code("031234567") is None
     assert text.tax_code("0312345678") is None  # the check digit is 3
     assert text.score("4 sao") == 4 and text.score("rất hài lòng") == 5
+    assert text.score("⭐⭐⭐⭐⭐") == 5 and text.score("★★★☆☆ tạm được") == 3
+    assert text.score("5⭐") == 5 and text.score("⭐" * 7) is None
     assert text.says_not_fixed("báo xong mà vẫn chưa sửa") is True
     assert text.mentions_business("Cty chúng tôi ở KCN VSIP") is True

@@ -13,6 +13,8 @@ CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _CODE = re.compile(r"(?<![A-Z0-9])PA[\s\-]?((?:[0-9A-Z][\s\-]?){8})(?![0-9A-Z])")
 _PHONE = re.compile(r"(?<!\d)(?:\+?84|0)(?:[\s.\-]?\d){9}(?!\d)")
 _SCORE = re.compile(r"(?<!\d)([1-5])\s*(?:sao|diem|stars?|\*|/\s*5)?(?!\d)")
+# Star emoji, typed or picked from the keyboard: "⭐⭐⭐⭐", "★★★☆☆" (hollow ones count nothing).
+_STARS = ("⭐", "★", "🌟")
 _BUSINESS = re.compile(
     r"\b(cong ty|cty|doanh nghiep|dn|mst|ma so thue|hop tac xa|htx|kcn|"
     r"company|factory|firm|enterprise|industrial park|tax code|ltd)\b"
@@ -85,6 +87,9 @@ def score(text: str) -> int | None:
     match = _SCORE.search(folded)
     if match:
         return int(match.group(1))
+    stars = sum(folded.count(star) for star in _STARS)
+    if 1 <= stars <= 5:
+        return stars
     for phrase, value in _WORD_SCORES_LONGEST_FIRST:
         # Whole words: "te" (tệ) is not the end of "rate" or "street".
         if re.search(rf"\b{phrase}\b", folded):
