@@ -35,7 +35,8 @@ def main(argv: list[str] | None = None) -> int:
 
     settings = get_settings()
     report = assistant.evaluate(settings)
-    errors = json.loads((assistant.evaluation_dir(settings) / "intent_errors.json").read_text())
+    errors_file = assistant.evaluation_dir(settings) / "intent_errors.json"
+    errors = json.loads(errors_file.read_text()) if errors_file.is_file() else []  # none wrong
     second = assistant.evaluate(settings, assistant.SECOND_HELD_OUT)
     teen = assistant.evaluate(settings, assistant.TEEN_CODE)
     writers = assistant.evaluate(settings, assistant.WRITERS_TUNE)

@@ -233,7 +233,8 @@ WRITERS_TUNE = "tune/writers.yml"
 
 
 def evaluation_dir(settings: Settings, test_set: str = HELD_OUT) -> Path:
-    """Where `evaluate` leaves Rasa's files for a set: intent_report.json, intent_errors.json."""
+    """Where `evaluate` leaves Rasa's files for a set: intent_report.json, and
+    intent_errors.json when a message was read wrong."""
     return settings.cache_dir / "rasa" / "nlu-results" / Path(test_set).stem
 
 
@@ -246,6 +247,8 @@ def evaluate(settings: Settings | None = None, test_set: str = HELD_OUT) -> dict
     settings = settings or get_settings()
     model = train(settings)
     out = evaluation_dir(settings, test_set)
+    # Rasa writes its list of errors only when there are some: an earlier run's must not stay.
+    (out / "intent_errors.json").unlink(missing_ok=True)
     result = _run(
         [
             str(rasa_executable(settings)),

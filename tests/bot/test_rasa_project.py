@@ -1,6 +1,6 @@
 """The Rasa project (bot/rasa/) checked as CI must: its data validates, its story tests pass
 with `--fail-on-prediction-errors`, its actions pass their unit tests (bot/rasa/tests/actions),
-and its intents reach macro-F1 0.92 on the held-out set, and 0.93 in chat teen-code.
+and its intents reach macro-F1 0.92 on both held-out sets, and 0.93 in chat teen-code.
 
 These run Rasa in its own Python 3.10 environment (`make rasa-venv`), on the model cached by
 the hash of the project (`tiepdan bot train`).
@@ -35,7 +35,7 @@ def test_intents_reach_the_target_on_the_held_out_set(trained: None) -> None:
 
 def test_intents_typed_in_teen_code_reach_the_target(trained: None) -> None:
     # A tuning set (bot/rasa/tune/teencode.yml): 0.908 before the teen-code training examples,
-    # 0.951 after (2026-12-04), 0.986 with the later writers' (2026-12-05). It flatters the
+    # 0.951 after (2026-12-04), 1.000 with the later writers' (2026-12-05). It flatters the
     # model; this guards against losing what it found.
     report = assistant.evaluate(test_set=assistant.TEEN_CODE)
 
@@ -43,16 +43,16 @@ def test_intents_typed_in_teen_code_reach_the_target(trained: None) -> None:
     assert report["macro avg"]["support"] == 144
 
 
-def test_intents_by_later_writers_stay_near_the_target(trained: None) -> None:
-    # bot/rasa/tests/nlu_second, written apart on 2026-12-05: 0.885, then 0.916 with the later
-    # writers' examples (data/nlu/writers.yml), under the 0.92 of issue 14 (bot/rasa/README.md).
-    # The tuning set by another later writer: 0.894, then 0.940.
+def test_intents_reach_the_target_on_the_second_held_out_set(trained: None) -> None:
+    # bot/rasa/tests/nlu_second, written apart on 2026-12-05: 0.885, then 0.953 with the later
+    # writers' examples (data/nlu/writers.yml; bot/rasa/README.md). The tuning set by another
+    # later writer: 0.894, then 0.966.
     second = assistant.evaluate(test_set=assistant.SECOND_HELD_OUT)
     tuning = assistant.evaluate(test_set=assistant.WRITERS_TUNE)
 
-    assert second["macro avg"]["f1-score"] >= 0.90
+    assert second["macro avg"]["f1-score"] >= 0.92
     assert second["macro avg"]["support"] == 184
-    assert tuning["macro avg"]["f1-score"] >= 0.92
+    assert tuning["macro avg"]["f1-score"] >= 0.94
 
 
 def test_a_second_training_of_the_same_data_is_skipped(trained: None) -> None:
