@@ -180,8 +180,8 @@ class CategoryModel:
         ngrams = None
         with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
             if self.ngram is not None:
-                vectoriser = self.ngram.steps[0][1]  # type: ignore[attr-defined]
-                ngrams = csr_matrix(vectoriser.transform([ngram_input(t) for t in texts]))
+                union = self.ngram.steps[0][1]  # type: ignore[attr-defined]
+                ngrams = ngram_rows(union, [ngram_input(t) for t in texts])
         dense = self.encoder.encode(texts) if self.encoder is not None else None
         return Features(ngrams=ngrams, dense=dense)
 
@@ -271,6 +271,33 @@ class CategoryModel:
             temperature=settings.get("temperature", 1.0),
             held_out=[(float(c), bool(r)) for c, r in settings.get("held_out", [])],
         )
+
+
+def ngram_rows(union: object, inputs: list[str]) -> csr_matrix:
+    """What `union.transform(inputs)` gives: each TF-IDF vectoriser's rows, side by side.
+
+    Computed as sklearn does (counts; log + 1 if sublinear; times the idf; unit length), without
+    its per-call input checks and job dispatch: on one message those took longer than the
+    counting itself (nlu/README.md, "Latency"). tests/nlu/test_category.py checks the rows are
+    the same as sklearn's.
+    """
+    from scipy.sparse import hstack
+    from sklearn.feature_extraction.text import CountVectorizer
+    from sklearn.utils.sparsefuncs_fast import inplace_csr_row_normalize_l2
+
+    parts = []
+    for _, vectoriser in union.transformer_list:  # type: ignore[attr-defined]
+        if vectoriser.norm != "l2" or not vectoriser.use_idf:  # not what train_ngram builds
+            parts.append(csr_matrix(vectoriser.transform(inputs)))
+            continue
+        rows = csr_matrix(CountVectorizer.transform(vectoriser, inputs), dtype=np.float64)
+        if vectoriser.sublinear_tf:
+            np.log(rows.data, out=rows.data)
+            rows.data += 1.0
+        rows.data *= vectoriser.idf_[rows.indices]
+        inplace_csr_row_normalize_l2(rows)
+        parts.append(rows)
+    return csr_matrix(hstack(parts, format="csr"))
 
 
 def calibrate(probabilities: np.ndarray, temperature: float) -> np.ndarray:

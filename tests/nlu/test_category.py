@@ -9,6 +9,7 @@ from click.testing import CliRunner
 
 from core.settings import get_settings
 from nlu import dataset
+from nlu.category import ngram_input, ngram_rows
 from nlu.evaluate import evaluate_categories
 
 
@@ -71,6 +72,19 @@ def test_odd_input_is_khac_at_low_confidence(nlu_model, text):
 )
 def test_english_messages_get_a_category(nlu_model, text, category):
     assert nlu_model.analyse(text).category == category
+
+
+def test_the_ngram_rows_are_sklearns(nlu_model):
+    union = nlu_model.category.ngram.steps[0][1]
+    texts = [e.text for e in dataset.unseen_examples()[:120]] + ["", "😀", "ô", "x" * 3000]
+    inputs = [ngram_input(t) for t in texts]
+
+    ours, sklearns = ngram_rows(union, inputs), union.transform(inputs)
+
+    assert ours.shape == sklearns.shape
+    assert abs(ours - sklearns).max() < 1e-12
+    one = ngram_rows(union, inputs[:1])
+    assert abs(one - union.transform(inputs[:1])).max() < 1e-12
 
 
 def test_the_triage_threshold_comes_from_the_target_precision(nlu_model, monkeypatch):
