@@ -112,10 +112,6 @@ def templates(session: Session) -> tuple[ReplyTemplate, ...]:
     return tuple(_template(row) for row in rows if row.active)
 
 
-def find(session: Session, template_id: str) -> ReplyTemplate | None:
-    return next((t for t in templates(session) if t.id == template_id), None)
-
-
 def list_entries(session: Session) -> list[ReplyTemplateEntry]:
     """Every row, inactive ones included: the panel's list."""
     return list(

@@ -287,9 +287,7 @@ def ngram_rows(union: object, inputs: list[str]) -> csr_matrix:
 
     parts = []
     for _, vectoriser in union.transformer_list:  # type: ignore[attr-defined]
-        if vectoriser.norm != "l2" or not vectoriser.use_idf:  # not what train_ngram builds
-            parts.append(csr_matrix(vectoriser.transform(inputs)))
-            continue
+        # train_ngram's vectorisers: idf weights, rows of unit (l2) length.
         rows = csr_matrix(CountVectorizer.transform(vectoriser, inputs), dtype=np.float64)
         if vectoriser.sublinear_tf:
             np.log(rows.data, out=rows.data)
